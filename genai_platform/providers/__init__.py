@@ -1,0 +1,1 @@
+"""Provider adapters: the only package that imports a cloud SDK (see `registry`)."""

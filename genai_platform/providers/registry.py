@@ -1,0 +1,87 @@
+"""The provider registry: stable provider id -> adapter factory.
+
+Each entry imports its adapter module only when first used, so a gateway image without the
+cloud SDK extras still starts; a worker whose extra is missing fails that provider's calls with
+a clear `unavailable` error instead of crashing at import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+
+from .types import AccountConfig, ErrorKind, ProviderAdapter, ProviderError
+
+AdapterFactory = Callable[[AccountConfig], ProviderAdapter]
+
+
+def _sandbox() -> AdapterFactory:
+    from .sandbox import SandboxAdapter
+
+    return SandboxAdapter
+
+
+def _bedrock() -> AdapterFactory:
+    from .bedrock import BedrockAdapter
+
+    return BedrockAdapter
+
+
+def _vertex() -> AdapterFactory:
+    from .vertex import VertexAdapter
+
+    return VertexAdapter
+
+
+def _azure_openai() -> AdapterFactory:
+    from .azure_openai import AzureOpenAIAdapter
+
+    return AzureOpenAIAdapter
+
+
+def _oci() -> AdapterFactory:
+    from .oci import OCIAdapter
+
+    return OCIAdapter
+
+
+def _openai_compatible() -> AdapterFactory:
+    from .openai_compatible import OpenAICompatibleAdapter
+
+    return OpenAICompatibleAdapter
+
+
+#: provider id -> (human label, loader). The ids are stored in the catalog: never rename one.
+PROVIDERS: Mapping[str, tuple[str, Callable[[], AdapterFactory]]] = MappingProxyType(
+    {
+        "sandbox": ("Sandbox (offline demo and test provider)", _sandbox),
+        "bedrock": ("AWS Bedrock", _bedrock),
+        "vertex": ("Google Vertex AI", _vertex),
+        "azure_openai": ("Azure OpenAI", _azure_openai),
+        "oci": ("Oracle OCI Generative AI", _oci),
+        "openai_compatible": ("OpenAI-compatible server", _openai_compatible),
+    }
+)
+
+PROVIDER_CHOICES: tuple[tuple[str, str], ...] = tuple((key, label) for key, (label, _) in PROVIDERS.items())
+
+
+def queue_name(provider: str) -> str:
+    """The Celery queue whose workers invoke `provider` (and hold its credentials)."""
+    return f"provider.{provider}"
+
+
+def build_adapter(config: AccountConfig) -> ProviderAdapter:
+    try:
+        _, loader = PROVIDERS[config.provider]
+    except KeyError:
+        raise ProviderError(ErrorKind.BAD_REQUEST, f"unknown provider {config.provider!r}") from None
+    try:
+        factory = loader()
+    except ImportError as exc:
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE,
+            f"provider {config.provider!r} is not installed in this worker ({exc.name}); "
+            f"install the genai-platform[{config.provider}] extra",
+        ) from exc
+    return factory(config)

@@ -1,0 +1,170 @@
+"""The sandbox provider: deterministic, offline, and the demo and test provider.
+
+It answers by quoting the last user message exactly as it arrived, so a demo shows what reached
+the provider after guardrails and grounding. Usage is counted with the platform's token
+estimate. Account or deployment options make it misbehave on purpose, so routing, retries and
+timeouts can be exercised without a cloud:
+
+- `latency_ms`: wait this long before answering;
+- `stream_chunk_delay_ms`: wait this long between streamed chunks;
+- `fail_with`: raise this `ErrorKind` (for example `"unavailable"` or `"throttled"`) on every call;
+- `retry_after`: the Retry-After seconds attached to a `throttled` failure;
+- `context_window`: refuse longer prompts with `context_length_exceeded`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+import time
+import uuid
+from collections.abc import Iterator
+
+from .tokens import estimate_tokens
+from .types import (
+    AccountConfig,
+    ChatRequest,
+    ChatResponse,
+    EmbeddingRequest,
+    EmbeddingResponse,
+    ErrorKind,
+    Message,
+    ProviderError,
+    StreamEnd,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+)
+
+DEFAULT_DIMENSIONS = 384
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_CHUNK = re.compile(r"\S+\s*")
+
+
+class SandboxAdapter:
+    def __init__(self, config: AccountConfig) -> None:
+        self._options = dict(config.options)
+
+    def chat(self, request: ChatRequest) -> ChatResponse:
+        input_tokens = self._admit(request)
+        tool_call = self._tool_call_for(request)
+        if tool_call is not None:
+            output_tokens = estimate_tokens(tool_call.name + tool_call.arguments)
+            return ChatResponse(
+                content="",
+                finish_reason="tool_calls",
+                usage=Usage(input_tokens, output_tokens),
+                tool_calls=(tool_call,),
+                provider_response_id=f"sandbox-{uuid.uuid4().hex}",
+            )
+        text, finish_reason = self._reply_text(request)
+        return ChatResponse(
+            content=text,
+            finish_reason=finish_reason,
+            usage=Usage(input_tokens, estimate_tokens(text)),
+            provider_response_id=f"sandbox-{uuid.uuid4().hex}",
+        )
+
+    def chat_stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
+        input_tokens = self._admit(request)
+        delay = float(self._options.get("stream_chunk_delay_ms", 0)) / 1000
+        tool_call = self._tool_call_for(request)
+        if tool_call is not None:
+            yield ToolCallDelta(index=0, id=tool_call.id, name=tool_call.name)
+            yield ToolCallDelta(index=0, arguments=tool_call.arguments)
+            yield StreamEnd("tool_calls", Usage(input_tokens, estimate_tokens(tool_call.name + tool_call.arguments)))
+            return
+        text, finish_reason = self._reply_text(request)
+        for piece in _CHUNK.findall(text):
+            if delay:
+                time.sleep(delay)
+            yield TextDelta(piece)
+        yield StreamEnd(finish_reason, Usage(input_tokens, estimate_tokens(text)))
+
+    def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
+        self._misbehave()
+        dimensions = request.dimensions or int(self._options.get("dimensions", DEFAULT_DIMENSIONS))
+        vectors = tuple(_hashed_embedding(text, dimensions) for text in request.inputs)
+        return EmbeddingResponse(vectors, Usage(sum(estimate_tokens(t) for t in request.inputs), 0))
+
+    # ---- behaviour ----
+
+    def _admit(self, request: ChatRequest) -> int:
+        self._misbehave()
+        input_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+        window = self._options.get("context_window")
+        if window and input_tokens + (request.max_tokens or 0) > int(window):
+            raise ProviderError(
+                ErrorKind.CONTEXT_LENGTH_EXCEEDED,
+                f"prompt of {input_tokens} tokens exceeds the context window of {window}",
+                status_code=400,
+            )
+        return input_tokens
+
+    def _misbehave(self) -> None:
+        latency_ms = float(self._options.get("latency_ms", 0))
+        if latency_ms:
+            time.sleep(latency_ms / 1000)
+        fail_with = self._options.get("fail_with")
+        if fail_with:
+            retry_after = self._options.get("retry_after")
+            raise ProviderError(
+                ErrorKind(fail_with),
+                f"sandbox told to fail with {fail_with}",
+                retry_after=float(retry_after) if retry_after is not None else None,
+                status_code=429 if fail_with == ErrorKind.THROTTLED else 503,
+            )
+
+    def _reply_text(self, request: ChatRequest) -> tuple[str, str]:
+        last = _last_turn(request.messages)
+        if last is not None and last.role == "tool":
+            text = f'[sandbox] The tool returned: "{last.content}"'
+        else:
+            quoted = last.content if last is not None else ""
+            text = f'[sandbox] You said: "{quoted}"'
+        for stop in request.stop:
+            if stop and stop in text:
+                return text[: text.index(stop)], "stop"
+        if request.max_tokens is not None:
+            pieces = _CHUNK.findall(text)
+            kept: list[str] = []
+            for piece in pieces:
+                if estimate_tokens("".join([*kept, piece])) > request.max_tokens:
+                    return "".join(kept).rstrip(), "length"
+                kept.append(piece)
+        return text, "stop"
+
+    def _tool_call_for(self, request: ChatRequest) -> ToolCall | None:
+        """Calls a tool when the request insists on one and the last turn is the user's."""
+        if not request.tools or request.tool_choice in (None, "auto", "none"):
+            return None
+        last = _last_turn(request.messages)
+        if last is None or last.role != "user":
+            return None
+        names = [t.name for t in request.tools]
+        name = request.tool_choice if request.tool_choice in names else names[0]
+        arguments = json.dumps({"input": last.content})
+        call_id = "call_" + hashlib.sha256((name + arguments).encode()).hexdigest()[:24]
+        return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+def _last_turn(messages: tuple[Message, ...]) -> Message | None:
+    for message in reversed(messages):
+        if message.role in ("user", "tool"):
+            return message
+    return None
+
+
+def _hashed_embedding(text: str, dimensions: int) -> tuple[float, ...]:
+    """A bag-of-words vector (feature hashing), so texts sharing words land near each other."""
+    vector = [0.0] * dimensions
+    for word in _WORDS.findall(text.lower()):
+        digest = hashlib.blake2b(word.encode(), digest_size=8).digest()
+        bucket = int.from_bytes(digest[:4], "big") % dimensions
+        vector[bucket] += 1.0 if digest[4] & 1 else -1.0
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return tuple(v / norm for v in vector)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class LobTenantsConfig(AppConfig):
+    name = "lob_tenants"
+    verbose_name = "Lines of business"
