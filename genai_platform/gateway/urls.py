@@ -1,1 +1,10 @@
-urlpatterns: list = []
+from django.urls import path
+
+from . import apis
+
+urlpatterns = [
+    path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
+    path("embeddings", apis.EmbeddingsApi.as_view(), name="embeddings"),
+    path("models", apis.ModelListApi.as_view(), name="models"),
+    path("models/<path:model>", apis.ModelDetailApi.as_view(), name="model-detail"),
+]

@@ -1,0 +1,50 @@
+# Two commands do all the set-up on a fresh machine: `make run` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+# `make up` and `make test` use the machine's PostgreSQL and Redis.
+PG_URL ?= postgres://postgres@127.0.0.1:5432
+REDIS ?= redis://127.0.0.1:6379
+UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
+
+.PHONY: run up worker test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# The embedded default needs only the core and the openai SDK used by the printed example.
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[demo]'
+	touch $@
+
+# Tests need every provider SDK (their adapters are tested against fake servers) and the tools.
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+run: $(VENV)/.installed-run
+	$(BIN)/python manage.py migrate --noinput -v0
+	PORT=$(PORT) $(BIN)/python manage.py seed_demo
+	@echo "  Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
+	exec $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+
+# The same product on PostgreSQL and Redis, with a separate Celery worker consuming the provider queues.
+up: $(VENV)/.installed-dev
+	createdb -h 127.0.0.1 -U postgres genai_platform 2>/dev/null || true
+	$(UP_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	$(UP_ENV) PORT=$(PORT) $(BIN)/python manage.py seed_demo
+	$(UP_ENV) PORT=$(PORT) exec $(BIN)/honcho --procfile deploy/Procfile.local start
+
+test: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run
+	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,88 @@
+"""The OpenAI-compatible HTTP edge. Views parse HTTP and render; `pipeline` decides."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.utils.decorators import method_decorator
+from django.views import View
+from django.views.decorators.csrf import csrf_exempt
+
+from . import pipeline
+from .errors import GatewayError, error_response
+from .schemas import ChatCompletionIn, EmbeddingsIn, parse_body
+
+
+@method_decorator(csrf_exempt, name="dispatch")
+class OpenAIApi(View):
+    """Answers every failure, including a wrong method, as an OpenAI-style JSON error."""
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        except GatewayError as error:
+            return error_response(error)
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        allowed = ", ".join(m.upper() for m in self.http_method_names if hasattr(self, m) and m != "options")
+        raise GatewayError(
+            405,
+            f"Method {request.method} is not allowed for {request.path}; use {allowed}.",
+            code="method_not_allowed",
+            headers={"Allow": allowed},
+        )
+
+    @staticmethod
+    def read_json_body(request: HttpRequest) -> bytes:
+        limit = settings.GATEWAY_MAX_BODY_BYTES
+        declared = request.META.get("CONTENT_LENGTH") or ""
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            raise _too_large(limit)
+        return body
+
+
+def _too_large(limit: int) -> GatewayError:
+    return GatewayError(413, f"Request body too large: the limit is {limit} bytes.", code="request_too_large")
+
+
+def render(reply: pipeline.GatewayReply) -> HttpResponse:
+    if reply.stream is not None:
+        response: HttpResponse = StreamingHttpResponse(reply.stream, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # proxies must relay each event as it comes
+    else:
+        response = JsonResponse(reply.body)
+    for name, value in reply.headers.items():
+        response[name] = value
+    return response
+
+
+class ChatCompletionsApi(OpenAIApi):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        body = parse_body(ChatCompletionIn, self.read_json_body(request))
+        return render(pipeline.chat_completion(principal, body, request.request_id))
+
+
+class EmbeddingsApi(OpenAIApi):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        body = parse_body(EmbeddingsIn, self.read_json_body(request))
+        return render(pipeline.embeddings(principal, body, request.request_id))
+
+
+class ModelListApi(OpenAIApi):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        return JsonResponse(pipeline.models_list(principal))
+
+
+class ModelDetailApi(OpenAIApi):
+    def get(self, request: HttpRequest, model: str) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        return JsonResponse(pipeline.model_retrieve(principal, model))

@@ -1,0 +1,296 @@
+"""The request pipeline behind the OpenAI-compatible endpoints:
+authenticate -> gate -> choose deployments -> dispatch -> respond.
+
+Views only parse HTTP and render; every decision is made here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+
+from genai_platform.providers.tokens import estimate_tokens
+from genai_platform.providers.types import (
+    ChatRequest,
+    ProviderError,
+    StreamEnd,
+    TextDelta,
+    ToolCallDelta,
+    Usage,
+)
+from genai_platform.router.dispatch import (
+    DispatchError,
+    Served,
+    chat_dispatch,
+    chat_stream_dispatch,
+    embedding_dispatch,
+)
+from lob_tenants.selectors import KeyPrincipal, key_principal
+from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, alias_routes
+
+from .errors import GatewayError, provider_error_as_gateway_error
+from .schemas import ChatCompletionIn, EmbeddingsIn
+
+APPROVED = "approved"
+RETIRED = "retired"
+DEPRECATED = "deprecated"
+_MILLION = Decimal(1_000_000)
+
+
+@dataclass
+class GatewayReply:
+    """A rendered reply: a JSON document, or an iterator of server-sent event lines, plus headers."""
+
+    body: dict[str, Any] | None = None
+    stream: Iterator[bytes] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def authenticate(authorization: str | None) -> KeyPrincipal:
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise GatewayError(
+            401,
+            "You didn't provide an API key. Send it in the Authorization header: 'Authorization: Bearer YOUR_KEY'.",
+            code="missing_api_key",
+        )
+    principal = key_principal(token.strip())
+    if principal is None:
+        raise GatewayError(401, "Incorrect, revoked or expired API key provided.", code="invalid_api_key")
+    return principal
+
+
+def models_list(principal: KeyPrincipal) -> dict[str, Any]:
+    """The aliases this key may call: its use case's models, and only sandbox ones for a sandbox key."""
+    entries = alias_names(names=principal.allowed_aliases, sandbox_only=not principal.is_production)
+    return {"object": "list", "data": [_model_entry(name, created) for name, created in entries]}
+
+
+def model_retrieve(principal: KeyPrincipal, name: str) -> dict[str, Any]:
+    for entry in models_list(principal)["data"]:
+        if entry["id"] == name:
+            return entry
+    raise _model_not_found(name)
+
+
+def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
+    request = body.to_chat_request()
+    routes = _routes_for(principal, request.model)
+    targets = _eligible(routes.targets, capability="chat")
+    targets = _fitting(targets, request)
+    deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
+    if body.stream:
+        return _chat_stream(request, routes, targets, deadline, request_id, body)
+    try:
+        outcome = chat_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
+    except DispatchError as exc:
+        raise _dispatch_failure(exc) from None
+    response = outcome.response
+    message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    document = {
+        "id": _completion_id(request_id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": routes.alias,
+        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
+        "usage": _usage_document(response.usage),
+        "system_fingerprint": None,
+    }
+    return GatewayReply(body=document, headers=_served_headers(outcome.served, response.usage))
+
+
+def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
+    request = body.to_embedding_request()
+    routes = _routes_for(principal, request.model)
+    targets = _eligible(routes.targets, capability="embeddings")
+    deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
+    try:
+        outcome = embedding_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
+    except DispatchError as exc:
+        raise _dispatch_failure(exc) from None
+    usage = outcome.response.usage
+    document = {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": list(vector)}
+            for i, vector in enumerate(outcome.response.vectors)
+        ],
+        "model": routes.alias,
+        "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.total_tokens},
+    }
+    return GatewayReply(body=document, headers=_served_headers(outcome.served, usage))
+
+
+# ---- gate and route ----
+
+
+def _routes_for(principal: KeyPrincipal, model: str) -> AliasRoutes:
+    if principal.is_production and principal.use_case_status != APPROVED:
+        raise GatewayError(
+            403,
+            f"Use case '{principal.use_case_slug}' is {principal.use_case_status.replace('_', ' ')}, not approved "
+            "for production; production keys work only while the governance board's approval is current.",
+            code="use_case_not_approved",
+        )
+    routes = alias_routes(model) if model in principal.allowed_aliases else None
+    if routes is None:
+        raise _model_not_found(model)
+    if not principal.is_production and not routes.available_in_sandbox:
+        raise GatewayError(
+            403,
+            f"The model '{model}' is not available to sandbox keys; "
+            "use a production key once the use case is approved.",
+            code="model_not_approved",
+            param="model",
+        )
+    return routes
+
+
+def _eligible(targets: tuple[DeploymentTarget, ...], *, capability: str) -> tuple[DeploymentTarget, ...]:
+    live = tuple(t for t in targets if t.lifecycle != RETIRED)
+    capable = tuple(t for t in live if (t.supports_chat if capability == "chat" else t.supports_embeddings))
+    if not live:
+        raise GatewayError(503, "The model has no active deployment.", code="model_unavailable")
+    if not capable:
+        kind = "chat completions" if capability == "chat" else "embeddings"
+        raise GatewayError(400, f"This model does not support {kind}.", param="model", code="model_not_supported")
+    return capable
+
+
+def _fitting(targets: tuple[DeploymentTarget, ...], request: ChatRequest) -> tuple[DeploymentTarget, ...]:
+    prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+    needed = prompt_tokens + (request.max_tokens or 0)
+    fitting = tuple(t for t in targets if needed <= t.context_window)
+    if not fitting:
+        largest = max(t.context_window for t in targets)
+        raise GatewayError(
+            400,
+            f"This model's maximum context length is {largest} tokens, but the request needs about {needed} "
+            f"({prompt_tokens} in the messages plus {request.max_tokens or 0} for the completion).",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    return fitting
+
+
+def _model_not_found(name: str) -> GatewayError:
+    return GatewayError(
+        404,
+        f"The model '{name}' does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def _dispatch_failure(exc: DispatchError) -> GatewayError:
+    error = provider_error_as_gateway_error(exc.error)
+    error.headers["x-genai-attempts"] = str(exc.attempts)
+    return error
+
+
+# ---- rendering ----
+
+
+def _model_entry(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "genai-platform"}
+
+
+def _completion_id(request_id: str) -> str:
+    return "chatcmpl-" + request_id.removeprefix("req_")
+
+
+def _usage_document(usage: Usage) -> dict[str, int]:
+    return {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total_tokens,
+    }
+
+
+def _cost(target: DeploymentTarget, usage: Usage) -> Decimal:
+    return (
+        usage.input_tokens * target.input_price_per_million + usage.output_tokens * target.output_price_per_million
+    ) / _MILLION
+
+
+def _served_headers(served: Served, usage: Usage | None) -> dict[str, str]:
+    headers = {
+        "x-genai-deployment": served.target.deployment,
+        "x-genai-provider": served.target.provider,
+        "x-genai-attempts": str(served.attempts),
+    }
+    if usage is not None:
+        headers["x-genai-cost-usd"] = f"{_cost(served.target, usage):.8f}"
+    if served.target.lifecycle == DEPRECATED:
+        headers["x-genai-warning"] = f"deployment {served.target.deployment} is deprecated"
+    return headers
+
+
+def _chat_stream(
+    request: ChatRequest,
+    routes: AliasRoutes,
+    targets: tuple[DeploymentTarget, ...],
+    deadline: float,
+    request_id: str,
+    body: ChatCompletionIn,
+) -> GatewayReply:
+    try:
+        stream = chat_stream_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
+    except DispatchError as exc:
+        raise _dispatch_failure(exc) from None
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    frames = _sse_frames(stream.events, _completion_id(request_id), routes.alias, include_usage)
+    return GatewayReply(stream=frames, headers=_served_headers(stream.served, None))
+
+
+def _sse_frames(events: Iterator[Any], completion_id: str, model: str, include_usage: bool) -> Iterator[bytes]:
+    created = int(time.time())
+
+    def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
+        document: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "system_fingerprint": None,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason, "logprobs": None}],
+        }
+        if usage is not None:
+            document["choices"] = []
+            document["usage"] = _usage_document(usage)
+        elif include_usage:
+            document["usage"] = None
+        return b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    try:
+        for event in events:
+            if isinstance(event, TextDelta):
+                yield chunk({"content": event.text})
+            elif isinstance(event, ToolCallDelta):
+                call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
+                if event.id:
+                    call.update(id=event.id, type="function")
+                if event.name:
+                    call["function"]["name"] = event.name
+                yield chunk({"tool_calls": [call]})
+            elif isinstance(event, StreamEnd):
+                yield chunk({}, finish_reason=event.finish_reason)
+                if include_usage:
+                    yield chunk({}, usage=event.usage)
+    except ProviderError as exc:
+        error = provider_error_as_gateway_error(exc)
+        payload = {"error": {"message": error.message, "type": "api_error", "param": None, "code": error.code}}
+        yield b"data: " + json.dumps(payload).encode() + b"\n\n"
+    yield b"data: [DONE]\n\n"

@@ -1,0 +1,205 @@
+"""The OpenAI-compatible request shapes, validated with pydantic (fast, and its error locations
+become the `param` of our OpenAI-style errors)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+
+from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolDefinition
+
+from .errors import GatewayError
+
+UnitFloat = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class _Lenient(BaseModel):
+    """Parts of the OpenAI schema that grow often; unknown keys there are ignored, not refused."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
+class TextPart(_Lenient):
+    type: Literal["text"]
+    text: StrictStr
+
+
+class FunctionCallIn(_Lenient):
+    name: StrictStr = Field(min_length=1)
+    arguments: StrictStr
+
+
+class ToolCallIn(_Lenient):
+    id: StrictStr = Field(min_length=1)
+    type: Literal["function"] = "function"
+    function: FunctionCallIn
+
+
+class MessageIn(_Lenient):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: StrictStr | list[TextPart] | None = None
+    name: StrictStr | None = None
+    tool_calls: list[ToolCallIn] | None = None
+    tool_call_id: StrictStr | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        return "".join(part.text for part in self.content)
+
+
+class FunctionDefinitionIn(_Lenient):
+    name: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
+    description: StrictStr = ""
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+
+
+class ToolIn(_Lenient):
+    type: Literal["function"]
+    function: FunctionDefinitionIn
+
+
+class NamedToolChoiceFunction(_Lenient):
+    name: StrictStr
+
+
+class NamedToolChoice(_Lenient):
+    type: Literal["function"]
+    function: NamedToolChoiceFunction
+
+
+class StreamOptions(_Lenient):
+    include_usage: StrictBool = False
+
+
+class ChatCompletionIn(_Strict):
+    model: StrictStr = Field(min_length=1)
+    messages: list[MessageIn] = Field(min_length=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: UnitFloat | None = None
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    max_completion_tokens: StrictInt | None = Field(default=None, ge=1)
+    n: StrictInt | None = Field(default=None, ge=1, le=1)
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | list[StrictStr] | None = None
+    tools: list[ToolIn] | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
+    parallel_tool_calls: StrictBool | None = None
+    user: StrictStr | None = Field(default=None, max_length=256)
+    # Accepted for compatibility; not every provider honours them, so they are not forwarded.
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: StrictInt | None = None
+    logit_bias: dict[str, float] | None = None
+    logprobs: StrictBool | None = None
+    top_logprobs: StrictInt | None = Field(default=None, ge=0, le=20)
+    response_format: dict[str, Any] | None = None
+    metadata: dict[str, StrictStr] | None = None
+    store: StrictBool | None = None
+    service_tier: StrictStr | None = None
+
+    def to_chat_request(self) -> ChatRequest:
+        stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
+        if len(stops) > 4:
+            raise GatewayError(400, "At most 4 stop sequences are allowed.", param="stop", code="invalid_value")
+        tool_choice = self.tool_choice
+        if isinstance(tool_choice, NamedToolChoice):
+            tool_choice = tool_choice.function.name
+        if tool_choice not in (None, "none", "auto") and not self.tools:
+            raise GatewayError(
+                400, "tool_choice requires tools to be given.", param="tool_choice", code="invalid_value"
+            )
+        return ChatRequest(
+            model=self.model,
+            messages=tuple(
+                Message(
+                    role="system" if m.role == "developer" else m.role,
+                    content=m.text(),
+                    tool_calls=tuple(
+                        ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+                        for c in m.tool_calls or ()
+                    ),
+                    tool_call_id=m.tool_call_id,
+                    name=m.name,
+                )
+                for m in self.messages
+            ),
+            tools=tuple(
+                ToolDefinition(
+                    name=t.function.name, description=t.function.description, parameters=t.function.parameters
+                )
+                for t in self.tools or ()
+            ),
+            tool_choice=tool_choice,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_completion_tokens or self.max_tokens,
+            stop=stops,
+            user=self.user,
+        )
+
+
+class EmbeddingsIn(_Strict):
+    model: StrictStr = Field(min_length=1)
+    input: StrictStr | list[StrictStr] = Field(min_length=1)
+    dimensions: StrictInt | None = Field(default=None, ge=1, le=8192)
+    encoding_format: Literal["float"] = "float"
+    user: StrictStr | None = Field(default=None, max_length=256)
+
+    def to_embedding_request(self) -> EmbeddingRequest:
+        inputs = (self.input,) if isinstance(self.input, str) else tuple(self.input)
+        if len(inputs) > 2048:
+            raise GatewayError(400, "At most 2048 inputs per request.", param="input", code="invalid_value")
+        if any(not text for text in inputs):
+            raise GatewayError(400, "Inputs must be non-empty strings.", param="input", code="invalid_value")
+        return EmbeddingRequest(model=self.model, inputs=inputs, dimensions=self.dimensions)
+
+
+SchemaT = TypeVar("SchemaT", bound=BaseModel)
+
+
+def parse_body(schema: type[SchemaT], body: bytes) -> SchemaT:
+    """Parses and validates a JSON body, turning the first problem into a 400 OpenAI-style error."""
+    try:
+        return schema.model_validate_json(body)
+    except ValidationError as exc:
+        raise _as_gateway_error(exc) from None
+
+
+def _as_gateway_error(exc: ValidationError) -> GatewayError:
+    first = exc.errors(include_url=False)[0]
+    if first["type"] in ("json_invalid", "json_type"):
+        return GatewayError(
+            400, "We could not parse the JSON body of your request: expected a JSON object.", code="invalid_json"
+        )
+    param = _param_path(first["loc"])
+    if first["type"] == "missing":
+        message = f"Missing required parameter: '{param}'."
+        return GatewayError(400, message, param=param, code="missing_required_parameter")
+    if first["type"] == "extra_forbidden":
+        return GatewayError(
+            400, f"Unrecognized request argument supplied: '{param}'.", param=param, code="unknown_parameter"
+        )
+    return GatewayError(400, f"Invalid value for '{param}': {first['msg']}.", param=param, code="invalid_value")
+
+
+def _param_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("str", "list[TextPart]", "list[str]", "NamedToolChoice", "function-after[...]"):
+            continue  # pydantic names the union member it tried; the client only knows the field
+        elif "[" in part or part.startswith(("literal", "function")):
+            continue
+        else:
+            path += f".{part}" if path else part
+    return path

@@ -1,0 +1,89 @@
+"""The reply channel: how a worker hands results and stream events back to the waiting gateway.
+
+Each invocation gets its own Redis list; the worker appends JSON messages and the gateway pops
+them with BLPOP, so a reply reaches the gateway as soon as it exists (no polling) and a stream
+arrives chunk by chunk. Embedded mode (no Redis) uses in-process queues, because eager Celery
+runs the task in the gateway's own process.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import queue
+import threading
+from typing import Any, Protocol
+
+from django.conf import settings
+
+#: Replies nobody collects (the gateway gave up) expire instead of piling up.
+REPLY_TTL_SECONDS = 300
+
+
+class ReplyChannel(Protocol):
+    def publish(self, invocation_id: str, message: dict[str, Any]) -> None: ...
+
+    def receive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None: ...
+
+    def discard(self, invocation_id: str) -> None: ...
+
+
+class RedisReplyChannel:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, health_check_interval=30)
+
+    @staticmethod
+    def _key(invocation_id: str) -> str:
+        return f"genai:reply:{invocation_id}"
+
+    def publish(self, invocation_id: str, message: dict[str, Any]) -> None:
+        key = self._key(invocation_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.rpush(key, json.dumps(message))
+        pipe.expire(key, REPLY_TTL_SECONDS)
+        pipe.execute()
+
+    def receive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None:
+        if timeout <= 0:
+            return None
+        # BLPOP takes fractional seconds since Redis 6; below 10 ms it would mean "block forever".
+        popped = self._redis.blpop([self._key(invocation_id)], timeout=max(timeout, 0.01))
+        return json.loads(popped[1]) if popped else None
+
+    def discard(self, invocation_id: str) -> None:
+        self._redis.delete(self._key(invocation_id))
+
+
+class LocalReplyChannel:
+    def __init__(self) -> None:
+        self._queues: dict[str, queue.Queue[dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+
+    def _queue(self, invocation_id: str) -> queue.Queue[dict[str, Any]]:
+        with self._lock:
+            return self._queues.setdefault(invocation_id, queue.Queue())
+
+    def publish(self, invocation_id: str, message: dict[str, Any]) -> None:
+        self._queue(invocation_id).put(message)
+
+    def receive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None:
+        if timeout <= 0:
+            return None
+        try:
+            return self._queue(invocation_id).get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def discard(self, invocation_id: str) -> None:
+        with self._lock:
+            self._queues.pop(invocation_id, None)
+
+
+@functools.cache
+def reply_channel() -> ReplyChannel:
+    """This process's channel: Redis when REDIS_URL is set, else in-process queues."""
+    if settings.REDIS_URL:
+        return RedisReplyChannel(settings.REDIS_URL)
+    return LocalReplyChannel()

@@ -1,0 +1,107 @@
+"""Worker side: execute one invocation against one deployment and publish what happens."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import OrderedDict
+from typing import Any
+
+from genai_platform.providers.credentials import resolve_credentials
+from genai_platform.providers.registry import build_adapter
+from genai_platform.providers.types import (
+    AccountConfig,
+    ErrorKind,
+    ProviderAdapter,
+    ProviderError,
+    chat_request_from_dict,
+    chat_response_to_dict,
+    embedding_request_from_dict,
+    embedding_response_to_dict,
+    stream_event_to_dict,
+)
+
+from .channel import ReplyChannel
+
+logger = logging.getLogger(__name__)
+
+
+class AdapterPool:
+    """This worker process's adapters, one per distinct account configuration, reused across tasks
+    so SDK clients keep their connections. Bounded, least recently used out."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._adapters: OrderedDict[str, ProviderAdapter] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, target: dict[str, Any]) -> ProviderAdapter:
+        key = json.dumps(
+            [
+                target["provider"],
+                target["region"],
+                target["endpoint"],
+                target["credentials_ref"],
+                target["options"],
+                target["timeout_seconds"],
+            ],
+            sort_keys=True,
+        )
+        with self._lock:
+            adapter = self._adapters.get(key)
+            if adapter is not None:
+                self._adapters.move_to_end(key)
+                return adapter
+        config = AccountConfig(
+            provider=target["provider"],
+            region=target["region"],
+            endpoint=target["endpoint"],
+            credentials=resolve_credentials(target["credentials_ref"], os.environ),
+            options=target["options"],
+            timeout_seconds=target["timeout_seconds"],
+        )
+        adapter = build_adapter(config)
+        with self._lock:
+            self._adapters[key] = adapter
+            while len(self._adapters) > self._size:
+                self._adapters.popitem(last=False)
+        return adapter
+
+
+def invocation_execute(invocation: dict[str, Any], *, channel: ReplyChannel, adapters: AdapterPool) -> None:
+    """Runs `invocation` (kind, target, normalized request, deadline) and publishes its reply.
+
+    Never raises for provider trouble: every outcome, including an unexpected bug, reaches the
+    waiting gateway as a message, so no caller waits out its deadline for nothing.
+    """
+    invocation_id = invocation["id"]
+    if time.time() >= invocation["deadline"]:
+        # The gateway has already answered 504; calling the provider now would only cost money.
+        logger.info("invocation %s skipped: its deadline passed while queued", invocation_id)
+        return
+    started = time.monotonic()
+    try:
+        adapter = adapters.get(invocation["target"])
+        kind = invocation["kind"]
+        if kind == "chat":
+            response = adapter.chat(chat_request_from_dict(invocation["request"]))
+            reply: dict[str, Any] = {"type": "result", "response": chat_response_to_dict(response)}
+        elif kind == "chat_stream":
+            for event in adapter.chat_stream(chat_request_from_dict(invocation["request"])):
+                channel.publish(invocation_id, {"type": "event", "event": stream_event_to_dict(event)})
+            reply = {"type": "done"}
+        elif kind == "embed":
+            embedded = adapter.embed(embedding_request_from_dict(invocation["request"]))
+            reply = {"type": "result", "response": embedding_response_to_dict(embedded)}
+        else:
+            raise ProviderError(ErrorKind.BAD_REQUEST, f"unknown invocation kind {kind!r}")
+    except ProviderError as exc:
+        reply = {"type": "error", "error": exc.to_dict()}
+    except Exception:
+        logger.exception("invocation %s failed unexpectedly", invocation_id)
+        reply = {"type": "error", "error": ProviderError(ErrorKind.UNAVAILABLE, "the provider worker failed").to_dict()}
+    reply["latency_ms"] = round((time.monotonic() - started) * 1000, 3)
+    channel.publish(invocation_id, reply)

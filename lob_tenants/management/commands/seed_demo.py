@@ -1,0 +1,69 @@
+import json
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from lob_tenants.demo import demo_seed
+
+EXAMPLE = """
+  GenAI platform is ready (embedded defaults: SQLite, in-process worker, sandbox provider)
+
+  Portal    {root}/admin/   login: {user} / {password}
+  API base  {base_url}
+  API key   {key}   (production key of {lob}/{use_case}; shown once, stored only as a hash)
+
+  Try it with curl:
+
+    curl -s {base_url}/chat/completions \\
+      -H "Authorization: Bearer {key}" \\
+      -H "Content-Type: application/json" \\
+      -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, platform!"}}]}}'
+
+  Or with the openai SDK (pip install openai):
+
+    from openai import OpenAI
+    client = OpenAI(base_url="{base_url}", api_key="{key}")
+    reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])
+    print(reply.choices[0].message.content)
+"""
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin, sandbox catalog, LOB and approved use case (idempotent) and issue a fresh key."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--json", action="store_true", help="Print what was made as JSON.")
+        parser.add_argument("--base-url", default="", help="Public base URL of the API (default from PORT).")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if settings.PRODUCTION:
+            raise CommandError("seed_demo creates a demo superuser and is refused when GENAI_ENV=production")
+        root = options["base_url"].rstrip("/") or f"http://127.0.0.1:{os.environ.get('PORT', '8000')}"
+        world = demo_seed(password_file=settings.VAR_DIR / "demo-admin-password")
+        base_url = f"{root}/v1"
+        if options["json"]:
+            document = {
+                "api_key": world.api_key,
+                "model": world.chat_model,
+                "embedding_model": world.embedding_model,
+                "base_url": base_url,
+                "admin": {"url": f"{root}/admin/", "username": world.admin_username, "password": world.admin_password},
+                "lob": world.lob_slug,
+                "use_case": world.use_case_slug,
+            }
+            self.stdout.write(json.dumps(document, indent=2))
+            return
+        self.stdout.write(
+            EXAMPLE.format(
+                root=root,
+                base_url=base_url,
+                user=world.admin_username,
+                password=world.admin_password,
+                key=world.api_key,
+                lob=world.lob_slug,
+                use_case=world.use_case_slug,
+                model=world.chat_model,
+            )
+        )

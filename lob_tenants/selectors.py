@@ -1,0 +1,79 @@
+"""Reads about tenants. The gateway authenticates through `key_principal`, which is cached."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.cache import cache
+from django.utils import timezone
+
+from .keys import key_parse, secret_matches
+from .models import ApiKey
+
+
+@dataclass(frozen=True)
+class KeyPrincipal:
+    """Who is calling: the key, its use case and LOB, and what they may use."""
+
+    key_id: int
+    prefix: str
+    environment: str
+    use_case_id: int
+    use_case_slug: str
+    use_case_status: str
+    lob_id: int
+    lob_slug: str
+    allowed_aliases: frozenset[str]
+    secret_hash: str
+    expires_at: dt.datetime | None
+    revoked: bool
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == ApiKey.Environment.PRODUCTION
+
+
+def key_cache_key(prefix: str) -> str:
+    return f"apikey:{prefix}"
+
+
+def key_principal(token: str) -> KeyPrincipal | None:
+    """The principal for a presented key, or None when the key is malformed, unknown, revoked or expired."""
+    parsed = key_parse(token)
+    if parsed is None:
+        return None
+    prefix, secret = parsed
+    principal = cache.get(key_cache_key(prefix))
+    if principal is None:
+        principal = _load_principal(prefix)
+        if principal is None:
+            return None
+        cache.set(key_cache_key(prefix), principal, timeout=settings.GATEWAY_LOOKUP_CACHE_SECONDS)
+    if not secret_matches(secret, principal.secret_hash):
+        return None
+    if principal.revoked or (principal.expires_at is not None and principal.expires_at <= timezone.now()):
+        return None
+    return principal
+
+
+def _load_principal(prefix: str) -> KeyPrincipal | None:
+    key = ApiKey.objects.select_related("use_case__lob").filter(prefix=prefix).first()
+    if key is None:
+        return None
+    use_case = key.use_case
+    return KeyPrincipal(
+        key_id=key.pk,
+        prefix=key.prefix,
+        environment=key.environment,
+        use_case_id=use_case.pk,
+        use_case_slug=use_case.slug,
+        use_case_status=use_case.status,
+        lob_id=use_case.lob_id,
+        lob_slug=use_case.lob.slug,
+        allowed_aliases=frozenset(use_case.aliases.values_list("name", flat=True)),
+        secret_hash=key.secret_hash,
+        expires_at=key.expires_at,
+        revoked=key.revoked_at is not None,
+    )

@@ -1,0 +1,112 @@
+"""Writes about tenants: LOBs, use cases and API keys, each audited in its own transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+
+from governance.services import audit_actor, audit_record
+from model_catalog.models import Alias
+
+from .keys import key_generate
+from .models import ApiKey, Lob, UseCase
+from .selectors import key_cache_key
+
+
+@transaction.atomic
+def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: str = "", actor: Any = None) -> Lob:
+    lob, created = Lob.objects.update_or_create(
+        slug=slug, defaults={"name": name, "business_owner": business_owner, "cost_center": cost_center}
+    )
+    audit_record(
+        actor=audit_actor(actor),
+        action="lob.created" if created else "lob.updated",
+        target=lob,
+        lob_slug=lob.slug,
+        after={"name": name, "business_owner": business_owner, "cost_center": cost_center},
+    )
+    return lob
+
+
+@transaction.atomic
+def use_case_upsert(
+    *,
+    lob: Lob,
+    slug: str,
+    name: str,
+    description: str = "",
+    aliases: list[Alias] | None = None,
+    status: str | None = None,
+    actor: Any = None,
+) -> UseCase:
+    defaults: dict[str, Any] = {"name": name, "description": description}
+    if status is not None:
+        defaults["status"] = status
+    use_case, created = UseCase.objects.update_or_create(lob=lob, slug=slug, defaults=defaults)
+    if aliases is not None:
+        use_case.aliases.set(aliases)
+    audit_record(
+        actor=audit_actor(actor),
+        action="use_case.created" if created else "use_case.updated",
+        target=use_case,
+        lob_slug=lob.slug,
+        after={**defaults, "aliases": sorted(a.name for a in aliases or [])},
+    )
+    _forget_keys_of(use_case)
+    return use_case
+
+
+@transaction.atomic
+def api_key_issue(
+    *,
+    use_case: UseCase,
+    name: str,
+    environment: str = ApiKey.Environment.SANDBOX,
+    expires_at: dt.datetime | None = None,
+    actor: Any = None,
+) -> tuple[ApiKey, str]:
+    """Issues a key and returns it with its plaintext, which is shown once and never stored."""
+    new_key = key_generate()
+    api_key = ApiKey.objects.create(
+        use_case=use_case,
+        name=name,
+        environment=environment,
+        prefix=new_key.prefix,
+        secret_hash=new_key.secret_hash,
+        expires_at=expires_at,
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    audit_record(
+        actor=audit_actor(actor),
+        action="api_key.issued",
+        target=api_key,
+        lob_slug=use_case.lob.slug,
+        after={"name": name, "prefix": new_key.prefix, "environment": environment, "use_case": use_case.slug},
+    )
+    return api_key, new_key.plaintext
+
+
+@transaction.atomic
+def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
+    if api_key.revoked_at is None:
+        api_key.revoked_at = timezone.now()
+        api_key.save(update_fields=["revoked_at"])
+        audit_record(
+            actor=audit_actor(actor),
+            action="api_key.revoked",
+            target=api_key,
+            lob_slug=api_key.use_case.lob.slug,
+            after={"prefix": api_key.prefix},
+        )
+        transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+    return api_key
+
+
+def _forget_keys_of(use_case: UseCase) -> None:
+    prefixes = list(use_case.api_keys.values_list("prefix", flat=True))
+    if prefixes:
+        transaction.on_commit(lambda: cache.delete_many([key_cache_key(p) for p in prefixes]))
