@@ -121,6 +121,8 @@ STORAGES = {
 }
 # The embedded default serves admin assets without a collectstatic step.
 WHITENOISE_USE_FINDERS = DEBUG
+if WHITENOISE_USE_FINDERS:
+    Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
@@ -139,6 +141,8 @@ LOGGING = {
 # ---- Celery: one queue per provider; eager (in-process) when no broker is configured ----
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+if CELERY_BROKER_URL and not REDIS_URL:
+    raise ImproperlyConfigured("CELERY_BROKER_URL needs REDIS_URL too: workers send replies to the gateway over Redis")
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

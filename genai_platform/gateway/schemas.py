@@ -176,7 +176,7 @@ def parse_body(schema: type[SchemaT], body: bytes) -> SchemaT:
 
 def _as_gateway_error(exc: ValidationError) -> GatewayError:
     first = exc.errors(include_url=False)[0]
-    if first["type"] in ("json_invalid", "json_type"):
+    if first["type"] in ("json_invalid", "json_type") or not first["loc"]:
         return GatewayError(
             400, "We could not parse the JSON body of your request: expected a JSON object.", code="invalid_json"
         )

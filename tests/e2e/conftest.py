@@ -1,0 +1,163 @@
+"""Live processes for end-to-end tests: a real gunicorn gateway, and where production would have
+them, a real PostgreSQL database, Redis and a separate `celery worker` process."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+import redis
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+PG_ADMIN_DSN = os.environ.get("E2E_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_BASE = os.environ.get("E2E_REDIS_BASE", "redis://127.0.0.1:6379")
+_SETTINGS_VARIABLES = ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "GENAI_ENV", "DJANGO_DEBUG")
+
+
+@dataclass
+class LiveStack:
+    base_url: str
+    env: dict[str, str]
+    demo: dict
+    logs: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env(**overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _SETTINGS_VARIABLES}
+    env.update(overrides)
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        [str(BIN / "python"), "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    """Polls until the gateway answers; a readiness probe, not a sleep standing in for synchronisation."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/healthz", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not start serving within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        try:
+            yield process
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def gateway_args(port: int) -> list[str]:
+    return [
+        str(BIN / "gunicorn"),
+        "genai_platform.wsgi",
+        "--config",
+        "deploy/gunicorn.conf.py",
+        "--bind",
+        f"127.0.0.1:{port}",
+    ]
+
+
+def start_stack(env: dict[str, str], logs: Path) -> Iterator[LiveStack]:
+    manage(env, "migrate", "--noinput", "-v0")
+    port = free_port()
+    demo = json.loads(manage(env, "seed_demo", "--json", "--base-url", f"http://127.0.0.1:{port}"))
+    log = logs / "gateway.log"
+    with running(gateway_args(port), env, log) as gateway:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_serving(base_url, gateway, log)
+        yield LiveStack(base_url=base_url, env=env, demo=demo, logs=logs)
+
+
+@pytest.fixture(scope="module")
+def embedded_stack(tmp_path_factory) -> Iterator[LiveStack]:
+    """The embedded default: SQLite, eager in-process tasks, local-memory cache."""
+    logs = tmp_path_factory.mktemp("embedded")
+    env = clean_env(DATABASE_URL=f"sqlite:///{logs / 'db.sqlite3'}")
+    yield from start_stack(env, logs)
+
+
+@pytest.fixture(scope="module")
+def services_stack(tmp_path_factory) -> Iterator[LiveStack]:
+    """PostgreSQL, Redis as cache, reply channel and broker; tasks only run in a separate worker."""
+    logs = tmp_path_factory.mktemp("services")
+    database = f"genai_e2e_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis.Redis.from_url(f"{REDIS_BASE}/12").flushdb()
+    redis.Redis.from_url(f"{REDIS_BASE}/13").flushdb()
+    env = clean_env(
+        DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}",
+        REDIS_URL=f"{REDIS_BASE}/13",
+        CELERY_BROKER_URL=f"{REDIS_BASE}/12",
+        GATEWAY_REQUEST_DEADLINE_SECONDS="5",
+    )
+    try:
+        yield from start_stack(env, logs)
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sandbox_worker(services_stack: LiveStack) -> Iterator[subprocess.Popen]:
+    """A real `celery worker` process consuming only the sandbox provider's queue."""
+    log = services_stack.logs / "worker.log"
+    args = [
+        str(BIN / "celery"),
+        "-A",
+        "genai_platform",
+        "worker",
+        "-Q",
+        "provider.sandbox",
+        "--concurrency",
+        "2",
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
+    with running(args, services_stack.env, log) as worker:
+        yield worker

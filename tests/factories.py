@@ -1,0 +1,94 @@
+"""Factories for the domain; keys are issued through the service so tests see what users see."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from lob_tenants.models import ApiKey, Lob, UseCase
+from lob_tenants.services import api_key_issue
+from model_catalog.models import Alias, CatalogModel, Deployment, ProviderAccount, Route
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ["username"]
+
+    username = factory.Sequence(lambda n: f"user{n}")
+
+
+class ProviderAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ProviderAccount
+
+    name = factory.Sequence(lambda n: f"account-{n}")
+    provider = "sandbox"
+    region = "local"
+
+
+class CatalogModelFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CatalogModel
+
+    name = factory.Sequence(lambda n: f"model-{n}")
+    supports_tools = True
+    context_window = 8192
+
+
+class DeploymentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Deployment
+
+    name = factory.Sequence(lambda n: f"deployment-{n}")
+    account = factory.SubFactory(ProviderAccountFactory)
+    model = factory.SubFactory(CatalogModelFactory)
+    provider_model_id = "sandbox-model"
+    input_price_per_million = Decimal("1.00")
+    output_price_per_million = Decimal("2.00")
+
+
+class AliasFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Alias
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"alias-{n}")
+
+    @factory.post_generation
+    def deployments(self, create, extracted, **kwargs):
+        """AliasFactory(deployments=[d1, d2]) routes to them in that priority order; default: one sandbox."""
+        if not create:
+            return
+        for priority, deployment in enumerate(extracted if extracted is not None else [DeploymentFactory()], 1):
+            Route.objects.create(alias=self, deployment=deployment, priority=priority)
+
+
+class LobFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lob
+
+    slug = factory.Sequence(lambda n: f"lob-{n}")
+    name = factory.Sequence(lambda n: f"Line of business {n}")
+
+
+class UseCaseFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UseCase
+        skip_postgeneration_save = True
+
+    lob = factory.SubFactory(LobFactory)
+    slug = factory.Sequence(lambda n: f"use-case-{n}")
+    name = factory.Sequence(lambda n: f"Use case {n}")
+    status = UseCase.Status.APPROVED
+
+    @factory.post_generation
+    def aliases(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.aliases.set(extracted)
+
+
+def issue_key(use_case: UseCase, environment: str = ApiKey.Environment.PRODUCTION, **kwargs) -> tuple[ApiKey, str]:
+    return api_key_issue(use_case=use_case, name="test key", environment=environment, **kwargs)
