@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from lob_tenants.demo import demo_seed
 
 EXAMPLE = """
-  GenAI platform is ready (embedded defaults: SQLite, in-process worker, sandbox provider)
+  GenAI platform is ready ({mode})
 
   Portal    {root}/admin/   login: {user} / {password}
   API base  {base_url}
@@ -57,6 +57,7 @@ class Command(BaseCommand):
             return
         self.stdout.write(
             EXAMPLE.format(
+                mode=_describe_mode(),
                 root=root,
                 base_url=base_url,
                 user=world.admin_username,
@@ -67,3 +68,11 @@ class Command(BaseCommand):
                 model=world.chat_model,
             )
         )
+
+
+def _describe_mode() -> str:
+    from django.db import connection
+
+    tasks = "in-process worker" if settings.CELERY_TASK_ALWAYS_EAGER else "Celery workers on the provider queues"
+    cache = "Redis" if settings.REDIS_URL else "local-memory cache"
+    return f"{connection.vendor}, {tasks}, {cache}, sandbox provider"
