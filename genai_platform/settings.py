@@ -121,6 +121,8 @@ STORAGES = {
 }
 # The embedded default serves admin assets without a collectstatic step.
 WHITENOISE_USE_FINDERS = DEBUG
+# Autorefresh re-scans every static file on every request (tens of milliseconds); assets never change at run time.
+WHITENOISE_AUTOREFRESH = False
 if WHITENOISE_USE_FINDERS:
     Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
@@ -159,3 +161,14 @@ GATEWAY_REQUEST_DEADLINE_SECONDS = env.float("GATEWAY_REQUEST_DEADLINE_SECONDS",
 #: How long a resolved API key or alias route is trusted from the cache before re-reading it.
 GATEWAY_LOOKUP_CACHE_SECONDS = env.int("GATEWAY_LOOKUP_CACHE_SECONDS", default=30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+
+# ---- Router ----
+#: Attempts per request across all deployments and retry rounds.
+ROUTER_MAX_ATTEMPTS = env.int("ROUTER_MAX_ATTEMPTS", default=3)
+#: First backoff between retry rounds; doubles each round, with jitter.
+ROUTER_BACKOFF_BASE_SECONDS = env.float("ROUTER_BACKOFF_BASE_SECONDS", default=0.25)
+#: A provider asking to wait longer than this (Retry-After) gets its 429 passed to the client instead.
+ROUTER_MAX_RETRY_WAIT_SECONDS = env.float("ROUTER_MAX_RETRY_WAIT_SECONDS", default=5.0)
+ROUTER_BREAKER_FAILURES = env.int("ROUTER_BREAKER_FAILURES", default=5)
+ROUTER_BREAKER_COOLDOWN_SECONDS = env.float("ROUTER_BREAKER_COOLDOWN_SECONDS", default=30.0)
+ROUTER_LATENCY_EWMA_ALPHA = env.float("ROUTER_LATENCY_EWMA_ALPHA", default=0.2)

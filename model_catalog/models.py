@@ -7,6 +7,7 @@ price of the moment the call was made.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -94,6 +95,16 @@ class Deployment(models.Model):
         max_digits=12, decimal_places=6, default=Decimal("0"), validators=[MinValueValidator(Decimal("0"))]
     )
     lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.GA)
+    deprecated_on = models.DateField(null=True, blank=True, help_text="From this day it serves with a warning.")
+    retires_on = models.DateField(null=True, blank=True, help_text="From this day it is never called.")
+    replacement = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replaces",
+        help_text="Where its traffic should move.",
+    )
     options = models.JSONField(default=dict, blank=True, help_text="Per-deployment provider settings.")
 
     class Meta:
@@ -102,12 +113,29 @@ class Deployment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        if self.deprecated_on and self.retires_on and self.retires_on < self.deprecated_on:
+            raise ValidationError({"retires_on": "A deployment cannot retire before it is deprecated."})
+        if self.replacement_id is not None and self.replacement_id == self.pk:
+            raise ValidationError({"replacement": "A deployment cannot replace itself."})
+
+    def lifecycle_on(self, day: dt.date) -> str:
+        """The lifecycle in force on `day`: the dates move a deployment along without anyone editing it."""
+        if self.lifecycle == self.Lifecycle.RETIRED or (self.retires_on and day >= self.retires_on):
+            return self.Lifecycle.RETIRED
+        if self.lifecycle == self.Lifecycle.DEPRECATED or (self.deprecated_on and day >= self.deprecated_on):
+            return self.Lifecycle.DEPRECATED
+        return self.lifecycle
+
 
 class Alias(models.Model):
     """The public model name applications send as `model`."""
 
     class Strategy(models.TextChoices):
         PRIORITY = "priority", "Priority failover"
+        WEIGHTED = "weighted", "Weighted split"
+        LOWEST_COST = "lowest_cost", "Lowest cost"
+        LOWEST_LATENCY = "lowest_latency", "Lowest latency"
 
     name = models.CharField(max_length=100, unique=True)
     description = models.CharField(max_length=255, blank=True)
@@ -129,8 +157,8 @@ class Alias(models.Model):
 class Route(models.Model):
     alias = models.ForeignKey(Alias, on_delete=models.CASCADE, related_name="routes")
     deployment = models.ForeignKey(Deployment, on_delete=models.PROTECT, related_name="routes")
-    priority = models.PositiveSmallIntegerField(default=1, help_text="Lower is tried first.")
-    weight = models.PositiveSmallIntegerField(default=1)
+    priority = models.PositiveSmallIntegerField(default=1, help_text="Lower is tried first (priority strategy).")
+    weight = models.PositiveSmallIntegerField(default=1, help_text="Share of traffic (weighted strategy).")
 
     class Meta:
         ordering = ["alias", "priority", "id"]

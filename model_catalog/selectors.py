@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils import timezone
 
 from .models import Alias, Deployment
 
@@ -29,6 +30,7 @@ class DeploymentTarget:
     input_price_per_million: Decimal
     output_price_per_million: Decimal
     lifecycle: str
+    replacement: str
     context_window: int
     max_output_tokens: int
     supports_chat: bool
@@ -71,7 +73,8 @@ def deployment_target(deployment: Deployment, *, priority: int = 1, weight: int 
         timeout_seconds=account.timeout_seconds,
         input_price_per_million=deployment.input_price_per_million,
         output_price_per_million=deployment.output_price_per_million,
-        lifecycle=deployment.lifecycle,
+        lifecycle=deployment.lifecycle_on(timezone.localdate()),
+        replacement=deployment.replacement.name if deployment.replacement_id else "",
         context_window=deployment.model.context_window,
         max_output_tokens=deployment.model.max_output_tokens,
         supports_chat=deployment.model.supports_chat,
@@ -98,7 +101,9 @@ def _load_alias_routes(name: str) -> AliasRoutes | None:
     alias = Alias.objects.filter(name=name, is_active=True).first()
     if alias is None:
         return None
-    routes = alias.routes.select_related("deployment__account", "deployment__model").order_by("priority", "id")
+    routes = alias.routes.select_related(
+        "deployment__account", "deployment__model", "deployment__replacement"
+    ).order_by("priority", "id")
     return AliasRoutes(
         alias=alias.name,
         strategy=alias.strategy,

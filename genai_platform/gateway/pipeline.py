@@ -31,6 +31,8 @@ from genai_platform.router.dispatch import (
     chat_stream_dispatch,
     embedding_dispatch,
 )
+from genai_platform.router.health import health_store
+from genai_platform.router.strategies import plan_attempts
 from lob_tenants.selectors import KeyPrincipal, key_principal
 from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, alias_routes
 
@@ -82,8 +84,11 @@ def model_retrieve(principal: KeyPrincipal, name: str) -> dict[str, Any]:
 def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
     request = body.to_chat_request()
     routes = _routes_for(principal, request.model)
-    targets = _eligible(routes.targets, capability="chat")
-    targets = _fitting(targets, request)
+    prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+    fitting = _fitting(_eligible(routes.targets, capability="chat"), request, prompt_tokens)
+    targets = plan_attempts(
+        routes.strategy, fitting, store=health_store(), input_tokens=prompt_tokens, output_tokens=request.max_tokens
+    )
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     if body.stream:
         return _chat_stream(request, routes, targets, deadline, request_id, body)
@@ -113,7 +118,14 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
     request = body.to_embedding_request()
     routes = _routes_for(principal, request.model)
-    targets = _eligible(routes.targets, capability="embeddings")
+    input_tokens = sum(estimate_tokens(text) for text in request.inputs)
+    targets = plan_attempts(
+        routes.strategy,
+        _eligible(routes.targets, capability="embeddings"),
+        store=health_store(),
+        input_tokens=input_tokens,
+        output_tokens=0,
+    )
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     try:
         outcome = embedding_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
@@ -168,8 +180,9 @@ def _eligible(targets: tuple[DeploymentTarget, ...], *, capability: str) -> tupl
     return capable
 
 
-def _fitting(targets: tuple[DeploymentTarget, ...], request: ChatRequest) -> tuple[DeploymentTarget, ...]:
-    prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+def _fitting(
+    targets: tuple[DeploymentTarget, ...], request: ChatRequest, prompt_tokens: int
+) -> tuple[DeploymentTarget, ...]:
     needed = prompt_tokens + (request.max_tokens or 0)
     fitting = tuple(t for t in targets if needed <= t.context_window)
     if not fitting:
@@ -233,7 +246,8 @@ def _served_headers(served: Served, usage: Usage | None) -> dict[str, str]:
     if usage is not None:
         headers["x-genai-cost-usd"] = f"{_cost(served.target, usage):.8f}"
     if served.target.lifecycle == DEPRECATED:
-        headers["x-genai-warning"] = f"deployment {served.target.deployment} is deprecated"
+        replacement = f"; move to {served.target.replacement}" if served.target.replacement else ""
+        headers["x-genai-warning"] = f"deployment {served.target.deployment} is deprecated{replacement}"
     return headers
 
 

@@ -27,6 +27,14 @@ class ReplyChannel(Protocol):
 
     def discard(self, invocation_id: str) -> None: ...
 
+    def claim(self, invocation_id: str) -> bool:
+        """True for the first worker to take this invocation; a redelivered copy gets False."""
+        ...
+
+    def cancel(self, invocation_id: str) -> None: ...
+
+    def is_cancelled(self, invocation_id: str) -> bool: ...
+
 
 class RedisReplyChannel:
     def __init__(self, url: str) -> None:
@@ -55,10 +63,21 @@ class RedisReplyChannel:
     def discard(self, invocation_id: str) -> None:
         self._redis.delete(self._key(invocation_id))
 
+    def claim(self, invocation_id: str) -> bool:
+        return bool(self._redis.set(f"genai:claim:{invocation_id}", "1", nx=True, ex=REPLY_TTL_SECONDS))
+
+    def cancel(self, invocation_id: str) -> None:
+        self._redis.set(f"genai:cancel:{invocation_id}", "1", ex=REPLY_TTL_SECONDS)
+
+    def is_cancelled(self, invocation_id: str) -> bool:
+        return bool(self._redis.exists(f"genai:cancel:{invocation_id}"))
+
 
 class LocalReplyChannel:
     def __init__(self) -> None:
         self._queues: dict[str, queue.Queue[dict[str, Any]]] = {}
+        self._claimed: set[str] = set()
+        self._cancelled: set[str] = set()
         self._lock = threading.Lock()
 
     def _queue(self, invocation_id: str) -> queue.Queue[dict[str, Any]]:
@@ -79,6 +98,23 @@ class LocalReplyChannel:
     def discard(self, invocation_id: str) -> None:
         with self._lock:
             self._queues.pop(invocation_id, None)
+            self._claimed.discard(invocation_id)
+            self._cancelled.discard(invocation_id)
+
+    def claim(self, invocation_id: str) -> bool:
+        with self._lock:
+            if invocation_id in self._claimed:
+                return False
+            self._claimed.add(invocation_id)
+            return True
+
+    def cancel(self, invocation_id: str) -> None:
+        with self._lock:
+            self._cancelled.add(invocation_id)
+
+    def is_cancelled(self, invocation_id: str) -> bool:
+        with self._lock:
+            return invocation_id in self._cancelled
 
 
 @functools.cache

@@ -8,11 +8,14 @@ provider: a worker only ever needs the credentials of the queue it consumes.
 from __future__ import annotations
 
 import dataclasses
+import random
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.conf import settings
 
 from genai_platform.providers.registry import queue_name
 from genai_platform.providers.types import (
@@ -66,28 +69,30 @@ class DispatchError(Exception):
 
 
 def chat_dispatch(
-    *, request: ChatRequest, targets: tuple[DeploymentTarget, ...], deadline: float, request_id: str
+    *, request: ChatRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
 ) -> ChatOutcome:
-    reply, served = _attempt_in_order(
+    invocation_id, reply, served = _first_reply(
         kind="chat",
         targets=targets,
         deadline=deadline,
         request_id=request_id,
         payload_for=lambda t: chat_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
     )
+    reply_channel().discard(invocation_id)
     return ChatOutcome(response=chat_response_from_dict(reply["response"]), served=served)
 
 
 def embedding_dispatch(
-    *, request: EmbeddingRequest, targets: tuple[DeploymentTarget, ...], deadline: float, request_id: str
+    *, request: EmbeddingRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
 ) -> EmbeddingOutcome:
-    reply, served = _attempt_in_order(
+    invocation_id, reply, served = _first_reply(
         kind="embed",
         targets=targets,
         deadline=deadline,
         request_id=request_id,
         payload_for=lambda t: embedding_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
     )
+    reply_channel().discard(invocation_id)
     return EmbeddingOutcome(response=embedding_response_from_dict(reply["response"]), served=served)
 
 
@@ -100,41 +105,24 @@ class ChatStream:
 
 
 def chat_stream_dispatch(
-    *, request: ChatRequest, targets: tuple[DeploymentTarget, ...], deadline: float, request_id: str
+    *, request: ChatRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
 ) -> ChatStream:
-    """Starts a stream; falls back to the next deployment only while nothing has been relayed yet."""
-    channel = reply_channel()
-    last_error = ProviderError(ErrorKind.UNAVAILABLE, "no deployment could serve this request")
-    attempts = 0
-    for target in targets:
-        if time.time() >= deadline:
-            break
-        attempts += 1
-        invocation_id = _enqueue(
-            kind="chat_stream",
-            target=target,
-            deadline=deadline,
-            request_id=request_id,
-            request=chat_request_to_dict(dataclasses.replace(request, model=target.provider_model_id)),
-        )
-        first = channel.receive(invocation_id, timeout=deadline - time.time())
-        if first is None:
-            channel.discard(invocation_id)
-            last_error = _deadline_error()
-            break
-        if first["type"] == "error":
-            last_error = ProviderError.from_dict(first["error"])
-            if last_error.kind.retryable:
-                continue
-            raise DispatchError(last_error, attempts)
-        served = Served(target=target, attempts=attempts, provider_latency_ms=0.0)
-        return ChatStream(served=served, events=_relay(invocation_id, first, deadline))
-    raise DispatchError(last_error, attempts)
+    """Starts a stream. Fallback happens only before the first event: once text reached the
+    client, switching deployments would splice two different answers."""
+    invocation_id, first, served = _first_reply(
+        kind="chat_stream",
+        targets=targets,
+        deadline=deadline,
+        request_id=request_id,
+        payload_for=lambda t: chat_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
+    )
+    return ChatStream(served=served, events=_relay(invocation_id, first, deadline))
 
 
 def _relay(invocation_id: str, first: dict[str, Any], deadline: float) -> Iterator[StreamEvent]:
     channel = reply_channel()
     message: dict[str, Any] | None = first
+    finished = False
     try:
         while True:
             if message is None:
@@ -142,44 +130,77 @@ def _relay(invocation_id: str, first: dict[str, Any], deadline: float) -> Iterat
             if message["type"] == "event":
                 yield stream_event_from_dict(message["event"])
             elif message["type"] == "error":
+                finished = True
                 raise ProviderError.from_dict(message["error"])
             else:  # "done"
+                finished = True
                 return
             message = channel.receive(invocation_id, timeout=deadline - time.time())
     finally:
+        if not finished:
+            # The client went away or the deadline passed: stop the worker paying for tokens nobody reads.
+            channel.cancel(invocation_id)
         channel.discard(invocation_id)
 
 
-def _attempt_in_order(
+def _first_reply(
     *,
     kind: str,
-    targets: tuple[DeploymentTarget, ...],
+    targets: Sequence[DeploymentTarget],
     deadline: float,
     request_id: str,
     payload_for: Callable[[DeploymentTarget], dict[str, Any]],
-) -> tuple[dict[str, Any], Served]:
-    channel = reply_channel()
-    last_error = ProviderError(ErrorKind.UNAVAILABLE, "no deployment could serve this request")
-    attempts = 0
-    for target in targets:
-        if time.time() >= deadline:
-            last_error = _deadline_error()
-            break
-        attempts += 1
-        invocation_id = _enqueue(
-            kind=kind, target=target, deadline=deadline, request_id=request_id, request=payload_for(target)
+) -> tuple[str, dict[str, Any], Served]:
+    """Tries `targets` in order until one answers; a retryable failure moves on to the next one.
+
+    When every deployment failed retryably, another round starts after an exponential backoff
+    with jitter (at least the Retry-After a provider asked for), until `ROUTER_MAX_ATTEMPTS`
+    attempts, a wait longer than `ROUTER_MAX_RETRY_WAIT_SECONDS`, or the deadline.
+    """
+    if not targets:
+        raise DispatchError(
+            ProviderError(ErrorKind.UNAVAILABLE, "Every deployment of this model is failing; retry later."), 0
         )
-        reply = channel.receive(invocation_id, timeout=deadline - time.time())
-        channel.discard(invocation_id)
-        if reply is None:
-            last_error = _deadline_error()
+    channel = reply_channel()
+    attempts, rounds = 0, 0
+    last_error = _deadline_error()
+    while attempts < settings.ROUTER_MAX_ATTEMPTS:
+        retry_after: float | None = None
+        for target in targets:
+            if attempts >= settings.ROUTER_MAX_ATTEMPTS:
+                break
+            if time.time() >= deadline:
+                raise DispatchError(_deadline_error(), attempts)
+            attempts += 1
+            invocation_id = _enqueue(
+                kind=kind, target=target, deadline=deadline, request_id=request_id, request=payload_for(target)
+            )
+            message = channel.receive(invocation_id, timeout=deadline - time.time())
+            if message is None:
+                channel.cancel(invocation_id)
+                raise DispatchError(_deadline_error(), attempts)
+            if message["type"] != "error":
+                return invocation_id, message, Served(target, attempts, message.get("latency_ms", 0.0))
+            channel.discard(invocation_id)
+            last_error = ProviderError.from_dict(message["error"])
+            if not last_error.kind.retryable:
+                raise DispatchError(last_error, attempts)
+            if last_error.retry_after is not None:
+                retry_after = min(retry_after or last_error.retry_after, last_error.retry_after)
+        rounds += 1
+        delay = _backoff(rounds, retry_after)
+        if attempts >= settings.ROUTER_MAX_ATTEMPTS or delay > settings.ROUTER_MAX_RETRY_WAIT_SECONDS:
             break
-        if reply["type"] == "result":
-            return reply, Served(target=target, attempts=attempts, provider_latency_ms=reply["latency_ms"])
-        last_error = ProviderError.from_dict(reply["error"])
-        if not last_error.kind.retryable:
+        if time.time() + delay >= deadline:
             break
+        time.sleep(delay)  # backing off from an overloaded provider, not waiting for another thread
     raise DispatchError(last_error, attempts)
+
+
+def _backoff(rounds: int, retry_after: float | None) -> float:
+    ceiling = settings.ROUTER_BACKOFF_BASE_SECONDS * 2 ** (rounds - 1)
+    jittered = random.uniform(ceiling / 2, ceiling)
+    return max(jittered, retry_after or 0.0)
 
 
 def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id: str, request: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ from genai_platform.providers.types import (
 )
 
 from .channel import ReplyChannel
+from .health import HealthStore
 
 logger = logging.getLogger(__name__)
 
@@ -71,28 +72,40 @@ class AdapterPool:
         return adapter
 
 
-def invocation_execute(invocation: dict[str, Any], *, channel: ReplyChannel, adapters: AdapterPool) -> None:
+#: How often a streaming worker checks whether the client went away.
+CANCEL_CHECK_SECONDS = 0.25
+
+
+def invocation_execute(
+    invocation: dict[str, Any], *, channel: ReplyChannel, adapters: AdapterPool, health: HealthStore
+) -> None:
     """Runs `invocation` (kind, target, normalized request, deadline) and publishes its reply.
 
     Never raises for provider trouble: every outcome, including an unexpected bug, reaches the
-    waiting gateway as a message, so no caller waits out its deadline for nothing.
+    waiting gateway as a message, so no caller waits out its deadline for nothing. The outcome
+    also feeds the deployment's circuit breaker and latency average.
     """
     invocation_id = invocation["id"]
+    deployment = invocation["target"]["deployment"]
     if time.time() >= invocation["deadline"]:
         # The gateway has already answered 504; calling the provider now would only cost money.
         logger.info("invocation %s skipped: its deadline passed while queued", invocation_id)
         return
+    kind = invocation["kind"]
+    if not channel.claim(invocation_id) and kind == "chat_stream":
+        # A redelivery after a worker died mid-stream: part of the answer already reached the
+        # client, so replaying it from the start would splice two answers together.
+        error = ProviderError(ErrorKind.UNAVAILABLE, "the worker serving this stream was lost")
+        channel.publish(invocation_id, {"type": "error", "error": error.to_dict()})
+        return
     started = time.monotonic()
     try:
         adapter = adapters.get(invocation["target"])
-        kind = invocation["kind"]
         if kind == "chat":
             response = adapter.chat(chat_request_from_dict(invocation["request"]))
             reply: dict[str, Any] = {"type": "result", "response": chat_response_to_dict(response)}
         elif kind == "chat_stream":
-            for event in adapter.chat_stream(chat_request_from_dict(invocation["request"])):
-                channel.publish(invocation_id, {"type": "event", "event": stream_event_to_dict(event)})
-            reply = {"type": "done"}
+            reply = _relay_stream(adapter, invocation, channel)
         elif kind == "embed":
             embedded = adapter.embed(embedding_request_from_dict(invocation["request"]))
             reply = {"type": "result", "response": embedding_response_to_dict(embedded)}
@@ -103,5 +116,37 @@ def invocation_execute(invocation: dict[str, Any], *, channel: ReplyChannel, ada
     except Exception:
         logger.exception("invocation %s failed unexpectedly", invocation_id)
         reply = {"type": "error", "error": ProviderError(ErrorKind.UNAVAILABLE, "the provider worker failed").to_dict()}
-    reply["latency_ms"] = round((time.monotonic() - started) * 1000, 3)
+    latency_ms = round((time.monotonic() - started) * 1000, 3)
+    reply["latency_ms"] = latency_ms
     channel.publish(invocation_id, reply)
+    _record_health(health, deployment, reply, latency_ms)
+
+
+def _relay_stream(adapter: Any, invocation: dict[str, Any], channel: ReplyChannel) -> dict[str, Any]:
+    invocation_id = invocation["id"]
+    events = adapter.chat_stream(chat_request_from_dict(invocation["request"]))
+    next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+    try:
+        for event in events:
+            channel.publish(invocation_id, {"type": "event", "event": stream_event_to_dict(event)})
+            if time.monotonic() >= next_check:
+                if channel.is_cancelled(invocation_id):
+                    logger.info("invocation %s cancelled by its client", invocation_id)
+                    return {"type": "cancelled"}
+                next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()  # closes the provider's HTTP stream, which stops generation upstream
+    return {"type": "done"}
+
+
+def _record_health(health: HealthStore, deployment: str, reply: dict[str, Any], latency_ms: float) -> None:
+    try:
+        if reply["type"] in ("result", "done"):
+            health.record_success(deployment, latency_ms)
+        elif reply["type"] == "error" and ErrorKind(reply["error"]["kind"]).retryable:
+            health.record_failure(deployment)
+    except Exception:
+        # Health is advisory: losing one sample must never fail the call it describes.
+        logger.warning("could not record the health of %s", deployment, exc_info=True)

@@ -7,6 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from .channel import reply_channel
+from .health import health_store
 from .services import AdapterPool, invocation_execute
 
 #: Adapters of this worker process (created after the fork, so never shared between processes).
@@ -15,4 +16,4 @@ _adapters = AdapterPool()
 
 @shared_task(name="router.invoke_provider", acks_late=True, ignore_result=True)
 def invoke_provider(invocation: dict[str, Any]) -> None:
-    invocation_execute(invocation, channel=reply_channel(), adapters=_adapters)
+    invocation_execute(invocation, channel=reply_channel(), adapters=_adapters, health=health_store())

@@ -33,11 +33,15 @@ def key(use_case):
     return issue_key(use_case)[1]
 
 
+#: One client for the module: each new Client builds the middleware stack again, static-file scan included.
+CLIENT = Client()
+
+
 def post(key: str | None, body, *, raw: bytes | None = None, **headers):
     if key is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     data = raw if raw is not None else json.dumps(body)
-    return Client().post(URL, data=data, content_type="application/json", **headers)
+    return CLIENT.post(URL, data=data, content_type="application/json", **headers)
 
 
 def hello(model: str = "chat-model", **extra):

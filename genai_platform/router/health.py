@@ -1,0 +1,163 @@
+"""Deployment health shared by every gateway and worker process: circuit breakers and observed latency.
+
+Workers record each call's outcome (they see the provider's answer); gateways read the state when
+choosing deployments. With Redis the state is shared across all processes; the embedded default
+keeps it in the one process there is.
+
+Breaker: `closed` until `ROUTER_BREAKER_FAILURES` consecutive retryable failures, then `open`
+(skipped) for `ROUTER_BREAKER_COOLDOWN_SECONDS`, then `half_open`: exactly one caller wins the
+probe; its success closes the breaker, its failure opens it again for another cooldown.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+
+CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+#: Forget a deployment's state after a day without calls.
+_STATE_TTL_SECONDS = 86_400
+
+
+@dataclass(frozen=True)
+class DeploymentHealth:
+    breaker: str = CLOSED
+    #: Exponentially weighted moving average of successful calls' provider latency; None until measured.
+    latency_ms: float | None = None
+
+
+class HealthStore(Protocol):
+    def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]: ...
+
+    def try_probe(self, deployment: str) -> bool: ...
+
+    def record_success(self, deployment: str, latency_ms: float) -> None: ...
+
+    def record_failure(self, deployment: str) -> None: ...
+
+
+def _breaker_state(failures: int, opened_at: float | None, now: float) -> str:
+    if opened_at is None or failures < settings.ROUTER_BREAKER_FAILURES:
+        return CLOSED
+    return OPEN if now - opened_at < settings.ROUTER_BREAKER_COOLDOWN_SECONDS else HALF_OPEN
+
+
+# Atomic in Redis: count the failure and, at the threshold, (re)open the breaker.
+_RECORD_FAILURE = """
+local failures = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+if failures >= tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'opened_at', ARGV[2])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[3])
+return failures
+"""
+
+# Atomic EWMA update: new = alpha * sample + (1 - alpha) * old.
+_RECORD_LATENCY = """
+local old = redis.call('GET', KEYS[1])
+local value = tonumber(ARGV[1])
+if old then value = tonumber(ARGV[2]) * value + (1 - tonumber(ARGV[2])) * tonumber(old) end
+redis.call('SET', KEYS[1], tostring(value), 'EX', ARGV[3])
+return tostring(value)
+"""
+
+
+class RedisHealthStore:
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, decode_responses=True)
+        self._record_failure = self._redis.register_script(_RECORD_FAILURE)
+        self._record_latency = self._redis.register_script(_RECORD_LATENCY)
+
+    def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]:
+        pipe = self._redis.pipeline(transaction=False)
+        for name in deployments:
+            pipe.hgetall(f"genai:breaker:{name}")
+        pipe.mget([f"genai:latency:{name}" for name in deployments])
+        *breakers, latencies = pipe.execute()
+        now = time.time()
+        result = {}
+        for name, breaker, latency in zip(deployments, breakers, latencies, strict=True):
+            opened_at = float(breaker["opened_at"]) if "opened_at" in breaker else None
+            state = _breaker_state(int(breaker.get("failures", 0)), opened_at, now)
+            result[name] = DeploymentHealth(breaker=state, latency_ms=float(latency) if latency else None)
+        return result
+
+    def try_probe(self, deployment: str) -> bool:
+        cooldown = max(1, int(settings.ROUTER_BREAKER_COOLDOWN_SECONDS))
+        return bool(self._redis.set(f"genai:probe:{deployment}", "1", nx=True, ex=cooldown))
+
+    def record_success(self, deployment: str, latency_ms: float) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.delete(f"genai:breaker:{deployment}", f"genai:probe:{deployment}")
+        pipe.execute()
+        self._record_latency(
+            keys=[f"genai:latency:{deployment}"],
+            args=[latency_ms, settings.ROUTER_LATENCY_EWMA_ALPHA, _STATE_TTL_SECONDS],
+        )
+
+    def record_failure(self, deployment: str) -> None:
+        self._record_failure(
+            keys=[f"genai:breaker:{deployment}"],
+            args=[settings.ROUTER_BREAKER_FAILURES, time.time(), _STATE_TTL_SECONDS],
+        )
+        self._redis.delete(f"genai:probe:{deployment}")
+
+
+class LocalHealthStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures: dict[str, int] = {}
+        self._opened_at: dict[str, float] = {}
+        self._latency: dict[str, float] = {}
+        self._probes: dict[str, float] = {}
+
+    def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]:
+        now = time.time()
+        with self._lock:
+            return {
+                name: DeploymentHealth(
+                    breaker=_breaker_state(self._failures.get(name, 0), self._opened_at.get(name), now),
+                    latency_ms=self._latency.get(name),
+                )
+                for name in deployments
+            }
+
+    def try_probe(self, deployment: str) -> bool:
+        now = time.time()
+        with self._lock:
+            if now - self._probes.get(deployment, 0.0) < settings.ROUTER_BREAKER_COOLDOWN_SECONDS:
+                return False
+            self._probes[deployment] = now
+            return True
+
+    def record_success(self, deployment: str, latency_ms: float) -> None:
+        alpha = settings.ROUTER_LATENCY_EWMA_ALPHA
+        with self._lock:
+            self._failures.pop(deployment, None)
+            self._opened_at.pop(deployment, None)
+            self._probes.pop(deployment, None)
+            old = self._latency.get(deployment)
+            self._latency[deployment] = latency_ms if old is None else alpha * latency_ms + (1 - alpha) * old
+
+    def record_failure(self, deployment: str) -> None:
+        with self._lock:
+            failures = self._failures.get(deployment, 0) + 1
+            self._failures[deployment] = failures
+            if failures >= settings.ROUTER_BREAKER_FAILURES:
+                self._opened_at[deployment] = time.time()
+            self._probes.pop(deployment, None)
+
+
+@functools.cache
+def health_store() -> HealthStore:
+    """This process's view of deployment health: Redis when REDIS_URL is set, else in-process."""
+    if settings.REDIS_URL:
+        return RedisHealthStore(settings.REDIS_URL)
+    return LocalHealthStore()
