@@ -120,20 +120,23 @@ def embedded_stack(tmp_path_factory) -> Iterator[LiveStack]:
 
 
 @pytest.fixture(scope="module")
-def services_stack(tmp_path_factory) -> Iterator[LiveStack]:
-    """PostgreSQL, Redis as cache, reply channel and broker; tasks only run in a separate worker."""
+def services_stack(request, tmp_path_factory) -> Iterator[LiveStack]:
+    """PostgreSQL, Redis as cache, reply channel and broker; tasks only run in a separate worker.
+
+    A test module can set `STACK_ENV` (a dict) to start its stack with other settings."""
     logs = tmp_path_factory.mktemp("services")
     database = f"genai_e2e_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     redis.Redis.from_url(f"{REDIS_BASE}/12").flushdb()
     redis.Redis.from_url(f"{REDIS_BASE}/13").flushdb()
-    env = clean_env(
-        DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}",
-        REDIS_URL=f"{REDIS_BASE}/13",
-        CELERY_BROKER_URL=f"{REDIS_BASE}/12",
-        GATEWAY_REQUEST_DEADLINE_SECONDS="5",
-    )
+    settings = {
+        "DATABASE_URL": PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}",
+        "REDIS_URL": f"{REDIS_BASE}/13",
+        "CELERY_BROKER_URL": f"{REDIS_BASE}/12",
+        "GATEWAY_REQUEST_DEADLINE_SECONDS": "5",
+    }
+    env = clean_env(**{**settings, **getattr(request.module, "STACK_ENV", {})})
     try:
         yield from start_stack(env, logs)
     finally:
@@ -141,23 +144,39 @@ def services_stack(tmp_path_factory) -> Iterator[LiveStack]:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
+def worker_args(name: str, queue: str = "provider.sandbox", concurrency: int = 2) -> list[str]:
+    return [
+        str(BIN / "celery"), "-A", "genai_platform", "worker", "-Q", queue, "-n", f"{name}@%h",
+        "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "--loglevel", "INFO",
+        "--without-mingle", "--without-gossip",
+    ]  # fmt: skip
+
+
 @pytest.fixture
 def sandbox_worker(services_stack: LiveStack) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process consuming only the sandbox provider's queue."""
-    log = services_stack.logs / "worker.log"
-    args = [
-        str(BIN / "celery"),
-        "-A",
-        "genai_platform",
-        "worker",
-        "-Q",
-        "provider.sandbox",
-        "--concurrency",
-        "2",
-        "--loglevel",
-        "INFO",
-        "--without-mingle",
-        "--without-gossip",
-    ]
-    with running(args, services_stack.env, log) as worker:
+    with running(worker_args("sandbox"), services_stack.env, services_stack.logs / "worker.log") as worker:
         yield worker
+
+
+def catalog_setup(stack: LiveStack, code: str) -> dict:
+    """Runs `code` with the catalog and tenant services in the stack's database; it must set `result`."""
+    script = (
+        "import json\n"
+        "from model_catalog.services import provider_account_upsert, model_upsert, deployment_upsert, alias_upsert\n"
+        "from lob_tenants.models import UseCase\n"
+        "from lob_tenants.services import api_key_issue\n"
+        "result = None\n" + code + "\nprint(json.dumps(result))\n"
+    )
+    return json.loads(manage(stack.env, "shell", "-c", script).strip().splitlines()[-1])
+
+
+def wait_for(predicate, timeout: float = 15, what: str = "condition"):
+    """Polls `predicate` until it returns something truthy: for state that other processes change."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
