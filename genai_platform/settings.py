@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "lob_tenants",
     "governance",
     "genai_platform.router",
+    "genai_platform.metering",
 ]
 
 MIDDLEWARE = [
@@ -172,3 +173,16 @@ ROUTER_MAX_RETRY_WAIT_SECONDS = env.float("ROUTER_MAX_RETRY_WAIT_SECONDS", defau
 ROUTER_BREAKER_FAILURES = env.int("ROUTER_BREAKER_FAILURES", default=5)
 ROUTER_BREAKER_COOLDOWN_SECONDS = env.float("ROUTER_BREAKER_COOLDOWN_SECONDS", default=30.0)
 ROUTER_LATENCY_EWMA_ALPHA = env.float("ROUTER_LATENCY_EWMA_ALPHA", default=0.2)
+
+# ---- Metering ----
+METERING_TIMEZONE = env.str("METERING_TIMEZONE", default="UTC")
+#: Metering, budgets and rate limits on the request path (off only to measure their cost).
+METERING_ENABLED = env.bool("METERING_ENABLED", default=True)
+#: A buffered usage entry unacknowledged this long belonged to a flusher that died; another takes it.
+METERING_CLAIM_IDLE_MS = env.int("METERING_CLAIM_IDLE_MS", default=30_000)
+WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="genai-platform@localhost")
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+CELERY_BEAT_SCHEDULE = {
+    "flush-usage": {"task": "metering.flush_usage", "schedule": env.float("METERING_FLUSH_SECONDS", default=2.0)},
+}

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 
+from genai_platform.metering.models import UsageRecord
 from genai_platform.providers.tokens import estimate_tokens
 from genai_platform.providers.types import (
     ChatRequest,
@@ -36,13 +37,13 @@ from genai_platform.router.strategies import plan_attempts
 from lob_tenants.selectors import KeyPrincipal, key_principal
 from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, alias_routes
 
+from .accounting import CallMeter
 from .errors import GatewayError, provider_error_as_gateway_error
 from .schemas import ChatCompletionIn, EmbeddingsIn
 
 APPROVED = "approved"
 RETIRED = "retired"
 DEPRECATED = "deprecated"
-_MILLION = Decimal(1_000_000)
 
 
 @dataclass
@@ -89,14 +90,20 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     targets = plan_attempts(
         routes.strategy, fitting, store=health_store(), input_tokens=prompt_tokens, output_tokens=request.max_tokens
     )
+    meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
+    rate_headers = meter.admit(targets, input_tokens=prompt_tokens, max_output_tokens=request.max_tokens)
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     if body.stream:
-        return _chat_stream(request, routes, targets, deadline, request_id, body)
+        reply = _chat_stream(request, routes, targets, deadline, request_id, body, meter)
+        reply.headers.update(rate_headers)
+        return reply
     try:
         outcome = chat_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
     except DispatchError as exc:
+        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
         raise _dispatch_failure(exc) from None
     response = outcome.response
+    cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage)
     message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
     if response.tool_calls:
         message["tool_calls"] = [
@@ -112,7 +119,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         "usage": _usage_document(response.usage),
         "system_fingerprint": None,
     }
-    return GatewayReply(body=document, headers=_served_headers(outcome.served, response.usage))
+    return GatewayReply(body=document, headers={**rate_headers, **_served_headers(outcome.served, cost)})
 
 
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
@@ -126,12 +133,16 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
         input_tokens=input_tokens,
         output_tokens=0,
     )
+    meter = CallMeter(principal, request_id, "embeddings", routes.alias, end_user=body.user or "")
+    rate_headers = meter.admit(targets, input_tokens=input_tokens, max_output_tokens=0)
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     try:
         outcome = embedding_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
     except DispatchError as exc:
+        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
         raise _dispatch_failure(exc) from None
     usage = outcome.response.usage
+    cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=usage)
     document = {
         "object": "list",
         "data": [
@@ -141,7 +152,7 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
         "model": routes.alias,
         "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.total_tokens},
     }
-    return GatewayReply(body=document, headers=_served_headers(outcome.served, usage))
+    return GatewayReply(body=document, headers={**rate_headers, **_served_headers(outcome.served, cost)})
 
 
 # ---- gate and route ----
@@ -231,20 +242,14 @@ def _usage_document(usage: Usage) -> dict[str, int]:
     }
 
 
-def _cost(target: DeploymentTarget, usage: Usage) -> Decimal:
-    return (
-        usage.input_tokens * target.input_price_per_million + usage.output_tokens * target.output_price_per_million
-    ) / _MILLION
-
-
-def _served_headers(served: Served, usage: Usage | None) -> dict[str, str]:
+def _served_headers(served: Served, cost: Decimal | None) -> dict[str, str]:
     headers = {
         "x-genai-deployment": served.target.deployment,
         "x-genai-provider": served.target.provider,
         "x-genai-attempts": str(served.attempts),
     }
-    if usage is not None:
-        headers["x-genai-cost-usd"] = f"{_cost(served.target, usage):.8f}"
+    if cost is not None:
+        headers["x-genai-cost-usd"] = f"{cost:.8f}"
     if served.target.lifecycle == DEPRECATED:
         replacement = f"; move to {served.target.replacement}" if served.target.replacement else ""
         headers["x-genai-warning"] = f"deployment {served.target.deployment} is deprecated{replacement}"
@@ -258,18 +263,35 @@ def _chat_stream(
     deadline: float,
     request_id: str,
     body: ChatCompletionIn,
+    meter: CallMeter,
 ) -> GatewayReply:
     try:
         stream = chat_stream_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
     except DispatchError as exc:
+        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
         raise _dispatch_failure(exc) from None
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
-    frames = _sse_frames(stream.events, _completion_id(request_id), routes.alias, include_usage)
+    prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
+    frames = _sse_frames(
+        stream.events, _completion_id(request_id), routes.alias, include_usage, meter, stream.served, prompt_tokens
+    )
     return GatewayReply(stream=frames, headers=_served_headers(stream.served, None))
 
 
-def _sse_frames(events: Iterator[Any], completion_id: str, model: str, include_usage: bool) -> Iterator[bytes]:
+def _sse_frames(
+    events: Iterator[Any],
+    completion_id: str,
+    model: str,
+    include_usage: bool,
+    meter: CallMeter,
+    served: Served,
+    prompt_tokens: int,
+) -> Iterator[bytes]:
+    """OpenAI chunks for each stream event. The usage record is written however the stream ends:
+    completed, failed, or abandoned by the client (then with the tokens relayed so far, estimated)."""
     created = int(time.time())
+    relayed: list[str] = []
+    status, usage, error_code = UsageRecord.Status.CANCELLED, None, "client_disconnected"
 
     def chunk(delta: dict[str, Any], finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
         document: dict[str, Any] = {
@@ -287,24 +309,33 @@ def _sse_frames(events: Iterator[Any], completion_id: str, model: str, include_u
             document["usage"] = None
         return b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
 
-    yield chunk({"role": "assistant", "content": ""})
     try:
-        for event in events:
-            if isinstance(event, TextDelta):
-                yield chunk({"content": event.text})
-            elif isinstance(event, ToolCallDelta):
-                call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
-                if event.id:
-                    call.update(id=event.id, type="function")
-                if event.name:
-                    call["function"]["name"] = event.name
-                yield chunk({"tool_calls": [call]})
-            elif isinstance(event, StreamEnd):
-                yield chunk({}, finish_reason=event.finish_reason)
-                if include_usage:
-                    yield chunk({}, usage=event.usage)
-    except ProviderError as exc:
-        error = provider_error_as_gateway_error(exc)
-        payload = {"error": {"message": error.message, "type": "api_error", "param": None, "code": error.code}}
-        yield b"data: " + json.dumps(payload).encode() + b"\n\n"
-    yield b"data: [DONE]\n\n"
+        yield chunk({"role": "assistant", "content": ""})
+        try:
+            for event in events:
+                if isinstance(event, TextDelta):
+                    relayed.append(event.text)
+                    yield chunk({"content": event.text})
+                elif isinstance(event, ToolCallDelta):
+                    relayed.append(event.arguments)
+                    call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
+                    if event.id:
+                        call.update(id=event.id, type="function")
+                    if event.name:
+                        call["function"]["name"] = event.name
+                    yield chunk({"tool_calls": [call]})
+                elif isinstance(event, StreamEnd):
+                    status, usage, error_code = UsageRecord.Status.SUCCESS, event.usage, ""
+                    yield chunk({}, finish_reason=event.finish_reason)
+                    if include_usage:
+                        yield chunk({}, usage=event.usage)
+        except ProviderError as exc:
+            status, error_code = UsageRecord.Status.PROVIDER_ERROR, exc.kind.value
+            error = provider_error_as_gateway_error(exc)
+            payload = {"error": {"message": error.message, "type": "api_error", "param": None, "code": error.code}}
+            yield b"data: " + json.dumps(payload).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        if usage is None:
+            usage = Usage(prompt_tokens, estimate_tokens("".join(relayed)), estimated=True)
+        meter.finish(status=status, served=served, usage=usage, error_code=error_code)

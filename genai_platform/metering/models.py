@@ -1,0 +1,130 @@
+"""The usage ledger, budgets and rate limits."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from lob_tenants.models import ApiKey, Lob, UseCase
+
+
+class UsageRecord(models.Model):
+    """One invocation, whatever its outcome, priced at the moment it was made. Written once per
+    request id: replaying the buffer after a crash can never count a call twice."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success"
+        PROVIDER_ERROR = "provider_error"
+        GUARDRAIL_BLOCKED = "guardrail_blocked"
+        BUDGET_EXCEEDED = "budget_exceeded"
+        RATE_LIMITED = "rate_limited"
+        CACHE_HIT = "cache_hit"
+        CANCELLED = "cancelled"
+
+    request_id = models.CharField(max_length=64, unique=True)
+    occurred_at = models.DateTimeField(db_index=True)
+    lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="+")
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, null=True, on_delete=models.SET_NULL, related_name="+")
+    end_user = models.CharField(max_length=256, blank=True)
+    endpoint = models.CharField(max_length=32)
+    alias = models.CharField(max_length=100)
+    deployment = models.CharField(max_length=100, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)
+    input_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    output_price_per_million = models.DecimalField(max_digits=12, decimal_places=6, default=Decimal("0"))
+    cost = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal("0"))
+    latency_ms = models.FloatField(default=0)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    stream = models.BooleanField(default=False)
+    status = models.CharField(max_length=32, choices=Status.choices)
+    error_code = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["lob", "occurred_at"], name="usage_lob_time"),
+            models.Index(fields=["use_case", "occurred_at"], name="usage_use_case_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.status} {self.cost}"
+
+
+class Budget(models.Model):
+    """A monthly spending limit for a LOB or one use case (calendar month in METERING_TIMEZONE)."""
+
+    lob = models.ForeignKey(Lob, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    use_case = models.ForeignKey(UseCase, null=True, blank=True, on_delete=models.CASCADE, related_name="budgets")
+    monthly_limit_usd = models.DecimalField(max_digits=16, decimal_places=6, validators=[MinValueValidator(0)])
+    #: Reject calls that would exceed the limit; otherwise only notify.
+    hard_limit = models.BooleanField(default=True)
+    #: Percentages of the limit at which the owners are told, once each per month.
+    thresholds = models.JSONField(default=list, blank=True)
+    notify_emails = models.CharField(max_length=500, blank=True, help_text="Comma-separated addresses.")
+    webhook_url = models.URLField(blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lob__isnull=False) & Q(use_case__isnull=True))
+                | (Q(lob__isnull=True) & Q(use_case__isnull=False)),
+                name="budget_exactly_one_scope",
+            ),
+            models.UniqueConstraint(fields=["lob"], condition=Q(lob__isnull=False), name="budget_one_per_lob"),
+            models.UniqueConstraint(
+                fields=["use_case"], condition=Q(use_case__isnull=False), name="budget_one_per_use_case"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.scope_label}: {self.monthly_limit_usd} USD/month"
+
+    @property
+    def scope_label(self) -> str:
+        return f"LOB {self.lob}" if self.lob_id else f"use case {self.use_case}"
+
+
+class BudgetAlert(models.Model):
+    """A threshold notification that was sent; unique, so each goes out once per month."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    month = models.CharField(max_length=7)
+    threshold = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["budget", "month", "threshold"], name="budget_alert_once")]
+
+    def __str__(self) -> str:
+        return f"{self.budget}: {self.threshold}% of {self.month}"
+
+
+class RateLimit(models.Model):
+    """Requests and tokens per minute for one key, one use case or one LOB."""
+
+    lob = models.OneToOneField(Lob, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_limit")
+    use_case = models.OneToOneField(UseCase, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_limit")
+    api_key = models.OneToOneField(ApiKey, null=True, blank=True, on_delete=models.CASCADE, related_name="rate_limit")
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(lob__isnull=False) & Q(use_case__isnull=True) & Q(api_key__isnull=True))
+                | (Q(lob__isnull=True) & Q(use_case__isnull=False) & Q(api_key__isnull=True))
+                | (Q(lob__isnull=True) & Q(use_case__isnull=True) & Q(api_key__isnull=False)),
+                name="rate_limit_exactly_one_scope",
+            )
+        ]
+
+    def __str__(self) -> str:
+        scope = self.lob or self.use_case or self.api_key
+        return f"{scope}: {self.requests_per_minute} rpm, {self.tokens_per_minute} tpm"

@@ -1,0 +1,78 @@
+"""Reads for metering: the limits that apply to a caller (cached), and spend from the ledger."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q, Sum
+
+from .limits import BudgetScope, LimitPolicy, RateScope, to_nanos
+from .models import Budget, RateLimit, UsageRecord
+
+_POLICY_GENERATION_KEY = "metering:generation"
+
+
+def limits_generation() -> int:
+    return cache.get_or_set(_POLICY_GENERATION_KEY, 1, timeout=None)
+
+
+def limits_invalidate() -> None:
+    try:
+        cache.incr(_POLICY_GENERATION_KEY)
+    except ValueError:
+        cache.set(_POLICY_GENERATION_KEY, 2, timeout=None)
+
+
+def limit_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
+    """The rate limits and budgets of a key, its use case and its LOB, cached with explicit invalidation."""
+    cache_key = f"metering:policy:{limits_generation()}:{key_id}:{use_case_id}:{lob_id}"
+    policy = cache.get(cache_key)
+    if policy is None:
+        policy = _load_policy(key_id=key_id, use_case_id=use_case_id, lob_id=lob_id)
+        cache.set(cache_key, policy, timeout=settings.GATEWAY_LOOKUP_CACHE_SECONDS)
+    return policy
+
+
+def _load_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
+    rates = []
+    for limit in RateLimit.objects.filter(Q(api_key_id=key_id) | Q(use_case_id=use_case_id) | Q(lob_id=lob_id)):
+        name, scope_id = (
+            ("key", key_id) if limit.api_key_id else ("use_case", use_case_id) if limit.use_case_id else ("lob", lob_id)
+        )
+        rates.append(RateScope(name, scope_id, limit.requests_per_minute, limit.tokens_per_minute))
+    budgets = [
+        BudgetScope(
+            budget_id=budget.pk,
+            name="use_case" if budget.use_case_id else "lob",
+            id=budget.use_case_id or budget.lob_id,
+            limit_nanos=to_nanos(budget.monthly_limit_usd),
+            hard=budget.hard_limit,
+            thresholds=tuple(sorted(int(t) for t in budget.thresholds)),
+        )
+        for budget in Budget.objects.filter(Q(use_case_id=use_case_id) | Q(lob_id=lob_id))
+    ]
+    order = {"key": 0, "use_case": 1, "lob": 2}
+    return LimitPolicy(
+        rates=tuple(sorted(rates, key=lambda r: order[r.name])),
+        budgets=tuple(sorted(budgets, key=lambda b: order[b.name])),
+    )
+
+
+def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
+    zone = ZoneInfo(settings.METERING_TIMEZONE)
+    year, number = (int(part) for part in month.split("-"))
+    start = dt.datetime(year, number, 1, tzinfo=zone)
+    end = dt.datetime(year + (number == 12), number % 12 + 1, 1, tzinfo=zone)
+    return start, end
+
+
+def spend_in_month(*, scope: str, scope_id: int, month: str) -> Decimal:
+    """What the ledger says a LOB or use case spent in `month`."""
+    start, end = month_bounds(month)
+    records = UsageRecord.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
+    records = records.filter(use_case_id=scope_id) if scope == "use_case" else records.filter(lob_id=scope_id)
+    return records.aggregate(total=Sum("cost"))["total"] or Decimal("0")
