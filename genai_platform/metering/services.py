@@ -69,14 +69,21 @@ def usage_records_write(events: list[dict[str, Any]]) -> int:
     return len(created)
 
 
-def usage_flush(*, consumer: str, batch_size: int = 500, max_batches: int = 20) -> int:
-    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it."""
+def usage_flush(
+    *, consumer: str, batch_size: int = 500, max_batches: int = 20, claim_idle_ms: int | None = None
+) -> int:
+    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it.
+
+    Entries another flusher left unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS)
+    are taken over: that flusher died between reading and acknowledging."""
+    if claim_idle_ms is None:
+        claim_idle_ms = settings.METERING_CLAIM_IDLE_MS
     buffer = usage_buffer()
     if not isinstance(buffer, RedisStreamBuffer):
         return 0
     moved = 0
     for _ in range(max_batches):
-        batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=settings.METERING_CLAIM_IDLE_MS)
+        batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms)
         if not batch:
             break
         usage_records_write([event for _, event in batch])
