@@ -57,6 +57,9 @@ class UseCase(models.Model):
         max_length=16, choices=DataClassification.choices, default=DataClassification.INTERNAL
     )
     aliases = models.ManyToManyField(Alias, blank=True, related_name="use_cases", help_text="Models it may call.")
+    response_cache_ttl_seconds = models.PositiveIntegerField(
+        default=0, help_text="Answer identical requests from a cache for this long; 0 turns the cache off."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

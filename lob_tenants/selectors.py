@@ -26,6 +26,7 @@ class KeyPrincipal:
     lob_id: int
     lob_slug: str
     allowed_aliases: frozenset[str]
+    response_cache_ttl_seconds: int
     secret_hash: str
     expires_at: dt.datetime | None
     revoked: bool
@@ -73,6 +74,7 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         lob_id=use_case.lob_id,
         lob_slug=use_case.lob.slug,
         allowed_aliases=frozenset(use_case.aliases.values_list("name", flat=True)),
+        response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
         secret_hash=key.secret_hash,
         expires_at=key.expires_at,
         revoked=key.revoked_at is not None,

@@ -19,11 +19,14 @@ from genai_platform.metering.models import UsageRecord
 from genai_platform.providers.tokens import estimate_tokens
 from genai_platform.providers.types import (
     ChatRequest,
+    ChatResponse,
     ProviderError,
     StreamEnd,
     TextDelta,
     ToolCallDelta,
     Usage,
+    chat_response_from_dict,
+    chat_response_to_dict,
 )
 from genai_platform.router.dispatch import (
     DispatchError,
@@ -39,6 +42,7 @@ from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, 
 
 from .accounting import CallMeter
 from .errors import GatewayError, provider_error_as_gateway_error
+from .response_cache import cached_response, remember_response, response_cache_key
 from .schemas import ChatCompletionIn, EmbeddingsIn
 
 APPROVED = "approved"
@@ -91,6 +95,14 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         routes.strategy, fitting, store=health_store(), input_tokens=prompt_tokens, output_tokens=request.max_tokens
     )
     meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
+    cache_key = None if body.stream else response_cache_key(principal, routes.alias, request)
+    hit = cached_response(cache_key)
+    if hit is not None:
+        response = chat_response_from_dict(hit)
+        meter.finish(status=UsageRecord.Status.CACHE_HIT, usage=response.usage)
+        return GatewayReply(
+            body=_completion_document(request_id, routes.alias, response), headers={"x-genai-cache": "hit"}
+        )
     rate_headers = meter.admit(targets, input_tokens=prompt_tokens, max_output_tokens=request.max_tokens)
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     if body.stream:
@@ -104,22 +116,11 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         raise _dispatch_failure(exc) from None
     response = outcome.response
     cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage)
-    message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
-    if response.tool_calls:
-        message["tool_calls"] = [
-            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
-            for c in response.tool_calls
-        ]
-    document = {
-        "id": _completion_id(request_id),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": routes.alias,
-        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
-        "usage": _usage_document(response.usage),
-        "system_fingerprint": None,
-    }
-    return GatewayReply(body=document, headers={**rate_headers, **_served_headers(outcome.served, cost)})
+    headers = {**rate_headers, **_served_headers(outcome.served, cost)}
+    if cache_key is not None:
+        remember_response(cache_key, chat_response_to_dict(response), principal.response_cache_ttl_seconds)
+        headers["x-genai-cache"] = "miss"
+    return GatewayReply(body=_completion_document(request_id, routes.alias, response), headers=headers)
 
 
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
@@ -224,6 +225,24 @@ def _dispatch_failure(exc: DispatchError) -> GatewayError:
 
 
 # ---- rendering ----
+
+
+def _completion_document(request_id: str, alias: str, response: ChatResponse) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
+    if response.tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+            for c in response.tool_calls
+        ]
+    return {
+        "id": _completion_id(request_id),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": alias,
+        "choices": [{"index": 0, "message": message, "finish_reason": response.finish_reason, "logprobs": None}],
+        "usage": _usage_document(response.usage),
+        "system_fingerprint": None,
+    }
 
 
 def _model_entry(name: str, created: int) -> dict[str, Any]:
