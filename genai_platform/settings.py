@@ -183,6 +183,8 @@ METERING_TIMEZONE = env.str("METERING_TIMEZONE", default="UTC")
 METERING_ENABLED = env.bool("METERING_ENABLED", default=True)
 #: A buffered usage entry unacknowledged this long belonged to a flusher that died; another takes it.
 METERING_CLAIM_IDLE_MS = env.int("METERING_CLAIM_IDLE_MS", default=30_000)
+#: When set, GET /metrics requires `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="genai-platform@localhost")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")

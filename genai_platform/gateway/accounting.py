@@ -11,6 +11,7 @@ from decimal import Decimal
 from django.conf import settings
 
 from genai_platform.metering.limits import Admission, LimitExceeded, LimitPolicy
+from genai_platform.metering.metrics import observe_call
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.selectors import limit_policy
 from genai_platform.metering.services import limits_admit, limits_settle, usage_cost, usage_record
@@ -105,6 +106,17 @@ class CallMeter:
         )
         if self.policy is not None and self.admission is not None:
             limits_settle(self.policy, self.admission, actual_tokens=usage.total_tokens, actual_cost=cost)
+        latency = time.monotonic() - self.started
+        observe_call(
+            endpoint=self.endpoint,
+            provider=target.provider if target else "",
+            deployment=target.deployment if target else "",
+            status=status,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cost=cost,
+            latency_seconds=latency,
+        )
         usage_record(
             {
                 "request_id": self.request_id,
@@ -123,7 +135,7 @@ class CallMeter:
                 "input_price_per_million": str(target.input_price_per_million) if target else "0",
                 "output_price_per_million": str(target.output_price_per_million) if target else "0",
                 "cost": str(cost),
-                "latency_ms": round((time.monotonic() - self.started) * 1000, 3),
+                "latency_ms": round(latency * 1000, 3),
                 "attempts": served.attempts if served is not None else 0,
                 "stream": self.stream,
                 "status": status,
