@@ -24,6 +24,9 @@ PRODUCTION = GENAI_ENV == "production"
 DEBUG = env.bool("DJANGO_DEBUG", default=not PRODUCTION)
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=INSECURE_DEFAULT_SECRET_KEY)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+# In Kubernetes the downward API gives each pod its IP, so in-cluster scrapes by IP are allowed.
+if env.str("POD_IP", default=""):
+    ALLOWED_HOSTS.append(env.str("POD_IP"))
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 if PRODUCTION:
