@@ -41,9 +41,13 @@ class DeploymentAdmin(CatalogAdmin):
         "model",
         "provider_model_id",
         "lifecycle",
+        "deprecated_on",
+        "retires_on",
+        "replacement",
         "input_price_per_million",
         "output_price_per_million",
     ]
+    list_select_related = ["account", "model", "replacement"]
     list_filter = ["lifecycle", "account__provider"]
     search_fields = ["name", "provider_model_id"]
 
