@@ -4,7 +4,7 @@ A fake subclasses `FakeProviderHandler` and implements `handle_request(request)`
 `FakeResponse`; it must validate what it receives (path, auth headers or signature, body shape)
 and answer malformed requests the way the real service does. Every accepted or rejected request
 is recorded, and tests can queue faults (a status with headers and body, or a stall) that the
-next requests receive instead of the normal answer.
+next well-formed requests receive instead of the normal answer.
 """
 
 from __future__ import annotations
@@ -81,7 +81,11 @@ class FakeServer:
                 with server._lock:
                     server.requests.append(recorded)
                     fault = server.faults.popleft() if server.faults else None
-                response = fault or server._handle(recorded)
+                response = server._handle(recorded)
+                # A queued fault replaces only an answer the fake accepted: a malformed request is
+                # refused as the real service would, fault or not.
+                if fault is not None and response.status < 400:
+                    response = fault
                 if response.delay:
                     time.sleep(response.delay)
                 self._write(response)
