@@ -47,11 +47,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "guardian",
     "model_catalog",
     "lob_tenants",
     "governance",
     "genai_platform.router",
     "genai_platform.metering",
+    "genai_platform.access",
 ]
 
 MIDDLEWARE = [
@@ -105,6 +109,13 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# Guardian's anonymous user is not used: every caller of the portal and API is signed in.
+ANONYMOUS_USER_NAME = None
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -133,6 +144,17 @@ if WHITENOISE_USE_FINDERS:
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GenAI platform management API",
+    "DESCRIPTION": "Self-service for lines of business: use cases, API keys, members and grants.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from local static files (drf-spectacular-sidecar): no CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 LOGGING = {
@@ -193,4 +215,9 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="genai-platform@local
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "metering.flush_usage", "schedule": env.float("METERING_FLUSH_SECONDS", default=2.0)},
+    "expire-break-glass": {"task": "access.expire_break_glass", "schedule": 60.0},
 }
+
+# ---- Access control ----
+#: Every process reloads the casbin policy at least this often, besides reloading on announced changes.
+ACCESS_POLICY_RELOAD_SECONDS = env.float("ACCESS_POLICY_RELOAD_SECONDS", default=30.0)

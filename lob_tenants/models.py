@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from model_catalog.models import Alias
 
@@ -22,6 +24,7 @@ class Lob(models.Model):
         ordering = ["name"]
         verbose_name = "line of business"
         verbose_name_plural = "lines of business"
+        permissions = [("view_lob_data", "Read the LOB's data: captured prompts, outputs, vector-store contents")]
 
     def __str__(self) -> str:
         return self.name
@@ -57,6 +60,8 @@ class UseCase(models.Model):
         max_length=16, choices=DataClassification.choices, default=DataClassification.INTERNAL
     )
     aliases = models.ManyToManyField(Alias, blank=True, related_name="use_cases", help_text="Models it may call.")
+    #: The group object grants are given to, so a shared object can be read by this use case's keys.
+    grant_group = models.OneToOneField(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="use_case")
     response_cache_ttl_seconds = models.PositiveIntegerField(
         default=0, help_text="Answer identical requests from a cache for this long; 0 turns the cache off."
     )
@@ -68,6 +73,28 @@ class UseCase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lob.slug}/{self.slug}"
+
+
+class Membership(models.Model):
+    """A person's role in one LOB. The central team and the board hold central roles instead
+    (`access.CentralRoleAssignment`) and see no LOB data through them."""
+
+    class Role(models.TextChoices):
+        LOB_ADMIN = "lob_admin", "LOB admin"
+        LOB_DEVELOPER = "lob_developer", "LOB developer"
+        LOB_VIEWER = "lob_viewer", "LOB viewer"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    lob = models.ForeignKey(Lob, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["lob", "user"]
+        constraints = [models.UniqueConstraint(fields=["user", "lob"], name="membership_one_role_per_lob")]
+
+    def __str__(self) -> str:
+        return f"{self.user} is {self.get_role_display()} of {self.lob}"
 
 
 class ApiKey(models.Model):
@@ -92,6 +119,17 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    scopes = models.ManyToManyField(
+        Alias, blank=True, related_name="+", help_text="Aliases this key may call; empty means all of its use case's."
+    )
+    rotated_from = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="rotated_to",
+        help_text="The key this one replaced; it keeps working until the end of the overlap window.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -104,3 +142,42 @@ class ApiKey(models.Model):
     def is_active(self) -> bool:
         now = timezone.now()
         return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+class PromptTemplate(models.Model):
+    """A versioned prompt a LOB owns; shareable read-only with another LOB's use case by grant."""
+
+    lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="prompt_templates")
+    name = models.SlugField(max_length=100)
+    version = models.PositiveIntegerField(default=1)
+    template = models.TextField()
+    variables = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["lob", "name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["lob", "name", "version"], name="prompt_template_unique_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lob.slug}/{self.name}@{self.version}"
+
+
+# Guardian's direct foreign-key permission tables: a join on an integer key instead of guardian's
+# generic content type and text id. Object grants on a LOB (`view_lob_data`, given by break-glass)
+# go to users; grants on a shared object go to the group of the use case that receives them.
+class LobUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(Lob, on_delete=models.CASCADE)
+
+
+class LobGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(Lob, on_delete=models.CASCADE)
+
+
+class PromptTemplateUserObjectPermission(UserObjectPermissionBase):
+    content_object = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE)
+
+
+class PromptTemplateGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE)

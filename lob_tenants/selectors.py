@@ -64,6 +64,10 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
     if key is None:
         return None
     use_case = key.use_case
+    allowed = set(use_case.aliases.values_list("name", flat=True))
+    scopes = set(key.scopes.values_list("name", flat=True))
+    if scopes:
+        allowed &= scopes
     return KeyPrincipal(
         key_id=key.pk,
         prefix=key.prefix,
@@ -73,7 +77,7 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         use_case_status=use_case.status,
         lob_id=use_case.lob_id,
         lob_slug=use_case.lob.slug,
-        allowed_aliases=frozenset(use_case.aliases.values_list("name", flat=True)),
+        allowed_aliases=frozenset(allowed),
         response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
         secret_hash=key.secret_hash,
         expires_at=key.expires_at,

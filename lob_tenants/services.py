@@ -106,6 +106,54 @@ def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
     return api_key
 
 
+@transaction.atomic
+def api_key_rotate(*, api_key: ApiKey, overlap: dt.timedelta, actor: Any = None) -> tuple[ApiKey, str]:
+    """Issues a successor with the same use case, environment and scopes; the old key keeps working
+    for `overlap` (so deployments can switch without downtime), then expires."""
+    if not api_key.is_active:
+        raise ValueError("only an active key can be rotated")
+    successor, plaintext = api_key_issue(
+        use_case=api_key.use_case,
+        name=api_key.name,
+        environment=api_key.environment,
+        expires_at=api_key.expires_at,
+        actor=actor,
+    )
+    successor.scopes.set(api_key.scopes.all())
+    successor.rotated_from = api_key
+    successor.save(update_fields=["rotated_from"])
+    overlap_end = timezone.now() + overlap
+    api_key.expires_at = min(api_key.expires_at, overlap_end) if api_key.expires_at else overlap_end
+    api_key.save(update_fields=["expires_at"])
+    audit_record(
+        actor=audit_actor(actor),
+        action="api_key.rotated",
+        target=api_key,
+        lob_slug=api_key.use_case.lob.slug,
+        after={"successor": successor.prefix, "old_key_expires_at": api_key.expires_at.isoformat()},
+    )
+    transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+    return successor, plaintext
+
+
+@transaction.atomic
+def api_key_scope(*, api_key: ApiKey, aliases: list[Alias], actor: Any = None) -> ApiKey:
+    """Limits a key to some of its use case's aliases (an empty list lifts the limit)."""
+    foreign = {a.name for a in aliases} - set(api_key.use_case.aliases.values_list("name", flat=True))
+    if foreign:
+        raise ValueError(f"not models of this use case: {', '.join(sorted(foreign))}")
+    api_key.scopes.set(aliases)
+    audit_record(
+        actor=audit_actor(actor),
+        action="api_key.scoped",
+        target=api_key,
+        lob_slug=api_key.use_case.lob.slug,
+        after={"scopes": sorted(a.name for a in aliases)},
+    )
+    transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+    return api_key
+
+
 def _forget_keys_of(use_case: UseCase) -> None:
     prefixes = list(use_case.api_keys.values_list("prefix", flat=True))
     if prefixes:

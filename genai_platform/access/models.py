@@ -1,0 +1,91 @@
+"""Central roles, the casbin policy, and break-glass access to a LOB's data."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from lob_tenants.models import Lob
+
+#: The casbin domain of the central team and the governance board.
+CENTRAL = "central"
+
+
+class CentralRoleAssignment(models.Model):
+    """A central role: the platform team administers the catalog, policies and budgets; the board
+    reviews use cases. Neither reads a LOB's data without break-glass access."""
+
+    class Role(models.TextChoices):
+        PLATFORM_ADMIN = "platform_admin", "Platform admin"
+        GOVERNANCE_REVIEWER = "governance_reviewer", "Governance reviewer"
+
+    class Specialty(models.TextChoices):
+        SECURITY = "security"
+        LEGAL = "legal"
+        RISK = "risk"
+        COMPLIANCE = "compliance"
+        BUSINESS = "business"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="central_roles")
+    role = models.CharField(max_length=32, choices=Role.choices)
+    specialty = models.CharField(max_length=16, choices=Specialty.choices, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "role"], name="central_role_once"),
+            models.CheckConstraint(
+                condition=models.Q(role="governance_reviewer", specialty__gt="")
+                | (~models.Q(role="governance_reviewer") & models.Q(specialty="")),
+                name="central_role_reviewers_have_a_specialty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        specialty = f" ({self.specialty})" if self.specialty else ""
+        return f"{self.user}: {self.get_role_display()}{specialty}"
+
+
+class PolicyRule(models.Model):
+    """One casbin policy line `p, role, domain, object, action`; `*` matches any domain, object or
+    action. Role assignments (`g` lines) come from memberships and central roles, not from here."""
+
+    role = models.CharField(max_length=64)
+    domain = models.CharField(max_length=100, default="*")
+    obj = models.CharField(max_length=64)
+    act = models.CharField(max_length=32)
+
+    class Meta:
+        ordering = ["role", "domain", "obj", "act"]
+        constraints = [models.UniqueConstraint(fields=["role", "domain", "obj", "act"], name="policy_rule_unique")]
+
+    def __str__(self) -> str:
+        return f"p, {self.role}, {self.domain}, {self.obj}, {self.act}"
+
+
+class BreakGlassRequest(models.Model):
+    """A central user's time-bound, reasoned request to read one LOB's data, approved by that LOB's admin."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        APPROVED = "approved"
+        DENIED = "denied"
+        EXPIRED = "expired"
+        REVOKED = "revoked"
+
+    requester = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="break_glass_requests")
+    reason = models.TextField()
+    duration_minutes = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"break-glass {self.pk}: {self.requester} -> {self.lob} ({self.status})"

@@ -1,0 +1,48 @@
+"""Who may do what: every authorization decision of the management API and the portal comes from here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from lob_tenants.models import Lob
+
+from .enforcer import lob_domain, policy_enforcer, user_subject
+from .models import CENTRAL
+
+VIEW_LOB_DATA = "lob_tenants.view_lob_data"
+
+
+def user_can(user: Any, domain: str, obj: str, act: str) -> bool:
+    """Whether `user` may `act` on objects of kind `obj` in `domain` (`central` or `lob:<slug>`).
+
+    A Django superuser counts as a platform admin of the central domain, nothing more: being a
+    superuser does not open any LOB's data."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_superuser and domain == CENTRAL:
+        return True
+    return policy_enforcer().enforce(user_subject(user.pk), domain, obj, act)
+
+
+def user_can_in_lob(user: Any, lob: Lob, obj: str, act: str) -> bool:
+    return user_can(user, lob_domain(lob.slug), obj, act)
+
+
+def lobs_for(user: Any, obj: str, act: str) -> QuerySet[Lob]:
+    """The LOBs in which `user` may `act` on `obj`: what a list view may show them."""
+    if user is None or not user.is_authenticated:
+        return Lob.objects.none()
+    candidates = Lob.objects.filter(memberships__user=user).distinct()
+    allowed = [lob.pk for lob in candidates if user_can_in_lob(user, lob, obj, act)]
+    return Lob.objects.filter(pk__in=allowed)
+
+
+def can_read_lob_data(user: Any, lob: Lob) -> bool:
+    """LOB data (captured prompts and outputs, vector-store contents) is readable by the LOB's own
+    members with the right role, and by a central user only through an approved, unexpired
+    break-glass grant."""
+    if user_can_in_lob(user, lob, "lob_data", "read"):
+        return True
+    return bool(user is not None and user.is_authenticated and user.has_perm(VIEW_LOB_DATA, lob))

@@ -1,0 +1,213 @@
+"""Writes to access control: roles, policy lines, object grants and break-glass. Each change is
+audited in its own transaction and, once committed, announced so every process reloads."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models, transaction
+from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
+
+from governance.services import audit_actor, audit_record
+from lob_tenants.models import Lob, Membership, UseCase
+
+from .enforcer import announce_policy_change
+from .models import BreakGlassRequest, CentralRoleAssignment, PolicyRule
+from .selectors import VIEW_LOB_DATA, user_can_in_lob
+
+MAX_BREAK_GLASS_MINUTES = 8 * 60
+
+
+@transaction.atomic
+def membership_set(*, lob: Lob, user: Any, role: str, actor: Any = None) -> Membership:
+    membership = Membership.objects.filter(user=user, lob=lob).first() or Membership(user=user, lob=lob)
+    membership.role = role
+    membership.full_clean()
+    membership.save()
+    audit_record(
+        actor=audit_actor(actor), action="membership.set", target=membership, lob_slug=lob.slug,
+        after={"user": user.get_username(), "role": role},
+    )  # fmt: skip
+    transaction.on_commit(announce_policy_change)
+    return membership
+
+
+@transaction.atomic
+def membership_remove(*, membership: Membership, actor: Any = None) -> None:
+    audit_record(
+        actor=audit_actor(actor), action="membership.removed", target=membership, lob_slug=membership.lob.slug,
+        before={"user": membership.user.get_username(), "role": membership.role},
+    )  # fmt: skip
+    membership.delete()
+    transaction.on_commit(announce_policy_change)
+
+
+@transaction.atomic
+def central_role_grant(*, user: Any, role: str, specialty: str = "", actor: Any = None) -> CentralRoleAssignment:
+    assignment = CentralRoleAssignment.objects.filter(user=user, role=role).first() or CentralRoleAssignment(
+        user=user, role=role
+    )
+    assignment.specialty = specialty
+    assignment.full_clean()
+    assignment.save()
+    audit_record(
+        actor=audit_actor(actor), action="central_role.granted", target=assignment,
+        after={"user": user.get_username(), "role": role, "specialty": specialty},
+    )  # fmt: skip
+    transaction.on_commit(announce_policy_change)
+    return assignment
+
+
+@transaction.atomic
+def policy_rule_add(*, role: str, domain: str, obj: str, act: str, actor: Any = None) -> PolicyRule:
+    rule, _ = PolicyRule.objects.get_or_create(role=role, domain=domain, obj=obj, act=act)
+    audit_record(actor=audit_actor(actor), action="policy_rule.added", target=rule, after={"rule": str(rule)})
+    transaction.on_commit(announce_policy_change)
+    return rule
+
+
+@transaction.atomic
+def policy_rule_remove(*, rule: PolicyRule, actor: Any = None) -> None:
+    audit_record(actor=audit_actor(actor), action="policy_rule.removed", target=rule, before={"rule": str(rule)})
+    rule.delete()
+    transaction.on_commit(announce_policy_change)
+
+
+# ---- sharing one object with another LOB's use case ----
+
+
+def use_case_grant_group(use_case: UseCase) -> Group:
+    """The auth group that stands for `use_case` in object grants (created on first need)."""
+    if use_case.grant_group_id is None:
+        use_case.grant_group = Group.objects.create(name=f"use-case:{use_case.pk}")
+        use_case.save(update_fields=["grant_group"])
+    return use_case.grant_group
+
+
+def _view_permission(obj: models.Model) -> str:
+    return f"{obj._meta.app_label}.view_{obj._meta.model_name}"
+
+
+@transaction.atomic
+def object_share(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
+    """Lets `use_case` (of any LOB) read `obj`, which `owner_lob` owns; only the owner's admins may share."""
+    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
+        raise PermissionDenied("only an admin of the owning LOB can share its objects")
+    assign_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
+    audit_record(
+        actor=audit_actor(actor), action="grant.shared", target=obj, lob_slug=owner_lob.slug,
+        after={"use_case": str(use_case), "permission": _view_permission(obj)},
+    )  # fmt: skip
+
+
+@transaction.atomic
+def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
+    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
+        raise PermissionDenied("only an admin of the owning LOB can revoke its grants")
+    remove_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
+    audit_record(
+        actor=audit_actor(actor), action="grant.revoked", target=obj, lob_slug=owner_lob.slug,
+        before={"use_case": str(use_case), "permission": _view_permission(obj)},
+    )  # fmt: skip
+
+
+def use_case_can_read(use_case: UseCase, obj: models.Model, owner_lob_id: int) -> bool:
+    """A use case reads its own LOB's objects, and another LOB's only through a grant."""
+    if use_case.lob_id == owner_lob_id:
+        return True
+    if use_case.grant_group_id is None:
+        return False
+    from guardian.core import ObjectPermissionChecker
+
+    return ObjectPermissionChecker(use_case.grant_group).has_perm(_view_permission(obj).split(".")[1], obj)
+
+
+# ---- break-glass ----
+
+
+@transaction.atomic
+def break_glass_request(*, requester: Any, lob: Lob, reason: str, duration_minutes: int) -> BreakGlassRequest:
+    """A central user asks to read one LOB's data for a while, saying why."""
+    if len(reason.strip()) < 20:
+        raise ValidationError("Say why you need access, in at least 20 characters.")
+    if not 1 <= duration_minutes <= MAX_BREAK_GLASS_MINUTES:
+        raise ValidationError(f"Access lasts between 1 and {MAX_BREAK_GLASS_MINUTES} minutes.")
+    request = BreakGlassRequest.objects.create(
+        requester=requester, lob=lob, reason=reason.strip(), duration_minutes=duration_minutes
+    )
+    audit_record(
+        actor=audit_actor(requester), action="break_glass.requested", target=request, lob_slug=lob.slug,
+        after={"reason": request.reason, "duration_minutes": duration_minutes},
+    )  # fmt: skip
+    return request
+
+
+@transaction.atomic
+def break_glass_decide(*, request: BreakGlassRequest, approver: Any, approve: bool) -> BreakGlassRequest:
+    """The LOB's admin approves (the grant starts now) or denies; nobody approves their own request."""
+    request = BreakGlassRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != BreakGlassRequest.Status.PENDING:
+        raise ValidationError(f"This request is already {request.status}.")
+    if approver.pk == request.requester_id:
+        raise PermissionDenied("nobody approves their own break-glass request")
+    if not user_can_in_lob(approver, request.lob, "break_glass", "write"):
+        raise PermissionDenied("only an admin of the LOB can decide on access to its data")
+    now = timezone.now()
+    request.decided_by, request.decided_at = approver, now
+    if approve:
+        request.status = BreakGlassRequest.Status.APPROVED
+        request.expires_at = now + dt.timedelta(minutes=request.duration_minutes)
+        assign_perm(VIEW_LOB_DATA, request.requester, request.lob)
+    else:
+        request.status = BreakGlassRequest.Status.DENIED
+    request.save()
+    audit_record(
+        actor=audit_actor(approver), action=f"break_glass.{request.status}", target=request,
+        lob_slug=request.lob.slug, after={"expires_at": request.expires_at.isoformat() if request.expires_at else None},
+    )  # fmt: skip
+    return request
+
+
+def break_glass_expire_due(*, now: dt.datetime | None = None) -> int:
+    """Revokes every approved grant whose time is up (Celery beat runs this every minute)."""
+    now = now or timezone.now()
+    expired = 0
+    for request_id in BreakGlassRequest.objects.filter(
+        status=BreakGlassRequest.Status.APPROVED, expires_at__lte=now
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            request = BreakGlassRequest.objects.select_for_update().get(pk=request_id)
+            if request.status != BreakGlassRequest.Status.APPROVED:
+                continue
+            _end_grant(request, BreakGlassRequest.Status.EXPIRED, actor="system")
+            expired += 1
+    return expired
+
+
+@transaction.atomic
+def break_glass_revoke(*, request: BreakGlassRequest, actor: Any) -> BreakGlassRequest:
+    """Ends an approved grant early (its LOB admin or the requester)."""
+    request = BreakGlassRequest.objects.select_for_update().get(pk=request.pk)
+    if request.status != BreakGlassRequest.Status.APPROVED:
+        raise ValidationError(f"This request is {request.status}, not approved.")
+    if actor.pk != request.requester_id and not user_can_in_lob(actor, request.lob, "break_glass", "write"):
+        raise PermissionDenied("only the requester or an admin of the LOB can end this access")
+    _end_grant(request, BreakGlassRequest.Status.REVOKED, actor=audit_actor(actor))
+    return request
+
+
+def _end_grant(request: BreakGlassRequest, status: str, *, actor: str) -> None:
+    # Another approved, unexpired request of the same person for the same LOB keeps the permission.
+    others = BreakGlassRequest.objects.filter(
+        requester_id=request.requester_id, lob_id=request.lob_id, status=BreakGlassRequest.Status.APPROVED,
+        expires_at__gt=timezone.now(),
+    ).exclude(pk=request.pk)  # fmt: skip
+    if not others.exists():
+        remove_perm(VIEW_LOB_DATA, request.requester, request.lob)
+    request.status = status
+    request.save(update_fields=["status"])
+    audit_record(actor=actor, action=f"break_glass.{status}", target=request, lob_slug=request.lob.slug)
