@@ -7,7 +7,7 @@ from .metering.views import metrics
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("v1/", include("genai_platform.gateway.urls")),
-    path("api/v1/metering/", include("genai_platform.metering.urls")),
+    path("api/v1/", include("genai_platform.api_urls")),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", metrics, name="metrics"),
