@@ -216,7 +216,17 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "metering.flush_usage", "schedule": env.float("METERING_FLUSH_SECONDS", default=2.0)},
     "expire-break-glass": {"task": "access.expire_break_glass", "schedule": 60.0},
+    "audit-checkpoint": {
+        "task": "governance.audit_checkpoint",
+        "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=3600.0),
+    },
 }
+
+# ---- Audit log ----
+#: Ed25519 private key (32 raw bytes, base64) that signs chain checkpoints; from a secret store, never the DB.
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
+#: The matching public key (base64), for a verifier that must not hold the signing key.
+AUDIT_VERIFY_KEY = env.str("AUDIT_VERIFY_KEY", default="")
 
 # ---- Access control ----
 #: Every process reloads the casbin policy at least this often, besides reloading on announced changes.

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import IO, Any
 
 from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
 
-from .models import AuditEvent
+from .audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
+from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 def audit_actor(user: Any) -> str:
@@ -37,13 +41,94 @@ def audit_record(
         raise ValueError("an audit event needs a target or an object_type and object_id")
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
-    return AuditEvent.objects.create(
+    chain = lob_slug or CENTRAL_CHAIN
+    # Serialize appends to this chain: lock its head row (created on first use).
+    AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
+    head = AuditChainHead.objects.select_for_update().get(chain=chain)
+    event = AuditEvent(
+        chain=chain,
+        sequence=head.sequence + 1,
+        occurred_at=timezone.now(),
         actor=actor,
         action=action,
         object_type=object_type,
         object_id=object_id,
         lob_slug=lob_slug,
-        before=before,
-        after=after,
+        before=_json_safe(before),
+        after=_json_safe(after),
         request_id=request_id,
+        prev_hash=head.hash,
     )
+    event.hash = event_hash(model_to_dict(event) | {"occurred_at": event.occurred_at})
+    event.save()
+    head.sequence, head.hash = event.sequence, event.hash
+    head.save(update_fields=["sequence", "hash"])
+    return event
+
+
+def _json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the JSON column will give back when read, so the hash covers exactly what is stored."""
+    return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+def audit_verify() -> list[ChainProblem]:
+    """Walks every chain; one problem (the first) per broken chain."""
+    problems = []
+    chains = set(AuditEvent.objects.values_list("chain", flat=True).distinct())
+    chains |= set(AuditCheckpoint.objects.values_list("chain", flat=True).distinct())
+    chains |= set(AuditChainHead.objects.values_list("chain", flat=True))
+    for chain in sorted(chains):
+        events = (
+            model_to_dict(e) | {"id": e.pk, "occurred_at": e.occurred_at}
+            for e in AuditEvent.objects.filter(chain=chain).order_by("sequence").iterator()
+        )
+        checkpoints = list(AuditCheckpoint.objects.filter(chain=chain).values())
+        problem = verify_chain(chain, events, checkpoints)
+        if problem is None:
+            problem = _head_problem(chain)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _head_problem(chain: str) -> ChainProblem | None:
+    """The head row remembers how long the chain was: events cut off the end are noticed too."""
+    head = AuditChainHead.objects.filter(chain=chain).first()
+    last = AuditEvent.objects.filter(chain=chain).order_by("-sequence").first()
+    if head is None or head.sequence == (last.sequence if last else 0):
+        return None
+    return ChainProblem(chain, (last.sequence if last else 0) + 1, None, f"the chain should end at {head.sequence}")
+
+
+def audit_export(out: IO[str], *, chain: str | None = None, after_id: int = 0) -> int:
+    """Writes events as JSON lines (for a SIEM), oldest first; returns how many."""
+    events = AuditEvent.objects.filter(id__gt=after_id).order_by("id")
+    if chain:
+        events = events.filter(chain=chain)
+    count = 0
+    for event in events.iterator():
+        record = model_to_dict(event) | {"id": event.pk, "occurred_at": event.occurred_at.isoformat()}
+        out.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        count += 1
+    return count
+
+
+def audit_checkpoint() -> list[AuditCheckpoint]:
+    """Signs the current head of every chain that grew since its last checkpoint."""
+    made = []
+    for head in AuditChainHead.objects.all():
+        last = AuditCheckpoint.objects.filter(chain=head.chain).order_by("-sequence").first()
+        if head.sequence == 0 or (last is not None and last.sequence == head.sequence):
+            continue
+        signed_at = timezone.now()
+        signature, key_id = sign_checkpoint(head.chain, head.sequence, head.hash, signed_at)
+        checkpoint = AuditCheckpoint.objects.create(
+            chain=head.chain,
+            sequence=head.sequence,
+            hash=head.hash,
+            signed_at=signed_at,
+            signature=signature,
+            key_id=key_id,
+        )
+        made.append(checkpoint)
+    return made
