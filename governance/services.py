@@ -14,6 +14,8 @@ from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 def audit_actor(user: Any) -> str:
+    if isinstance(user, str):
+        return user
     if user is None or not getattr(user, "is_authenticated", False):
         return "system"
     return user.get_username()

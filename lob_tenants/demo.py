@@ -6,6 +6,7 @@ import secrets
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -16,6 +17,7 @@ from .models import ApiKey, UseCase
 from .services import api_key_issue, lob_upsert, use_case_upsert
 
 DEMO_ADMIN_USERNAME = "admin"
+DEMO_REVIEWER_USERNAME = "demo-board-security"
 DEMO_CHAT_ALIAS = "demo-chat"
 DEMO_EMBEDDING_ALIAS = "demo-embed"
 
@@ -69,8 +71,9 @@ def demo_seed(*, password_file: Path) -> DemoWorld:
         name="Customer support assistant",
         description="Drafts answers to customer questions for human agents.",
         aliases=[chat_alias, embed_alias],
-        status=UseCase.Status.APPROVED,
     )
+    admin = get_user_model().objects.get(username=DEMO_ADMIN_USERNAME)
+    _demo_governance(use_case, admin, [chat_alias, embed_alias])
     api_key, plaintext = api_key_issue(
         use_case=use_case, name="demo key (seed_demo)", environment=ApiKey.Environment.PRODUCTION
     )
@@ -84,6 +87,37 @@ def demo_seed(*, password_file: Path) -> DemoWorld:
         api_key=plaintext,
         api_key_prefix=api_key.prefix,
     )
+
+
+def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any]) -> None:
+    """Runs the demo use case through the real workflow once: the demo admin administers the LOB and
+    the platform, a demo board member (who cannot log in) approves it."""
+    from genai_platform.access.services import central_role_grant, membership_set
+    from governance.models import Approval
+    from governance.workflow import intake_save, model_approval_set, review_decide, use_case_submit
+
+    membership_set(lob=use_case.lob, user=admin, role="lob_admin")
+    central_role_grant(user=admin, role="platform_admin")
+    for alias in aliases:
+        model_approval_set(alias=alias, classifications=["public", "internal", "confidential"], actor=admin)
+    if Approval.objects.filter(use_case=use_case, status=Approval.Status.CURRENT).exists():
+        return
+    reviewer, created = get_user_model().objects.get_or_create(username=DEMO_REVIEWER_USERNAME)
+    if created:
+        reviewer.set_unusable_password()
+        reviewer.save()
+    central_role_grant(user=reviewer, role="governance_reviewer", specialty="security")
+    intake_save(
+        use_case=use_case,
+        actor=admin,
+        business_problem="Agents spend too long drafting answers to routine questions.",
+        intended_outcome="Draft answers that agents review and send.",
+        success_metrics="Handling time down 20%; no increase in complaints.",
+        business_owner="Demo Owner",
+        people_affected="Support agents (internal); customers receive agent-reviewed answers.",
+    )
+    review = use_case_submit(use_case=use_case, actor=admin)
+    review_decide(review=review, reviewer=reviewer, verdict="approve", comment="Demo approval: internal, low risk.")
 
 
 def _demo_admin(password_file: Path) -> str:

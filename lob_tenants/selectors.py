@@ -26,6 +26,13 @@ class KeyPrincipal:
     lob_id: int
     lob_slug: str
     allowed_aliases: frozenset[str]
+    data_classification: str
+    #: The current approval (production keys): its status, expiry, and the aliases it allows.
+    approval_status: str
+    approval_expires_at: dt.datetime | None
+    approved_aliases: frozenset[str]
+    #: Aliases the central team has approved for this use case's data classification.
+    classification_aliases: frozenset[str]
     response_cache_ttl_seconds: int
     secret_hash: str
     expires_at: dt.datetime | None
@@ -68,6 +75,21 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
     scopes = set(key.scopes.values_list("name", flat=True))
     if scopes:
         allowed &= scopes
+    from governance.models import Approval, ModelApproval
+
+    approval = (
+        Approval.objects.filter(use_case=use_case)
+        .exclude(status__in=[Approval.Status.SUPERSEDED, Approval.Status.RETIRED])
+        .order_by("-approved_at")
+        .first()
+    )
+    classification_aliases = {
+        name
+        for name, classifications in ModelApproval.objects.filter(alias__name__in=allowed).values_list(
+            "alias__name", "classifications"
+        )
+        if use_case.data_classification in classifications
+    }
     return KeyPrincipal(
         key_id=key.pk,
         prefix=key.prefix,
@@ -78,6 +100,11 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         lob_id=use_case.lob_id,
         lob_slug=use_case.lob.slug,
         allowed_aliases=frozenset(allowed),
+        data_classification=use_case.data_classification,
+        approval_status=approval.status if approval else "none",
+        approval_expires_at=approval.expires_at if approval else None,
+        approved_aliases=frozenset(approval.allowed_aliases.values_list("name", flat=True) if approval else ()),
+        classification_aliases=frozenset(classification_aliases),
         response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
         secret_hash=key.secret_hash,
         expires_at=key.expires_at,

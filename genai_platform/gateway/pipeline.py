@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.utils import timezone
 
 from genai_platform.metering.models import UsageRecord
 from genai_platform.providers.tokens import estimate_tokens
@@ -45,7 +46,6 @@ from .errors import GatewayError, provider_error_as_gateway_error
 from .response_cache import cached_response, remember_response, response_cache_key
 from .schemas import ChatCompletionIn, EmbeddingsIn
 
-APPROVED = "approved"
 RETIRED = "retired"
 DEPRECATED = "deprecated"
 
@@ -160,16 +160,26 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
 
 
 def _routes_for(principal: KeyPrincipal, model: str) -> AliasRoutes:
-    if principal.is_production and principal.use_case_status != APPROVED:
-        raise GatewayError(
-            403,
-            f"Use case '{principal.use_case_slug}' is {principal.use_case_status.replace('_', ' ')}, not approved "
-            "for production; production keys work only while the governance board's approval is current.",
-            code="use_case_not_approved",
-        )
+    if principal.is_production:
+        _gate_production(principal)
     routes = alias_routes(model) if model in principal.allowed_aliases else None
     if routes is None:
         raise _model_not_found(model)
+    if principal.is_production and model not in principal.approved_aliases:
+        raise GatewayError(
+            403,
+            f"The model '{model}' is not among the models the governance board approved for use case "
+            f"'{principal.use_case_slug}'; a change of models goes back to review.",
+            code="model_not_approved",
+            param="model",
+        )
+    if principal.is_production and model not in principal.classification_aliases:
+        raise GatewayError(
+            403,
+            f"The model '{model}' is not approved for {principal.data_classification} data.",
+            code="model_not_approved",
+            param="model",
+        )
     if not principal.is_production and not routes.available_in_sandbox:
         raise GatewayError(
             403,
@@ -179,6 +189,25 @@ def _routes_for(principal: KeyPrincipal, model: str) -> AliasRoutes:
             param="model",
         )
     return routes
+
+
+def _gate_production(principal: KeyPrincipal) -> None:
+    """Production keys work only while the use case's approval is current and unexpired."""
+    expired = principal.approval_expires_at is not None and principal.approval_expires_at <= timezone.now()
+    if principal.approval_status == "current" and not expired:
+        return
+    if principal.approval_status == "suspended":
+        reason = "its approval is suspended"
+    elif principal.approval_status == "expired" or expired:
+        reason = "its approval has expired"
+    else:
+        reason = f"it is {principal.use_case_status.replace('_', ' ')} and has no approval"
+    raise GatewayError(
+        403,
+        f"Use case '{principal.use_case_slug}' may not serve production traffic: {reason}. Production keys work "
+        "only while the governance board's approval is current; sandbox keys work before approval.",
+        code="use_case_not_approved",
+    )
 
 
 def _eligible(targets: tuple[DeploymentTarget, ...], *, capability: str) -> tuple[DeploymentTarget, ...]:

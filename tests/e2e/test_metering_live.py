@@ -26,10 +26,11 @@ from .conftest import (
 
 pytestmark = pytest.mark.e2e
 
-STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": "4", "GUNICORN_THREADS": "48"}
+STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": "10", "GUNICORN_THREADS": "48"}
 
 SETUP = """
 from decimal import Decimal
+from tests.factories import approve
 from genai_platform.metering.services import budget_set, rate_limit_set
 from lob_tenants.models import Lob
 account = provider_account_upsert(name="meter-sandbox", provider="sandbox")
@@ -43,6 +44,7 @@ keys = {}
 for name, alias in [("budgeted", "fast"), ("limited", "fast"), ("plain", "fast"), ("slow", "slow")]:
     use_case = UseCase.objects.create(lob=lob, slug=f"meter-{name}", name=name, status="approved")
     use_case.aliases.add(alias_upsert(name=alias, deployments=[fast if alias == "fast" else slow]))
+    approve(use_case)
     keys[name] = api_key_issue(use_case=use_case, name=name, environment="production")[1]
     if name == "budgeted":
         budget_set(use_case=use_case, monthly_limit_usd=Decimal("0.002"), thresholds=[])

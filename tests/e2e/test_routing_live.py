@@ -21,6 +21,7 @@ STACK_ENV = {
 }
 
 SETUP = """
+from tests.factories import approve
 account = provider_account_upsert(name="live-sandbox", provider="sandbox")
 model = model_upsert(name="live-model")
 slow = deployment_upsert(name="slow-stream", account=account, model=model, provider_model_id="s",
@@ -34,6 +35,7 @@ aliases = [
 ]
 use_case = UseCase.objects.get(slug="support-assistant")
 use_case.aliases.add(*aliases)
+approve(use_case)  # the board approves the new models, as a material change would need
 result = {"key": api_key_issue(use_case=use_case, name="routing", environment="production")[1]}
 """
 LONG_MESSAGE = " ".join(f"word{i}" for i in range(20))

@@ -12,7 +12,7 @@ from django.utils import timezone
 from lob_tenants.models import ApiKey, UseCase
 from lob_tenants.services import api_key_revoke
 from model_catalog.models import Deployment
-from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
+from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, grant_alias, issue_key
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/chat/completions"
@@ -244,7 +244,7 @@ def test_a_sandbox_key_cannot_call_an_alias_kept_for_production():
 def test_a_failing_deployment_falls_back_to_the_next_one(use_case):
     broken = DeploymentFactory(options={"fail_with": "unavailable"})
     healthy = DeploymentFactory()
-    use_case.aliases.add(AliasFactory(name="resilient", deployments=[broken, healthy]))
+    grant_alias(use_case, AliasFactory(name="resilient", deployments=[broken, healthy]))
     _, plaintext = issue_key(use_case)
 
     response = post(plaintext, hello("resilient"))
@@ -256,7 +256,7 @@ def test_a_failing_deployment_falls_back_to_the_next_one(use_case):
 
 def test_when_every_deployment_is_throttled_the_client_gets_429_with_retry_after(use_case):
     throttled = DeploymentFactory(options={"fail_with": "throttled", "retry_after": 7})
-    use_case.aliases.add(AliasFactory(name="busy", deployments=[throttled]))
+    grant_alias(use_case, AliasFactory(name="busy", deployments=[throttled]))
     _, plaintext = issue_key(use_case)
 
     response = post(plaintext, hello("busy"))
@@ -267,7 +267,7 @@ def test_when_every_deployment_is_throttled_the_client_gets_429_with_retry_after
 
 def test_a_request_the_provider_refuses_is_not_retried_elsewhere(use_case):
     refusing = DeploymentFactory(options={"fail_with": "content_filtered"})
-    use_case.aliases.add(AliasFactory(name="strict", deployments=[refusing, DeploymentFactory()]))
+    grant_alias(use_case, AliasFactory(name="strict", deployments=[refusing, DeploymentFactory()]))
     _, plaintext = issue_key(use_case)
 
     response = post(plaintext, hello("strict"))
@@ -279,7 +279,7 @@ def test_a_request_the_provider_refuses_is_not_retried_elsewhere(use_case):
 def test_retired_deployments_are_never_called(use_case):
     retired = DeploymentFactory(lifecycle=Deployment.Lifecycle.RETIRED)
     current = DeploymentFactory()
-    use_case.aliases.add(AliasFactory(name="moving", deployments=[retired, current]))
+    grant_alias(use_case, AliasFactory(name="moving", deployments=[retired, current]))
     _, plaintext = issue_key(use_case)
 
     response = post(plaintext, hello("moving"))
@@ -290,7 +290,7 @@ def test_retired_deployments_are_never_called(use_case):
 
 def test_a_deprecated_deployment_still_serves_with_a_warning_header(use_case):
     old = DeploymentFactory(lifecycle=Deployment.Lifecycle.DEPRECATED)
-    use_case.aliases.add(AliasFactory(name="old", deployments=[old]))
+    grant_alias(use_case, AliasFactory(name="old", deployments=[old]))
     _, plaintext = issue_key(use_case)
 
     response = post(plaintext, hello("old"))
@@ -301,7 +301,7 @@ def test_a_deprecated_deployment_still_serves_with_a_warning_header(use_case):
 
 def test_a_prompt_longer_than_every_context_window_is_refused_before_any_call(use_case):
     tiny = DeploymentFactory(model__context_window=10, options={"fail_with": "unavailable"})
-    use_case.aliases.add(AliasFactory(name="tiny", deployments=[tiny]))
+    grant_alias(use_case, AliasFactory(name="tiny", deployments=[tiny]))
     _, plaintext = issue_key(use_case)
     body = hello("tiny")
     body["messages"][0]["content"] = "word " * 50
@@ -312,7 +312,7 @@ def test_a_prompt_longer_than_every_context_window_is_refused_before_any_call(us
 def test_a_long_prompt_goes_to_the_deployment_whose_context_window_fits(use_case):
     small = DeploymentFactory(model__context_window=10)
     large = DeploymentFactory(model__context_window=100_000)
-    use_case.aliases.add(AliasFactory(name="sized", deployments=[small, large]))
+    grant_alias(use_case, AliasFactory(name="sized", deployments=[small, large]))
     _, plaintext = issue_key(use_case)
     body = hello("sized")
     body["messages"][0]["content"] = "word " * 50
@@ -323,7 +323,7 @@ def test_a_long_prompt_goes_to_the_deployment_whose_context_window_fits(use_case
 def test_no_reply_before_the_deadline_is_a_504(use_case, settings):
     settings.GATEWAY_REQUEST_DEADLINE_SECONDS = 0.2
     slow = DeploymentFactory(options={"latency_ms": 400})
-    use_case.aliases.add(AliasFactory(name="slow", deployments=[slow, DeploymentFactory()]))
+    grant_alias(use_case, AliasFactory(name="slow", deployments=[slow, DeploymentFactory()]))
     _, plaintext = issue_key(use_case)
 
     assert_openai_error(post(plaintext, hello("slow")), 504, code="timeout")
