@@ -216,11 +216,19 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "metering.flush_usage", "schedule": env.float("METERING_FLUSH_SECONDS", default=2.0)},
     "expire-break-glass": {"task": "access.expire_break_glass", "schedule": 60.0},
+    "expire-approvals": {"task": "governance.expire_approvals", "schedule": 300.0},
+    "governance-reminders": {"task": "governance.remind", "schedule": 3600.0},
     "audit-checkpoint": {
         "task": "governance.audit_checkpoint",
         "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=3600.0),
     },
 }
+
+# ---- Governance ----
+GOVERNANCE_BOARD_CHAIR_EMAIL = env.str("GOVERNANCE_BOARD_CHAIR_EMAIL", default="")
+#: Receives review.overdue and approval.expiring events, signed like budget webhooks.
+GOVERNANCE_WEBHOOK_URL = env.str("GOVERNANCE_WEBHOOK_URL", default="")
+GOVERNANCE_EXPIRY_WARNING_DAYS = env.int("GOVERNANCE_EXPIRY_WARNING_DAYS", default=14)
 
 # ---- Audit log ----
 #: Ed25519 private key (32 raw bytes, base64) that signs chain checkpoints; from a secret store, never the DB.

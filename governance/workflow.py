@@ -346,3 +346,84 @@ def model_approval_set(*, alias: Alias, classifications: list[str], actor: Any) 
     for use_case in UseCase.objects.filter(aliases=alias):
         _forget_keys(use_case)
     return approval
+
+
+# ---- reminders (Celery beat) ----
+
+
+def reviews_escalate_overdue(*, now: dt.datetime | None = None) -> int:
+    """Tells the board chair about every open review past its SLA, once per review."""
+    from django.conf import settings
+
+    from genai_platform.notifications import notify
+
+    now = now or timezone.now()
+    escalated = 0
+    for review_id in Review.objects.filter(
+        status=Review.Status.OPEN, sla_due_at__lte=now, escalated_at__isnull=True
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            review = Review.objects.select_for_update().select_related("use_case__lob").get(pk=review_id)
+            if review.escalated_at is not None:
+                continue
+            review.escalated_at = now
+            review.save(update_fields=["escalated_at"])
+            waiting = now - review.submitted_at
+            notify(
+                subject=f"Review overdue: {review.use_case} ({review.risk_tier} risk)",
+                body=(
+                    f"The review of {review.use_case} was submitted {review.submitted_at:%Y-%m-%d} and is past its "
+                    f"SLA ({review.sla_due_at:%Y-%m-%d %H:%M}); it has waited {waiting.days} days. "
+                    f"Sign-offs still needed: {', '.join(_missing_sign_offs(review)) or 'none'}."
+                ),
+                recipients=[settings.GOVERNANCE_BOARD_CHAIR_EMAIL],
+                webhook_url=settings.GOVERNANCE_WEBHOOK_URL,
+                event={"event": "review.overdue", "review": review.pk, "use_case": str(review.use_case)},
+            )
+            audit_record(actor="system", action="review.escalated", target=review, lob_slug=review.use_case.lob.slug)
+            escalated += 1
+    return escalated
+
+
+def _missing_sign_offs(review: Review) -> list[str]:
+    approved = set(review.decisions.filter(verdict="approve").values_list("specialty", flat=True))
+    if review.required_specialties == ["any"]:
+        return [] if approved else ["any reviewer"]
+    return [s for s in review.required_specialties if s not in approved]
+
+
+def approvals_warn_expiring(*, now: dt.datetime | None = None) -> int:
+    """Warns each LOB's admins, once, that an approval expires within GOVERNANCE_EXPIRY_WARNING_DAYS."""
+    from django.conf import settings
+
+    from genai_platform.notifications import notify
+
+    now = now or timezone.now()
+    horizon = now + dt.timedelta(days=settings.GOVERNANCE_EXPIRY_WARNING_DAYS)
+    warned = 0
+    for approval_id in Approval.objects.filter(
+        status=Approval.Status.CURRENT, expires_at__lte=horizon, expires_at__gt=now, expiry_warning_sent_at__isnull=True
+    ).values_list("pk", flat=True):
+        with transaction.atomic():
+            approval = Approval.objects.select_for_update().select_related("use_case__lob").get(pk=approval_id)
+            if approval.expiry_warning_sent_at is not None:
+                continue
+            approval.expiry_warning_sent_at = now
+            approval.save(update_fields=["expiry_warning_sent_at"])
+            admins = Membership.objects.filter(lob=approval.use_case.lob, role=Membership.Role.LOB_ADMIN)
+            notify(
+                subject=f"Approval of {approval.use_case} expires on {approval.expires_at:%Y-%m-%d}",
+                body=(
+                    f"The governance approval of {approval.use_case} expires on {approval.expires_at:%Y-%m-%d}. "
+                    "Submit it for review again before then to keep production traffic flowing."
+                ),
+                recipients=admins.values_list("user__email", flat=True),
+                webhook_url=settings.GOVERNANCE_WEBHOOK_URL,
+                event={
+                    "event": "approval.expiring",
+                    "use_case": str(approval.use_case),
+                    "expires_at": approval.expires_at.isoformat(),
+                },
+            )
+            warned += 1
+    return warned

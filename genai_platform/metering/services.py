@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
-import urllib.request
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+
+from genai_platform.notifications import notify
 
 from .ledger import RedisStreamBuffer, usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, limit_store, to_nanos
@@ -115,52 +112,38 @@ def limits_settle(policy: LimitPolicy, admission: Admission, *, actual_tokens: i
 
 
 def budget_alert_deliver(*, budget_id: int, month: str, threshold: int) -> bool:
-    """Records and sends one threshold alert by email and signed webhook; False if it was already sent."""
+    """Records and sends one threshold alert by email and signed webhook; False if it was already sent.
+
+    The record and the sending share a transaction: when sending fails the record is rolled back
+    and the task's retry sends again (at least once, never silently dropped)."""
     budget = Budget.objects.select_related("lob", "use_case").get(pk=budget_id)
-    try:
-        with transaction.atomic():
-            BudgetAlert.objects.create(budget=budget, month=month, threshold=threshold)
-    except IntegrityError:
-        return False
     spent = spend_in_month(
         scope="use_case" if budget.use_case_id else "lob", scope_id=budget.use_case_id or budget.lob_id, month=month
     )
-    subject = f"Budget alert: {budget.scope_label} reached {threshold}% of its {month} budget"
-    body = (
-        f"{budget.scope_label} has spent {spent:.4f} USD of its {budget.monthly_limit_usd} USD budget for {month} "
-        f"({threshold}% threshold)."
-    )
-    recipients = [a.strip() for a in budget.notify_emails.split(",") if a.strip()]
-    if recipients:
-        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
-    if budget.webhook_url:
-        _post_signed_webhook(
-            budget.webhook_url,
-            {
-                "event": "budget.threshold",
-                "budget": budget.pk,
-                "scope": budget.scope_label,
-                "month": month,
-                "threshold": threshold,
-                "spent_usd": str(spent),
-                "limit_usd": str(budget.monthly_limit_usd),
-            },
-        )
+    try:
+        with transaction.atomic():
+            BudgetAlert.objects.create(budget=budget, month=month, threshold=threshold)
+            notify(
+                subject=f"Budget alert: {budget.scope_label} reached {threshold}% of its {month} budget",
+                body=(
+                    f"{budget.scope_label} has spent {spent:.4f} USD of its {budget.monthly_limit_usd} USD budget "
+                    f"for {month} ({threshold}% threshold)."
+                ),
+                recipients=[a.strip() for a in budget.notify_emails.split(",")],
+                webhook_url=budget.webhook_url,
+                event={
+                    "event": "budget.threshold",
+                    "budget": budget.pk,
+                    "scope": budget.scope_label,
+                    "month": month,
+                    "threshold": threshold,
+                    "spent_usd": str(spent),
+                    "limit_usd": str(budget.monthly_limit_usd),
+                },
+            )
+    except IntegrityError:
+        return False
     return True
-
-
-def _post_signed_webhook(url: str, payload: dict[str, Any]) -> None:
-    """POSTs JSON with an HMAC-SHA256 signature of the body (header X-GenAI-Signature: sha256=...)."""
-    body = json.dumps(payload, sort_keys=True).encode()
-    signature = hmac.new(settings.WEBHOOK_SIGNING_SECRET.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(  # noqa: S310 - the URL is an operator-configured http(s) endpoint
-        url,
-        data=body,
-        method="POST",
-        headers={"Content-Type": "application/json", "X-GenAI-Signature": f"sha256={signature}"},
-    )
-    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
-        pass
 
 
 @transaction.atomic

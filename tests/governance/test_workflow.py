@@ -11,57 +11,17 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.test import Client, TestCase
 from django.utils import timezone
 
-from genai_platform.access.services import central_role_grant, membership_set
+from genai_platform.access.services import membership_set
 from governance import workflow
 from governance.models import Approval, Intake, Review
 from governance.tiering import tier_of
 from lob_tenants.models import ApiKey, UseCase
 from tests.factories import AliasFactory, UseCaseFactory, UserFactory, issue_key
+from tests.governance.flows import LOW_RISK, approve_low, reviewer, submitted
 
 pytestmark = pytest.mark.django_db
 S = UseCase.Status
 CLIENT = Client()
-
-LOW_RISK = {
-    "business_problem": "Agents spend long on routine answers.",
-    "intended_outcome": "Drafts that agents review.",
-    "success_metrics": "Handling time down 20%.",
-    "business_owner": "Owner",
-    "people_affected": "Support agents.",
-}
-
-
-def reviewer(specialty: str):
-    user = UserFactory()
-    central_role_grant(user=user, role="governance_reviewer", specialty=specialty)
-    return user
-
-
-@pytest.fixture
-def submitter():
-    return UserFactory()
-
-
-@pytest.fixture
-def use_case():
-    alias = AliasFactory(name="chat")
-    from governance.workflow import model_approval_set
-
-    model_approval_set(alias=alias, classifications=["public", "internal"], actor="platform")
-    return UseCaseFactory(status=S.DRAFT, aliases=[alias])
-
-
-def submitted(use_case, submitter, **answers) -> Review:
-    workflow.intake_save(use_case=use_case, actor=submitter, **{**LOW_RISK, **answers})
-    return workflow.use_case_submit(use_case=use_case, actor=submitter)
-
-
-def approve_low(use_case, submitter, **conditions) -> Review:
-    review = submitted(use_case, submitter)
-    return workflow.review_decide(
-        review=review, reviewer=reviewer("business"), verdict="approve", comment="fine", conditions=conditions
-    )
-
 
 # ---- tiering ----
 
