@@ -189,6 +189,9 @@ GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=8 * 1024 * 10
 GATEWAY_REQUEST_DEADLINE_SECONDS = env.float("GATEWAY_REQUEST_DEADLINE_SECONDS", default=60.0)
 #: How long a resolved API key or alias route is trusted from the cache before re-reading it.
 GATEWAY_LOOKUP_CACHE_SECONDS = env.int("GATEWAY_LOOKUP_CACHE_SECONDS", default=30)
+#: How long a process trusts its own copy of a lookup before asking the shared cache again: the most
+#: a revocation, suspension or catalog change takes to reach every process.
+GATEWAY_LOCAL_CACHE_SECONDS = env.float("GATEWAY_LOCAL_CACHE_SECONDS", default=2.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
 
 # ---- Router ----

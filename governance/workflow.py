@@ -12,7 +12,6 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -20,7 +19,7 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from lob_tenants.models import Membership, UseCase
-from lob_tenants.selectors import key_cache_key
+from lob_tenants.services import api_keys_forget
 from model_catalog.models import Alias
 
 from .models import Approval, Intake, ModelApproval, Review, ReviewDecision, RiskTier
@@ -62,18 +61,12 @@ def _transition(use_case: UseCase, target: str, *, actor: Any, reason: str = "")
         before={"status": current},
         after={"status": target, "reason": reason} if reason else {"status": target},
     )
-    _forget_keys(use_case)
+    api_keys_forget(use_case)
 
 
 def _locked(use_case: UseCase) -> UseCase:
     """The use case as the database has it now, locked for this transaction: decisions never act on a stale copy."""
     return UseCase.objects.select_for_update().select_related("lob").get(pk=use_case.pk)
-
-
-def _forget_keys(use_case: UseCase) -> None:
-    prefixes = list(use_case.api_keys.values_list("prefix", flat=True))
-    if prefixes:
-        transaction.on_commit(lambda: cache.delete_many([key_cache_key(p) for p in prefixes]))
 
 
 # ---- intake ----
@@ -267,7 +260,7 @@ def approval_issue(
             "guardrail_policy_version": guardrail_policy_version,
         },
     )
-    _forget_keys(use_case)
+    api_keys_forget(use_case)
     return approval
 
 
@@ -283,7 +276,7 @@ def _end_current_approval(use_case: UseCase, status: str, *, actor: Any) -> None
         target=current,
         lob_slug=use_case.lob.slug,
     )
-    _forget_keys(use_case)
+    api_keys_forget(use_case)
 
 
 @transaction.atomic
@@ -344,7 +337,7 @@ def model_approval_set(*, alias: Alias, classifications: list[str], actor: Any) 
         after={"alias": alias.name, "classifications": approval.classifications},
     )  # fmt: skip
     for use_case in UseCase.objects.filter(aliases=alias):
-        _forget_keys(use_case)
+        api_keys_forget(use_case)
     return approval
 
 

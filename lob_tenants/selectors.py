@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
+
+from genai_platform import hotcache
 
 from .keys import key_parse, secret_matches
 from .models import ApiKey
@@ -53,12 +53,9 @@ def key_principal(token: str) -> KeyPrincipal | None:
     if parsed is None:
         return None
     prefix, secret = parsed
-    principal = cache.get(key_cache_key(prefix))
+    principal = hotcache.lookup(key_cache_key(prefix), lambda: _load_principal(prefix))
     if principal is None:
-        principal = _load_principal(prefix)
-        if principal is None:
-            return None
-        cache.set(key_cache_key(prefix), principal, timeout=settings.GATEWAY_LOOKUP_CACHE_SECONDS)
+        return None
     if not secret_matches(secret, principal.secret_hash):
         return None
     if principal.revoked or (principal.expires_at is not None and principal.expires_at <= timezone.now()):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from genai_platform import hotcache
 from governance.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
@@ -56,7 +56,7 @@ def use_case_upsert(
         lob_slug=lob.slug,
         after={**defaults, "aliases": sorted(a.name for a in aliases or [])},
     )
-    _forget_keys_of(use_case)
+    api_keys_forget(use_case)
     return use_case
 
 
@@ -102,7 +102,7 @@ def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
             lob_slug=api_key.use_case.lob.slug,
             after={"prefix": api_key.prefix},
         )
-        transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+        transaction.on_commit(lambda: hotcache.invalidate(key_cache_key(api_key.prefix)))
     return api_key
 
 
@@ -132,7 +132,7 @@ def api_key_rotate(*, api_key: ApiKey, overlap: dt.timedelta, actor: Any = None)
         lob_slug=api_key.use_case.lob.slug,
         after={"successor": successor.prefix, "old_key_expires_at": api_key.expires_at.isoformat()},
     )
-    transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+    transaction.on_commit(lambda: hotcache.invalidate(key_cache_key(api_key.prefix)))
     return successor, plaintext
 
 
@@ -150,11 +150,12 @@ def api_key_scope(*, api_key: ApiKey, aliases: list[Alias], actor: Any = None) -
         lob_slug=api_key.use_case.lob.slug,
         after={"scopes": sorted(a.name for a in aliases)},
     )
-    transaction.on_commit(lambda: cache.delete(key_cache_key(api_key.prefix)))
+    transaction.on_commit(lambda: hotcache.invalidate(key_cache_key(api_key.prefix)))
     return api_key
 
 
-def _forget_keys_of(use_case: UseCase) -> None:
-    prefixes = list(use_case.api_keys.values_list("prefix", flat=True))
+def api_keys_forget(use_case: UseCase) -> None:
+    """After commit, makes every process re-read what the use case's keys may do (within seconds)."""
+    prefixes = [key_cache_key(p) for p in use_case.api_keys.values_list("prefix", flat=True)]
     if prefixes:
-        transaction.on_commit(lambda: cache.delete_many([key_cache_key(p) for p in prefixes]))
+        transaction.on_commit(lambda: hotcache.invalidate(*prefixes))

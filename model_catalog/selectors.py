@@ -6,13 +6,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 
-from .models import Alias, Deployment
+from genai_platform import hotcache
 
-_GENERATION_KEY = "catalog:generation"
+from .models import Alias, Deployment
 
 
 @dataclass(frozen=True)
@@ -48,16 +46,9 @@ class AliasRoutes:
     targets: tuple[DeploymentTarget, ...] = field(default_factory=tuple)
 
 
-def catalog_generation() -> int:
-    return cache.get_or_set(_GENERATION_KEY, 1, timeout=None)
-
-
 def catalog_invalidate() -> None:
-    """Makes every process re-read the catalog on its next lookup."""
-    try:
-        cache.incr(_GENERATION_KEY)
-    except ValueError:
-        cache.set(_GENERATION_KEY, 2, timeout=None)
+    """Makes every process re-read the catalog within GATEWAY_LOCAL_CACHE_SECONDS."""
+    hotcache.generation_bump("catalog")
 
 
 def deployment_target(deployment: Deployment, *, priority: int = 1, weight: int = 1) -> DeploymentTarget:
@@ -87,14 +78,8 @@ def deployment_target(deployment: Deployment, *, priority: int = 1, weight: int 
 
 def alias_routes(name: str) -> AliasRoutes | None:
     """The active alias `name` with its routes in priority order, or None when there is no such alias."""
-    key = f"catalog:alias:{catalog_generation()}:{name}"
-    cached = cache.get(key)
-    if cached is not None:
-        return cached or None
-    routes = _load_alias_routes(name)
-    # An unknown alias is cached too (as False), so a client hammering a typo does not hammer the database.
-    cache.set(key, routes or False, timeout=settings.GATEWAY_LOOKUP_CACHE_SECONDS)
-    return routes
+    # An unknown alias is cached too (as None), so a client hammering a typo does not hammer the database.
+    return hotcache.lookup(f"catalog:alias:{hotcache.generation('catalog')}:{name}", lambda: _load_alias_routes(name))
 
 
 def _load_alias_routes(name: str) -> AliasRoutes | None:

@@ -7,34 +7,25 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db.models import Q, Sum
+
+from genai_platform import hotcache
 
 from .limits import BudgetScope, LimitPolicy, RateScope, to_nanos
 from .models import Budget, RateLimit, UsageRecord
 
-_POLICY_GENERATION_KEY = "metering:generation"
-
-
-def limits_generation() -> int:
-    return cache.get_or_set(_POLICY_GENERATION_KEY, 1, timeout=None)
-
 
 def limits_invalidate() -> None:
-    try:
-        cache.incr(_POLICY_GENERATION_KEY)
-    except ValueError:
-        cache.set(_POLICY_GENERATION_KEY, 2, timeout=None)
+    """Makes every process re-read rate limits and budgets within GATEWAY_LOCAL_CACHE_SECONDS."""
+    hotcache.generation_bump("limits")
 
 
 def limit_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
     """The rate limits and budgets of a key, its use case and its LOB, cached with explicit invalidation."""
-    cache_key = f"metering:policy:{limits_generation()}:{key_id}:{use_case_id}:{lob_id}"
-    policy = cache.get(cache_key)
-    if policy is None:
-        policy = _load_policy(key_id=key_id, use_case_id=use_case_id, lob_id=lob_id)
-        cache.set(cache_key, policy, timeout=settings.GATEWAY_LOOKUP_CACHE_SECONDS)
-    return policy
+    return hotcache.lookup(
+        f"metering:policy:{hotcache.generation('limits')}:{key_id}:{use_case_id}:{lob_id}",
+        lambda: _load_policy(key_id=key_id, use_case_id=use_case_id, lob_id=lob_id),
+    )
 
 
 def _load_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
