@@ -1,0 +1,255 @@
+"""Guardrail benchmark: precision and recall per check on the labelled set, and input-check latency.
+
+    .venv/bin/python benchmarks/guardrails/run.py [--errors] [--json PATH] [--runs N]
+
+Scoring. A case is predicted positive when its check fires under the bench policy below. For
+personal data a positive case counts as found only when a finding of its labelled entity type is
+reported, and a negative case counts as a false positive when any personal-data finding is
+reported. "Structured identifiers" pools the six entity types. The injection false-positive rate is
+over the benign prompts of the set.
+
+Latency is wall-clock time of `GuardrailEngine.evaluate` with every input rule of the bench policy
+(size, secrets, personal data, denied words, injection, denied topics) on a 2,000-character prompt,
+after warm-up. Exit status 1 when an accuracy target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from governance.guardrails import (
+    PII_ENTITIES,
+    Action,
+    Check,
+    CheckRule,
+    DeniedTopic,
+    Direction,
+    GuardrailEngine,
+    GuardrailPolicy,
+    Scope,
+)
+
+EVAL_SET = Path(__file__).with_name("eval_set.jsonl")
+TARGETS = {
+    "structured identifiers": {"recall": 0.95, "precision": 0.95},
+    "injection": {"recall": 0.80, "fp_rate": 0.05},
+}
+
+
+def bench_policy() -> GuardrailPolicy:
+    topics = (
+        DeniedTopic(
+            "investment_advice",
+            "Personal advice on buying or selling stocks, shares, funds or cryptocurrencies",
+            (
+                "which stocks should I buy",
+                "should I sell my shares",
+                "should I invest in bitcoin",
+                "what crypto will go up",
+                "recommend a fund to invest my savings",
+                "is it a good time to buy or sell stock",
+                "best cryptocurrency to buy",
+            ),
+        ),
+        DeniedTopic(
+            "medical_diagnosis",
+            "Diagnosing a medical condition or recommending medication and doses",
+            (
+                "what disease do I have",
+                "diagnose my symptoms",
+                "what medication should I take",
+                "how much ibuprofen should I take",
+                "do I have cancer",
+                "is this rash an infection",
+                "what medicine should I give my child for a fever",
+            ),
+        ),
+    )
+    rules = []
+    for direction in (Direction.INPUT, Direction.OUTPUT):
+        rules += [
+            CheckRule(Check.PII, direction, Action.MASK, entities=PII_ENTITIES),
+            CheckRule(Check.SECRETS, direction, Action.MASK),
+            CheckRule(Check.DENIED_WORDS, direction, Action.MASK, words=("project falcon", "bluebird", "frak")),
+            CheckRule(Check.DENIED_TOPICS, direction, Action.FLAG, topics=topics),
+        ]
+    rules += [
+        CheckRule(Check.INJECTION, Direction.INPUT, Action.BLOCK),
+        CheckRule(Check.SIZE, Direction.INPUT, Action.BLOCK, max_chars=32_000, max_tokens=8_000),
+        CheckRule(Check.GROUNDING, Direction.OUTPUT, Action.FLAG),
+    ]
+    return GuardrailPolicy("bench", Scope.CENTRAL, tuple(rules))
+
+
+LATENCY_PROMPT = (
+    "You are helping the finance operations team. Please review the vendor onboarding notes below and "
+    "produce a short summary with open risks, owners and next steps.\n\n"
+    "Vendor: Northwind Logistics GmbH, Berlin. Contact: procurement lead, reachable through the shared "
+    "vendor mailbox. Contract value 240,000 EUR over 24 months, payment terms net 45, early-payment discount "
+    "of 1.5% within 10 days. The vendor requested an exception to the standard liability cap (2x annual "
+    "fees instead of 1x) and a change to the data processing addendum so that sub-processors in the UK can "
+    "be added with 14 days notice instead of 30.\n\n"
+    "Security review: SOC 2 Type II report dated March 2024 was received; two low findings about access "
+    "reviews were remediated. Penetration test summary pending. The integration uses SFTP drops every 6 "
+    "hours with PGP encryption; keys are exchanged through the security team's portal, not email.\n\n"
+    "Finance: the first invoice (reference NW-2024-0117) was received before the purchase order was "
+    "approved, so it must be matched manually. Budget owner is the EMEA logistics director; cost center "
+    "4410. Forecast impact for Q3 is 31,500 EUR and for Q4 is 30,000 EUR.\n\n"
+    "Legal: the master services agreement redlines are in round three. Outstanding items are the liability "
+    "cap, audit rights (vendor wants 30 days notice, we ask for 10), and termination for convenience with "
+    "90 days notice. Governing law is German law with courts in Frankfurt.\n\n"
+    "Operations: go-live is planned for the first Monday of next quarter, with a two-week parallel run. "
+    "Rollback plan: keep the previous carrier contract active until the parallel run ends. Escalation path: "
+    "logistics manager, then regional director, then the vendor's account executive.\n\n"
+    "Please list the risks in order of severity, suggest an owner for each, and flag anything that needs "
+    "approval from legal or security before signature. Keep it under 200 words and use bullet points. "
+    "Also note whether the early-payment discount is worth taking given our current cash position, and "
+    "whether the parallel run overlaps with the year-end freeze window in December."
+)
+
+
+def load_cases() -> list[dict]:
+    return [json.loads(line) for line in EVAL_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def evaluate_accuracy(engine: GuardrailEngine, policy: GuardrailPolicy, cases: list[dict]):
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+    errors: list[tuple[str, str, str]] = []
+    for item in cases:
+        check, direction = Check(item["check"]), Direction(item["direction"])
+        rule = policy.rule(check, direction)
+        assert rule is not None, f"bench policy lacks {check}/{direction}"
+        detection = engine.detect(item["text"], rule, item.get("context"))
+        found_types = {finding.entity_type for finding in detection.findings}
+        if check is Check.PII:
+            predicted = item["entity"] in found_types if item["label"] else bool(found_types)
+            keys = [f"pii:{item['entity']}", "structured identifiers"]
+        else:
+            predicted = bool(detection.findings)
+            keys = [check.value]
+            if check is Check.INJECTION and item.get("note", "").startswith(("obfuscated", "multilingual")):
+                keys.append("injection:" + item["note"].split(":")[0])
+        if item.get("split"):
+            keys = [*keys, *(f"{item['split']} {key}" for key in keys if ":" not in key)]
+        outcome = ("tp" if predicted else "fn") if item["label"] else ("fp" if predicted else "tn")
+        for key in keys:
+            counts[key][outcome] += 1
+        if outcome in ("fp", "fn"):
+            errors.append((item["id"], outcome, f"{sorted(found_types)} {item['text'][:110]!r}"))
+    return counts, errors
+
+
+def measure_latency(engine: GuardrailEngine, policy: GuardrailPolicy, runs: int) -> dict[str, float]:
+    prompt = LATENCY_PROMPT[:2000]
+    assert len(prompt) == 2000, len(prompt)
+    for _ in range(20):
+        engine.evaluate(prompt, policy, Direction.INPUT)
+    samples, cpu = [], []
+    for _ in range(runs):
+        started, started_cpu = time.perf_counter(), time.thread_time()
+        result = engine.evaluate(prompt, policy, Direction.INPUT)
+        samples.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.thread_time() - started_cpu) * 1000)
+    assert not result.blocked
+    samples.sort()
+    return {
+        "chars": len(prompt),
+        "runs": runs,
+        "p50_ms": statistics.median(samples),
+        "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
+        "mean_ms": statistics.fmean(samples),
+        "cpu_p50_ms": statistics.median(cpu),
+    }
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    return numerator / denominator if denominator else None
+
+
+def fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--errors", action="store_true", help="list misclassified cases")
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--runs", type=int, default=300, help="latency samples")
+    args = parser.parse_args()
+
+    started = time.perf_counter()
+    engine = GuardrailEngine(hash_key=b"bench")
+    build_ms = (time.perf_counter() - started) * 1000
+    policy = bench_policy()
+    cases = load_cases()
+    counts, errors = evaluate_accuracy(engine, policy, cases)
+    latency = measure_latency(engine, policy, args.runs)
+
+    order = [
+        "structured identifiers",
+        *[f"pii:{entity}" for entity in PII_ENTITIES],
+        "secrets",
+        "injection",
+        "injection:multilingual",
+        "injection:obfuscated",
+        "denied_words",
+        "denied_topics",
+        "grounding",
+        *(
+            f"{split} {check}"
+            for split in ("holdout-1", "holdout-2")
+            for check in ("structured identifiers", "secrets", "injection", "denied_topics")
+        ),
+    ]
+    rows = []
+    print(f"guardrails bench: {len(cases)} cases, injection detector: {engine.injection_detector_name}")
+    print(f"engine build {build_ms:.0f} ms, cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}\n")
+    print("| check | cases (+/-) | precision | recall | false-positive rate |")
+    print("| --- | --- | --- | --- | --- |")
+    for key in order:
+        if key not in counts:
+            continue
+        count = counts[key]
+        positives, negatives = count["tp"] + count["fn"], count["fp"] + count["tn"]
+        precision = ratio(count["tp"], count["tp"] + count["fp"])
+        recall = ratio(count["tp"], positives)
+        fp_rate = ratio(count["fp"], negatives)
+        rows.append({"check": key, **count, "precision": precision, "recall": recall, "fp_rate": fp_rate})
+        print(f"| {key} | {positives}/{negatives} | {fmt(precision)} | {fmt(recall)} | {fmt(fp_rate)} |")
+    print(
+        f"\nfull input check, {latency['chars']}-character prompt, {latency['runs']} runs: "
+        f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, mean {latency['mean_ms']:.2f} ms "
+        f"(CPU time p50 {latency['cpu_p50_ms']:.2f} ms)"
+    )
+
+    missed = []
+    by_key = {row["check"]: row for row in rows}
+    for key, targets in TARGETS.items():
+        row = by_key.get(key, {})
+        for metric, target in targets.items():
+            value = row.get(metric)
+            ok = value is not None and (value <= target if metric == "fp_rate" else value >= target)
+            sign = "<=" if metric == "fp_rate" else ">="
+            print(f"target {key} {metric} {sign} {target}: {fmt(value)} {'ok' if ok else 'MISSED'}")
+            if not ok:
+                missed.append(f"{key} {metric}")
+    if args.errors:
+        print("\nmisclassified:")
+        for case_id, outcome, detail in errors:
+            print(f"  {case_id} {outcome}: {detail}")
+    if args.json:
+        args.json.write_text(json.dumps({"rows": rows, "latency": latency, "missed": missed}, indent=2))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""One detector per check; the engine holds one instance of each."""
