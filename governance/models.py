@@ -250,3 +250,24 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"approval of {self.use_case} until {self.expires_at:%Y-%m-%d} ({self.status})"
+
+
+class CapturedExchange(models.Model):
+    """A prompt and answer kept as the use case's approval says (`hashed`, `redacted` or `full`).
+
+    This is LOB data: readable by the LOB's members, and by the central team only through
+    break-glass. The audit log holds the digests, which prove the capture was not altered."""
+
+    request_id = models.CharField(max_length=64, unique=True)
+    lob = models.ForeignKey("lob_tenants.Lob", on_delete=models.PROTECT, related_name="+")
+    use_case = models.ForeignKey("lob_tenants.UseCase", on_delete=models.PROTECT, related_name="+")
+    level = models.CharField(max_length=16)
+    prompt = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+    captured_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-captured_at"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} ({self.level})"

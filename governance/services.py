@@ -44,9 +44,7 @@ def audit_record(
     if not transaction.get_connection().in_atomic_block:
         raise RuntimeError("audit_record must run inside the transaction of the change it records")
     chain = lob_slug or CENTRAL_CHAIN
-    # Serialize appends to this chain: lock its head row (created on first use).
-    AuditChainHead.objects.bulk_create([AuditChainHead(chain=chain)], ignore_conflicts=True)
-    head = AuditChainHead.objects.select_for_update().get(chain=chain)
+    [head] = audit_chains_lock([chain])
     event = AuditEvent(
         chain=chain,
         sequence=head.sequence + 1,
@@ -66,6 +64,13 @@ def audit_record(
     head.sequence, head.hash = event.sequence, event.hash
     head.save(update_fields=["sequence", "hash"])
     return event
+
+
+def audit_chains_lock(chains: list[str]) -> list[AuditChainHead]:
+    """Locks the heads of `chains` (created on first use) until the transaction ends: appends to a
+    chain are serialized. Lock several in sorted order, as here, so two writers never deadlock."""
+    AuditChainHead.objects.bulk_create([AuditChainHead(chain=c) for c in chains], ignore_conflicts=True)
+    return list(AuditChainHead.objects.select_for_update().filter(chain__in=chains).order_by("chain"))
 
 
 def _json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:

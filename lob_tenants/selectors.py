@@ -33,6 +33,8 @@ class KeyPrincipal:
     approved_aliases: frozenset[str]
     #: Aliases the central team has approved for this use case's data classification.
     classification_aliases: frozenset[str]
+    #: How much of each prompt and answer the audit trail keeps: none, hashed, redacted or full.
+    prompt_capture: str
     response_cache_ttl_seconds: int
     secret_hash: str
     expires_at: dt.datetime | None
@@ -102,6 +104,7 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         approval_expires_at=approval.expires_at if approval else None,
         approved_aliases=frozenset(approval.allowed_aliases.values_list("name", flat=True) if approval else ()),
         classification_aliases=frozenset(classification_aliases),
+        prompt_capture=approval.prompt_capture if approval else "none",
         response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
         secret_hash=key.secret_hash,
         expires_at=key.expires_at,

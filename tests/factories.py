@@ -95,7 +95,7 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
             approve(self)
 
 
-def approve(use_case: UseCase) -> None:
+def approve(use_case: UseCase, **conditions) -> None:
     """Approves `use_case` for all its aliases (and those aliases for any data), bypassing the review."""
     from django.db import transaction
 
@@ -108,7 +108,7 @@ def approve(use_case: UseCase) -> None:
             ModelApproval.objects.update_or_create(
                 alias=alias, defaults={"classifications": list(DataClassification.values), "approved_by": "test"}
             )
-        approval_issue(use_case=use_case, actor="test")
+        approval_issue(use_case=use_case, actor="test", **conditions)
 
 
 def grant_alias(use_case: UseCase, alias: Alias) -> None:

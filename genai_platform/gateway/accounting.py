@@ -17,6 +17,7 @@ from genai_platform.metering.selectors import limit_policy
 from genai_platform.metering.services import limits_admit, limits_settle, usage_cost, usage_record
 from genai_platform.providers.types import Usage
 from genai_platform.router.dispatch import Served
+from governance.capture import capture_for_buffer
 from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import DeploymentTarget
 
@@ -87,6 +88,8 @@ class CallMeter:
         served: Served | None = None,
         usage: Usage | None = None,
         error_code: str = "",
+        prompt: str = "",
+        output: str = "",
     ) -> Decimal:
         """Settles the reservation and buffers the usage record; safe to call once per call only."""
         if self.finished or not self.enabled:
@@ -140,6 +143,9 @@ class CallMeter:
                 "stream": self.stream,
                 "status": status,
                 "error_code": error_code,
+                "lob_slug": self.principal.lob_slug,
+                "key_prefix": self.principal.prefix,
+                "capture": capture_for_buffer(self.principal.prompt_capture, prompt, output),
             }
         )
         return cost

@@ -99,7 +99,10 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     hit = cached_response(cache_key)
     if hit is not None:
         response = chat_response_from_dict(hit)
-        meter.finish(status=UsageRecord.Status.CACHE_HIT, usage=response.usage)
+        meter.finish(
+            status=UsageRecord.Status.CACHE_HIT, usage=response.usage, prompt=_transcript(request),
+            output=response.content,
+        )  # fmt: skip
         return GatewayReply(
             body=_completion_document(request_id, routes.alias, response), headers={"x-genai-cache": "hit"}
         )
@@ -115,7 +118,10 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
         raise _dispatch_failure(exc) from None
     response = outcome.response
-    cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage)
+    cost = meter.finish(
+        status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage,
+        prompt=_transcript(request), output=response.content,
+    )  # fmt: skip
     headers = {**rate_headers, **_served_headers(outcome.served, cost)}
     if cache_key is not None:
         remember_response(cache_key, chat_response_to_dict(response), principal.response_cache_ttl_seconds)
@@ -256,6 +262,11 @@ def _dispatch_failure(exc: DispatchError) -> GatewayError:
 # ---- rendering ----
 
 
+def _transcript(request: ChatRequest) -> str:
+    """The conversation as the audit trail captures it: one `role: text` line per message."""
+    return "\n".join(f"{m.role}: {m.content}" for m in request.messages)
+
+
 def _completion_document(request_id: str, alias: str, response: ChatResponse) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
     if response.tool_calls:
@@ -321,8 +332,9 @@ def _chat_stream(
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
     prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     frames = _sse_frames(
-        stream.events, _completion_id(request_id), routes.alias, include_usage, meter, stream.served, prompt_tokens
-    )
+        stream.events, _completion_id(request_id), routes.alias, include_usage, meter, stream.served, prompt_tokens,
+        _transcript(request),
+    )  # fmt: skip
     return GatewayReply(stream=frames, headers=_served_headers(stream.served, None))
 
 
@@ -334,6 +346,7 @@ def _sse_frames(
     meter: CallMeter,
     served: Served,
     prompt_tokens: int,
+    prompt: str,
 ) -> Iterator[bytes]:
     """OpenAI chunks for each stream event. The usage record is written however the stream ends:
     completed, failed, or abandoned by the client (then with the tokens relayed so far, estimated)."""
@@ -386,4 +399,6 @@ def _sse_frames(
     finally:
         if usage is None:
             usage = Usage(prompt_tokens, estimate_tokens("".join(relayed)), estimated=True)
-        meter.finish(status=status, served=served, usage=usage, error_code=error_code)
+        meter.finish(
+            status=status, served=served, usage=usage, error_code=error_code, prompt=prompt, output="".join(relayed)
+        )

@@ -11,6 +11,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from genai_platform.notifications import notify
+from governance.capture import capture_finalize
+from governance.models import CENTRAL_CHAIN, CapturedExchange
+from governance.services import audit_chains_lock, audit_record
 
 from .ledger import RedisStreamBuffer, usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, limit_store, to_nanos
@@ -34,8 +37,59 @@ def usage_record(event: dict[str, Any]) -> None:
 
 
 def usage_records_write(events: list[dict[str, Any]]) -> int:
-    """Inserts events into the ledger; a request id already there is skipped, so replays are harmless."""
-    records = [
+    """Inserts events into the ledger, each with its inference audit event and, when the approval asks
+    for it, the captured exchange. A request id already recorded is skipped, so replays are harmless.
+
+    The audit chains of the LOBs in the batch are locked first, which also serializes two flushers
+    that got the same entries, so neither the ledger nor the audit log ever holds a call twice."""
+    with transaction.atomic():
+        audit_chains_lock(sorted({e.get("lob_slug") or CENTRAL_CHAIN for e in events}))
+        recorded = set(
+            UsageRecord.objects.filter(request_id__in=[e["request_id"] for e in events]).values_list(
+                "request_id", flat=True
+            )
+        )
+        fresh = list({e["request_id"]: e for e in events if e["request_id"] not in recorded}.values())
+        UsageRecord.objects.bulk_create(_usage_records(fresh), batch_size=500)
+        for event in fresh:
+            _record_inference(event)
+    return len(fresh)
+
+
+def _record_inference(event: dict[str, Any]) -> None:
+    capture = capture_finalize(event["capture"]) if event.get("capture") else None
+    if capture is not None and capture["level"] != "hashed":
+        CapturedExchange.objects.create(
+            request_id=event["request_id"],
+            lob_id=event["lob_id"],
+            use_case_id=event["use_case_id"],
+            level=capture["level"],
+            prompt=capture["prompt"],
+            output=capture["output"],
+            captured_at=dt.datetime.fromisoformat(event["occurred_at"]),
+        )
+    audit_record(
+        actor=f"key:{event.get('key_prefix', '')}",
+        action=f"inference.{event['endpoint']}",
+        object_type="metering.usagerecord",
+        object_id=event["request_id"],
+        lob_slug=event.get("lob_slug", ""),
+        request_id=event["request_id"],
+        after={
+            "status": event["status"],
+            "alias": event["alias"],
+            "deployment": event.get("deployment") or "",
+            "input_tokens": event.get("input_tokens", 0),
+            "output_tokens": event.get("output_tokens", 0),
+            "cost": event.get("cost", "0"),
+            "error_code": event.get("error_code") or "",
+            "capture": {k: v for k, v in (capture or {"level": "none"}).items() if k not in ("prompt", "output")},
+        },
+    )
+
+
+def _usage_records(events: list[dict[str, Any]]) -> list[UsageRecord]:
+    return [
         UsageRecord(
             request_id=e["request_id"],
             occurred_at=dt.datetime.fromisoformat(e["occurred_at"]),
@@ -61,9 +115,6 @@ def usage_records_write(events: list[dict[str, Any]]) -> int:
         )
         for e in events
     ]
-    with transaction.atomic():
-        created = UsageRecord.objects.bulk_create(records, ignore_conflicts=True, batch_size=500)
-    return len(created)
 
 
 def usage_flush(
