@@ -271,3 +271,73 @@ class CapturedExchange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} ({self.level})"
+
+
+# ---- Guardrail policies ----
+
+
+class GuardrailPolicyRecord(models.Model):
+    """A named guardrail policy of one scope: the central baseline, a LOB's, or one use case's."""
+
+    class Scope(models.TextChoices):
+        CENTRAL = "central"
+        LOB = "lob"
+        USE_CASE = "use_case", "Use case"
+
+    scope = models.CharField(max_length=16, choices=Scope.choices)
+    lob = models.ForeignKey("lob_tenants.Lob", null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    use_case = models.ForeignKey(
+        "lob_tenants.UseCase", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    name = models.SlugField(max_length=100)
+
+    class Meta:
+        verbose_name = "guardrail policy"
+        verbose_name_plural = "guardrail policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope="central", lob__isnull=True, use_case__isnull=True)
+                | models.Q(scope="lob", lob__isnull=False, use_case__isnull=True)
+                | models.Q(scope="use_case", lob__isnull=True, use_case__isnull=False),
+                name="guardrail_policy_scope_matches_owner",
+            ),
+            models.UniqueConstraint(fields=["scope", "lob", "use_case", "name"], name="guardrail_policy_unique"),
+        ]
+
+    def __str__(self) -> str:
+        owner = self.lob or self.use_case or "central"
+        return f"{self.name} ({owner})"
+
+
+class GuardrailPolicyVersion(models.Model):
+    """One version of a policy. A draft is edited; a published version is numbered and never changes.
+    The latest enforced version applies; a version published in shadow runs detect-only beside it."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        PUBLISHED = "published"
+
+    class Mode(models.TextChoices):
+        ENFORCED = "enforced"
+        SHADOW = "shadow"
+
+    policy = models.ForeignKey(GuardrailPolicyRecord, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(null=True, blank=True, help_text="Set when published.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.ENFORCED)
+    document = models.JSONField(help_text="The policy's stable JSON form (governance.guardrails.policy).")
+    fingerprint = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["policy", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["policy", "number"], condition=models.Q(number__isnull=False), name="guardrail_version_number"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.policy} v{self.number}" if self.number else f"{self.policy} (draft)"

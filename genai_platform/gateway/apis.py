@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import pipeline
 from .errors import GatewayError, error_response
-from .schemas import ChatCompletionIn, EmbeddingsIn, parse_body
+from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, parse_body
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -74,6 +74,13 @@ class EmbeddingsApi(OpenAIApi):
         principal = pipeline.authenticate(request.headers.get("Authorization"))
         body = parse_body(EmbeddingsIn, self.read_json_body(request))
         return render(pipeline.embeddings(principal, body, request.request_id))
+
+
+class GuardrailApplyApi(OpenAIApi):
+    def post(self, request: HttpRequest) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        body = parse_body(GuardrailApplyIn, self.read_json_body(request))
+        return render(pipeline.guardrails_apply(principal, body))
 
 
 class ModelListApi(OpenAIApi):

@@ -6,6 +6,7 @@ Views only parse HTTP and render; every decision is made here.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -38,13 +39,15 @@ from genai_platform.router.dispatch import (
 )
 from genai_platform.router.health import health_store
 from genai_platform.router.strategies import plan_attempts
+from governance.guardrails.policy import Direction
 from lob_tenants.selectors import KeyPrincipal, key_principal
 from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, alias_routes
 
 from .accounting import CallMeter
 from .errors import GatewayError, provider_error_as_gateway_error
+from .guarding import CallGuard, call_guard
 from .response_cache import cached_response, remember_response, response_cache_key
-from .schemas import ChatCompletionIn, EmbeddingsIn
+from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn
 
 RETIRED = "retired"
 DEPRECATED = "deprecated"
@@ -95,7 +98,13 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         routes.strategy, fitting, store=health_store(), input_tokens=prompt_tokens, output_tokens=request.max_tokens
     )
     meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
-    cache_key = None if body.stream else response_cache_key(principal, routes.alias, request)
+    guard = call_guard(principal)
+    try:
+        request = guard.check_input(request)  # the provider receives masked text, or nothing at all
+    except GatewayError as blocked:
+        meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code="guardrail_blocked")
+        raise blocked
+    cache_key = None if body.stream else response_cache_key(principal, routes.alias, request, guard.version)
     hit = cached_response(cache_key)
     if hit is not None:
         response = chat_response_from_dict(hit)
@@ -104,12 +113,13 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
             output=response.content,
         )  # fmt: skip
         return GatewayReply(
-            body=_completion_document(request_id, routes.alias, response), headers={"x-genai-cache": "hit"}
+            body=_completion_document(request_id, routes.alias, response),
+            headers={"x-genai-cache": "hit", **guard.headers()},
         )
     rate_headers = meter.admit(targets, input_tokens=prompt_tokens, max_output_tokens=request.max_tokens)
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     if body.stream:
-        reply = _chat_stream(request, routes, targets, deadline, request_id, body, meter)
+        reply = _chat_stream(request, routes, targets, deadline, request_id, body, meter, guard)
         reply.headers.update(rate_headers)
         return reply
     try:
@@ -117,12 +127,19 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     except DispatchError as exc:
         meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
         raise _dispatch_failure(exc) from None
-    response = outcome.response
+    try:
+        response = dataclasses.replace(outcome.response, content=guard.check_output(outcome.response.content))
+    except GatewayError as blocked:
+        meter.finish(
+            status=UsageRecord.Status.GUARDRAIL_BLOCKED, served=outcome.served, usage=outcome.response.usage,
+            error_code="guardrail_blocked",
+        )  # fmt: skip
+        raise blocked
     cost = meter.finish(
         status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage,
         prompt=_transcript(request), output=response.content,
     )  # fmt: skip
-    headers = {**rate_headers, **_served_headers(outcome.served, cost)}
+    headers = {**rate_headers, **_served_headers(outcome.served, cost), **guard.headers()}
     if cache_key is not None:
         remember_response(cache_key, chat_response_to_dict(response), principal.response_cache_ttl_seconds)
         headers["x-genai-cache"] = "miss"
@@ -160,6 +177,13 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
         "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.total_tokens},
     }
     return GatewayReply(body=document, headers={**rate_headers, **_served_headers(outcome.served, cost)})
+
+
+def guardrails_apply(principal: KeyPrincipal, body: GuardrailApplyIn) -> GatewayReply:
+    """Checks text under the caller's effective policy, as input or output, without calling a model."""
+    guard = call_guard(principal)
+    document = guard.apply(body.texts(), Direction(body.direction), body.context)
+    return GatewayReply(body=document, headers=guard.headers())
 
 
 # ---- gate and route ----
@@ -323,6 +347,7 @@ def _chat_stream(
     request_id: str,
     body: ChatCompletionIn,
     meter: CallMeter,
+    guard: CallGuard,
 ) -> GatewayReply:
     try:
         stream = chat_stream_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
@@ -333,9 +358,9 @@ def _chat_stream(
     prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     frames = _sse_frames(
         stream.events, _completion_id(request_id), routes.alias, include_usage, meter, stream.served, prompt_tokens,
-        _transcript(request),
+        _transcript(request), guard,
     )  # fmt: skip
-    return GatewayReply(stream=frames, headers=_served_headers(stream.served, None))
+    return GatewayReply(stream=frames, headers={**_served_headers(stream.served, None), **guard.headers()})
 
 
 def _sse_frames(
@@ -347,6 +372,7 @@ def _sse_frames(
     served: Served,
     prompt_tokens: int,
     prompt: str,
+    guard: CallGuard,
 ) -> Iterator[bytes]:
     """OpenAI chunks for each stream event. The usage record is written however the stream ends:
     completed, failed, or abandoned by the client (then with the tokens relayed so far, estimated)."""
@@ -370,13 +396,18 @@ def _sse_frames(
             document["usage"] = None
         return b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
 
+    screen = guard.stream()  # holds back at most a window of text, so a split entity is still caught
     try:
         yield chunk({"role": "assistant", "content": ""})
         try:
             for event in events:
                 if isinstance(event, TextDelta):
-                    relayed.append(event.text)
-                    yield chunk({"content": event.text})
+                    text = screen.feed(event.text) if screen is not None else event.text
+                    if text:
+                        relayed.append(text)
+                        yield chunk({"content": text})
+                    if screen is not None and screen.blocked:
+                        break
                 elif isinstance(event, ToolCallDelta):
                     relayed.append(event.arguments)
                     call: dict[str, Any] = {"index": event.index, "function": {"arguments": event.arguments}}
@@ -386,10 +417,20 @@ def _sse_frames(
                         call["function"]["name"] = event.name
                     yield chunk({"tool_calls": [call]})
                 elif isinstance(event, StreamEnd):
+                    rest = screen.finish() if screen is not None else ""
+                    if rest:
+                        relayed.append(rest)
+                        yield chunk({"content": rest})
+                    if screen is not None and screen.blocked:
+                        break
                     status, usage, error_code = UsageRecord.Status.SUCCESS, event.usage, ""
                     yield chunk({}, finish_reason=event.finish_reason)
                     if include_usage:
                         yield chunk({}, usage=event.usage)
+            if screen is not None and screen.blocked:
+                guard.record_stream_outcome(screen)
+                status, error_code = UsageRecord.Status.GUARDRAIL_BLOCKED, "guardrail_blocked"
+                yield b"data: " + json.dumps(screen.error_event).encode() + b"\n\n"
         except ProviderError as exc:
             status, error_code = UsageRecord.Status.PROVIDER_ERROR, exc.kind.value
             error = provider_error_as_gateway_error(exc)

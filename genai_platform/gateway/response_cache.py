@@ -17,13 +17,8 @@ from django.core.cache import cache
 from genai_platform.providers.types import ChatRequest
 from lob_tenants.selectors import KeyPrincipal
 
-#: Until guardrail policies are versioned, every answer was produced under the same (empty) policy.
-NO_POLICY = "none"
 
-
-def response_cache_key(
-    principal: KeyPrincipal, alias: str, request: ChatRequest, policy_version: str = NO_POLICY
-) -> str | None:
+def response_cache_key(principal: KeyPrincipal, alias: str, request: ChatRequest, policy_version: str) -> str | None:
     """The cache key for this request, or None when the use case has not opted in."""
     if principal.response_cache_ttl_seconds <= 0:
         return None

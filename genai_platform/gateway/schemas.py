@@ -203,3 +203,14 @@ def _param_path(loc: tuple[int | str, ...]) -> str:
         else:
             path += f".{part}" if path else part
     return path
+
+
+class GuardrailApplyIn(_Strict):
+    """`POST /v1/guardrails/apply`: check text under the caller's effective policy without a model."""
+
+    text: StrictStr | list[StrictStr] = Field(min_length=1)
+    direction: Literal["input", "output"] = "input"
+    context: StrictStr | None = Field(default=None, description="Retrieved context, for the grounding check.")
+
+    def texts(self) -> tuple[str, ...]:
+        return (self.text,) if isinstance(self.text, str) else tuple(self.text)

@@ -5,6 +5,7 @@ from . import apis
 urlpatterns = [
     path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
     path("embeddings", apis.EmbeddingsApi.as_view(), name="embeddings"),
+    path("guardrails/apply", apis.GuardrailApplyApi.as_view(), name="guardrails-apply"),
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<path:model>", apis.ModelDetailApi.as_view(), name="model-detail"),
 ]

@@ -22,6 +22,14 @@ LATENCY = Histogram(
     ["endpoint", "provider", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
+GUARDRAIL_ACTIONS = Counter(
+    "genai_guardrail_actions", "Guardrail checks that acted, by check, action and direction.",
+    ["check", "action", "direction"],
+)  # fmt: skip
+
+
+def observe_guardrail(*, check: str, action: str, direction: str) -> None:
+    GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
 
 
 def observe_call(
@@ -66,7 +74,7 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS):
             registry.register(collector)
     registry.register(BreakerCollector())
     return generate_latest(registry)

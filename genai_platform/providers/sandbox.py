@@ -7,6 +7,7 @@ timeouts can be exercised without a cloud:
 
 - `latency_ms`: wait this long before answering;
 - `stream_chunk_delay_ms`: wait this long between streamed chunks;
+- `stream_chunk_chars`: stream pieces of this many characters instead of words (like sub-word tokens);
 - `fail_with`: raise this `ErrorKind` (for example `"unavailable"` or `"throttled"`) on every call;
 - `retry_after`: the Retry-After seconds attached to a `throttled` failure;
 - `context_window`: refuse longer prompts with `context_length_exceeded`.
@@ -79,7 +80,9 @@ class SandboxAdapter:
             yield StreamEnd("tool_calls", Usage(input_tokens, estimate_tokens(tool_call.name + tool_call.arguments)))
             return
         text, finish_reason = self._reply_text(request)
-        for piece in _CHUNK.findall(text):
+        size = int(self._options.get("stream_chunk_chars", 0))
+        pieces = [text[i : i + size] for i in range(0, len(text), size)] if size > 0 else _CHUNK.findall(text)
+        for piece in pieces:
             if delay:
                 time.sleep(delay)
             yield TextDelta(piece)

@@ -1,0 +1,205 @@
+"""Guardrail policies as data: drafts, immutable published versions, tighten-only scopes, and the
+effective policy of a use case (cached, invalidated on publish)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from genai_platform import hotcache
+
+from .guardrails.engine import GuardrailEngine
+from .guardrails.merge import merge, validate_tightening
+from .guardrails.policy import GuardrailPolicy, PolicyError, Scope
+from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
+from .services import audit_actor, audit_record
+
+
+@dataclass(frozen=True)
+class EffectivePolicy:
+    """What the gateway applies to one use case: the merged policy, the versions it came from, and
+    any version running in shadow."""
+
+    policy: GuardrailPolicy | None
+    label: str
+    shadow: GuardrailPolicy | None = None
+    shadow_label: str = ""
+
+
+@cache
+def guardrail_engine() -> GuardrailEngine:
+    """This process's engine (built once: its analyzers take about half a second). Its digest key comes
+    from the secret key, so finding digests agree across processes without revealing the values."""
+    return GuardrailEngine(hash_key=hashlib.sha256(f"guardrails:{settings.SECRET_KEY}".encode()).digest())
+
+
+def _policy_for(version: GuardrailPolicyVersion) -> GuardrailPolicy:
+    record = version.policy
+    document = {**version.document, "name": record.name, "scope": record.scope, "version": version.number or 0}
+    return GuardrailPolicy.from_dict(document)
+
+
+def _parse(record: GuardrailPolicyRecord, document: dict[str, Any]) -> GuardrailPolicy:
+    try:
+        return GuardrailPolicy.from_dict({**document, "name": record.name, "scope": record.scope, "version": 0})
+    except PolicyError as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def _latest(records: list[GuardrailPolicyRecord], mode: str) -> list[GuardrailPolicyVersion]:
+    versions = []
+    for record in records:
+        version = (
+            record.versions.filter(status=GuardrailPolicyVersion.Status.PUBLISHED, mode=mode)
+            .order_by("-number")
+            .first()
+        )
+        if version is not None:
+            versions.append(version)
+    return versions
+
+
+def _scope_records(*, lob_id: int | None, use_case_id: int | None) -> dict[str, list[GuardrailPolicyRecord]]:
+    records = GuardrailPolicyRecord.objects.select_related("lob", "use_case")
+    return {
+        Scope.CENTRAL: list(records.filter(scope=GuardrailPolicyRecord.Scope.CENTRAL)),
+        Scope.LOB: list(records.filter(scope=GuardrailPolicyRecord.Scope.LOB, lob_id=lob_id)) if lob_id else [],
+        Scope.USE_CASE: (
+            list(records.filter(scope=GuardrailPolicyRecord.Scope.USE_CASE, use_case_id=use_case_id))
+            if use_case_id
+            else []
+        ),
+    }
+
+
+def _merged(versions: list[GuardrailPolicyVersion]) -> GuardrailPolicy | None:
+    policies = [_policy_for(v) for v in versions]
+    if not policies:
+        return None
+    return merge(policies[0], *policies[1:]) if len(policies) > 1 else merge(policies[0])
+
+
+def _label(versions: list[GuardrailPolicyVersion]) -> str:
+    return "+".join(f"{v.policy.name}@v{v.number}" for v in versions)
+
+
+def effective_policy(*, lob_id: int, use_case_id: int) -> EffectivePolicy:
+    """Central baseline, then the LOB's policies, then the use case's: each can only tighten."""
+    key = f"guardrails:effective:{hotcache.generation('guardrails')}:{lob_id}:{use_case_id}"
+    return hotcache.lookup(key, lambda: _load_effective(lob_id=lob_id, use_case_id=use_case_id))
+
+
+def _load_effective(*, lob_id: int, use_case_id: int) -> EffectivePolicy:
+    scopes = _scope_records(lob_id=lob_id, use_case_id=use_case_id)
+    records = scopes[Scope.CENTRAL] + scopes[Scope.LOB] + scopes[Scope.USE_CASE]
+    enforced = _latest(records, GuardrailPolicyVersion.Mode.ENFORCED)
+    shadows = _latest(records, GuardrailPolicyVersion.Mode.SHADOW)
+    if not shadows:
+        return EffectivePolicy(policy=_merged(enforced), label=_label(enforced))
+    # The shadow candidate is the enforced stack with each shadowed policy replaced by its shadow version.
+    shadowed = {v.policy_id for v in shadows}
+    candidate = [v for v in enforced if v.policy_id not in shadowed] + shadows
+    candidate.sort(key=lambda v: [Scope.CENTRAL, Scope.LOB, Scope.USE_CASE].index(Scope(v.policy.scope)))
+    return EffectivePolicy(
+        policy=_merged(enforced), label=_label(enforced), shadow=_merged(candidate), shadow_label=_label(shadows)
+    )
+
+
+def _parent_policy(record: GuardrailPolicyRecord) -> GuardrailPolicy | None:
+    """What a policy of `record`'s scope must not loosen: the merged scopes above it."""
+    if record.scope == GuardrailPolicyRecord.Scope.CENTRAL:
+        return None
+    lob_id = record.lob_id or (record.use_case.lob_id if record.use_case_id else None)
+    scopes = _scope_records(lob_id=lob_id, use_case_id=None)
+    above = scopes[Scope.CENTRAL] + (scopes[Scope.LOB] if record.scope == GuardrailPolicyRecord.Scope.USE_CASE else [])
+    return _merged(_latest(above, GuardrailPolicyVersion.Mode.ENFORCED))
+
+
+@transaction.atomic
+def guardrail_draft_save(
+    *, policy: GuardrailPolicyRecord, document: dict[str, Any], actor: Any
+) -> GuardrailPolicyVersion:
+    """Saves the policy's draft. A LOB or use-case draft that loosens anything above it is refused,
+    naming each rule and setting."""
+    candidate = _parse(policy, document)
+    parent = _parent_policy(policy)
+    if parent is not None:
+        violations = validate_tightening(parent, candidate)
+        if violations:
+            raise ValidationError([violation.message for violation in violations])
+    draft = policy.versions.filter(status=GuardrailPolicyVersion.Status.DRAFT).first() or GuardrailPolicyVersion(
+        policy=policy
+    )
+    draft.document = {k: v for k, v in candidate.to_dict().items() if k in ("rules",)}
+    draft.fingerprint = candidate.fingerprint()
+    draft.save()
+    audit_record(
+        actor=audit_actor(actor), action="guardrail_policy.draft_saved", target=draft,
+        lob_slug=_owner_slug(policy), after={"fingerprint": draft.fingerprint},
+    )  # fmt: skip
+    return draft
+
+
+@transaction.atomic
+def guardrail_publish(
+    *, version: GuardrailPolicyVersion, actor: Any, mode: str = GuardrailPolicyVersion.Mode.ENFORCED
+) -> GuardrailPolicyVersion:
+    """Numbers and freezes a draft; enforced at once, or run in shadow (detect-only) beside the enforced one."""
+    version = GuardrailPolicyVersion.objects.select_for_update().select_related("policy").get(pk=version.pk)
+    if version.status != GuardrailPolicyVersion.Status.DRAFT:
+        raise ValidationError("Only a draft can be published; published versions never change.")
+    parent = _parent_policy(version.policy)
+    if parent is not None:
+        violations = validate_tightening(parent, _policy_for(version))
+        if violations:
+            raise ValidationError([violation.message for violation in violations])
+    latest = version.policy.versions.aggregate(latest=Max("number"))["latest"] or 0
+    version.number, version.status, version.mode = latest + 1, GuardrailPolicyVersion.Status.PUBLISHED, mode
+    version.published_at, version.published_by = timezone.now(), audit_actor(actor)
+    version.save()
+    audit_record(
+        actor=audit_actor(actor), action=f"guardrail_policy.published_{mode}", target=version,
+        lob_slug=_owner_slug(version.policy), after={"number": version.number, "fingerprint": version.fingerprint},
+    )  # fmt: skip
+    transaction.on_commit(lambda: hotcache.generation_bump("guardrails"))
+    return version
+
+
+def _owner_slug(policy: GuardrailPolicyRecord) -> str:
+    if policy.lob_id:
+        return policy.lob.slug
+    if policy.use_case_id:
+        return policy.use_case.lob.slug
+    return ""
+
+
+@transaction.atomic
+def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
+    """The sensible default baseline `seed_demo` installs: mask personal data, block secrets and injection."""
+    from .guardrails.policy import PII_ENTITIES
+
+    record, _ = GuardrailPolicyRecord.objects.get_or_create(
+        scope=GuardrailPolicyRecord.Scope.CENTRAL, lob=None, use_case=None, name="central-baseline"
+    )
+    published = record.versions.filter(status=GuardrailPolicyVersion.Status.PUBLISHED).first()
+    if published is not None:
+        return published
+    rules = [
+        {"check": "pii", "direction": direction, "action": "mask", "entities": list(PII_ENTITIES)}
+        for direction in ("input", "output")
+    ] + [
+        {"check": "secrets", "direction": "input", "action": "block"},
+        {"check": "secrets", "direction": "output", "action": "mask"},
+        {"check": "injection", "direction": "input", "action": "block"},
+        {"check": "size", "direction": "input", "action": "block", "max_chars": settings.GATEWAY_MAX_BODY_BYTES},
+    ]
+    draft = guardrail_draft_save(policy=record, document={"rules": rules}, actor=actor)
+    return guardrail_publish(version=draft, actor=actor)
