@@ -66,7 +66,7 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: 
         try:
             with urllib.request.urlopen(url + "/healthz", timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except (urllib.error.URLError, OSError):  # refused, reset, or too slow to answer yet
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not start serving within {timeout}s:\n{log.read_text()[-3000:]}")
 
