@@ -8,7 +8,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432
 REDIS ?= redis://127.0.0.1:6379
 UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
 
-.PHONY: run up worker test lint bench clean
+.PHONY: run up worker test lint bench bench-guardrails clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/pytest $(PYTEST_ARGS)
+
+# Load benchmark of the gateway through Celery workers against a local mock upstream (docs/performance.md).
+bench: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/gateway_load.py
+
+# Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
+bench-guardrails: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/guardrails/run.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
