@@ -6,8 +6,10 @@ a worker's reply, which releases the GIL.
 
 import os
 
-workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "32"))
+# One process serves the embedded default, whose cache lives in process memory; with Redis shared,
+# two processes per pod use both cores of a 2-core node (one process tops out on the GIL).
+workers = int(os.environ.get("GUNICORN_WORKERS", "2" if os.environ.get("REDIS_URL") else "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16" if os.environ.get("REDIS_URL") else "32"))
 worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 graceful_timeout = 20

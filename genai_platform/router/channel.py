@@ -25,7 +25,9 @@ class ReplyChannel(Protocol):
 
     def receive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None: ...
 
-    def discard(self, invocation_id: str) -> None: ...
+    def discard(self, invocation_id: str, *, drained: bool = False) -> None:
+        """Forgets an invocation's replies; `drained` says its only message was already taken."""
+        ...
 
     def claim(self, invocation_id: str) -> bool:
         """True for the first worker to take this invocation; a redelivered copy gets False."""
@@ -60,8 +62,10 @@ class RedisReplyChannel:
         popped = self._redis.blpop([self._key(invocation_id)], timeout=max(timeout, 0.01))
         return json.loads(popped[1]) if popped else None
 
-    def discard(self, invocation_id: str) -> None:
-        self._redis.delete(self._key(invocation_id))
+    def discard(self, invocation_id: str, *, drained: bool = False) -> None:
+        # Redis removes a list when its last element is popped: a drained reply costs no round trip.
+        if not drained:
+            self._redis.delete(self._key(invocation_id))
 
     def claim(self, invocation_id: str) -> bool:
         return bool(self._redis.set(f"genai:claim:{invocation_id}", "1", nx=True, ex=REPLY_TTL_SECONDS))
@@ -95,7 +99,7 @@ class LocalReplyChannel:
         except queue.Empty:
             return None
 
-    def discard(self, invocation_id: str) -> None:
+    def discard(self, invocation_id: str, *, drained: bool = False) -> None:
         with self._lock:
             self._queues.pop(invocation_id, None)
             self._claimed.discard(invocation_id)

@@ -78,7 +78,7 @@ def chat_dispatch(
         request_id=request_id,
         payload_for=lambda t: chat_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
     )
-    reply_channel().discard(invocation_id)
+    reply_channel().discard(invocation_id, drained=True)
     return ChatOutcome(response=chat_response_from_dict(reply["response"]), served=served)
 
 
@@ -92,7 +92,7 @@ def embedding_dispatch(
         request_id=request_id,
         payload_for=lambda t: embedding_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
     )
-    reply_channel().discard(invocation_id)
+    reply_channel().discard(invocation_id, drained=True)
     return EmbeddingOutcome(response=embedding_response_from_dict(reply["response"]), served=served)
 
 
@@ -181,7 +181,7 @@ def _first_reply(
                 raise DispatchError(_deadline_error(), attempts)
             if message["type"] != "error":
                 return invocation_id, message, Served(target, attempts, message.get("latency_ms", 0.0))
-            channel.discard(invocation_id)
+            channel.discard(invocation_id, drained=True)  # an error is the invocation's only message
             last_error = ProviderError.from_dict(message["error"])
             if not last_error.kind.retryable:
                 raise DispatchError(last_error, attempts)
@@ -222,7 +222,12 @@ def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id
         "request": request,
     }
     invoke_provider.apply_async(
-        args=[invocation], queue=queue_name(target.provider), expires=max(deadline - time.time(), 0.1)
+        args=[invocation],
+        queue=queue_name(target.provider),
+        expires=max(deadline - time.time(), 0.1),
+        # Celery would otherwise render the whole request (prompts included) into the message headers.
+        argsrepr=f"[invocation {invocation_id}]",
+        kwargsrepr="{}",
     )
     return invocation_id
 

@@ -57,8 +57,10 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return failures
 """
 
-# Atomic EWMA update: new = alpha * sample + (1 - alpha) * old.
-_RECORD_LATENCY = """
+# One round trip for a success: close the breaker, drop any probe, and update the latency EWMA
+# (new = alpha * sample + (1 - alpha) * old).
+_RECORD_SUCCESS = """
+redis.call('DEL', KEYS[2], KEYS[3])
 local old = redis.call('GET', KEYS[1])
 local value = tonumber(ARGV[1])
 if old then value = tonumber(ARGV[2]) * value + (1 - tonumber(ARGV[2])) * tonumber(old) end
@@ -73,7 +75,7 @@ class RedisHealthStore:
 
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._record_failure = self._redis.register_script(_RECORD_FAILURE)
-        self._record_latency = self._redis.register_script(_RECORD_LATENCY)
+        self._record_success = self._redis.register_script(_RECORD_SUCCESS)
 
     def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]:
         pipe = self._redis.pipeline(transaction=False)
@@ -94,11 +96,8 @@ class RedisHealthStore:
         return bool(self._redis.set(f"genai:probe:{deployment}", "1", nx=True, ex=cooldown))
 
     def record_success(self, deployment: str, latency_ms: float) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.delete(f"genai:breaker:{deployment}", f"genai:probe:{deployment}")
-        pipe.execute()
-        self._record_latency(
-            keys=[f"genai:latency:{deployment}"],
+        self._record_success(
+            keys=[f"genai:latency:{deployment}", f"genai:breaker:{deployment}", f"genai:probe:{deployment}"],
             args=[latency_ms, settings.ROUTER_LATENCY_EWMA_ALPHA, _STATE_TTL_SECONDS],
         )
 

@@ -92,7 +92,7 @@ def invocation_execute(
         logger.info("invocation %s skipped: its deadline passed while queued", invocation_id)
         return
     kind = invocation["kind"]
-    if not channel.claim(invocation_id) and kind == "chat_stream":
+    if kind == "chat_stream" and not channel.claim(invocation_id):
         # A redelivery after a worker died mid-stream: part of the answer already reached the
         # client, so replaying it from the start would splice two answers together.
         error = ProviderError(ErrorKind.UNAVAILABLE, "the worker serving this stream was lost")

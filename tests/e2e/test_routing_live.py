@@ -82,7 +82,7 @@ def test_a_client_that_disconnects_cancels_the_upstream_stream(services_stack, s
         assert next(lines).startswith("data: ")
     # The connection is closed after one chunk of a ~15 s stream.
     log = services_stack.logs / "worker.log"
-    wait_for(lambda: "cancelled by its client" in log.read_text(), timeout=10, what="the worker to stop the stream")
+    wait_for(lambda: "cancelled by its client" in log.read_text(), timeout=20, what="the worker to stop the stream")
 
 
 def attempts_of(client: openai.OpenAI) -> int:
