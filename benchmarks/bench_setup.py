@@ -1,0 +1,94 @@
+"""Builds the benchmark's catalog and tenant through the project's own services, and prints a key.
+
+Run by `gateway_load.py` with the benchmark database's environment (DATABASE_URL, REDIS_URL, ...):
+
+    python benchmarks/bench_setup.py --provider openai_compatible --endpoint http://127.0.0.1:PORT/v1
+
+Prints one JSON line: {"api_key": ..., "alias": ..., "deployment": ..., "provider": ...}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ALIAS = "bench-chat"
+UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--provider", choices=["openai_compatible", "sandbox"], required=True)
+    parser.add_argument("--endpoint", default="", help="the upstream's base URL (openai_compatible only)")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
+    import django
+
+    django.setup()
+
+    from django.db import transaction
+
+    from lob_tenants.models import ApiKey, UseCase
+    from lob_tenants.services import api_key_issue, lob_upsert, use_case_upsert
+    from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
+
+    with transaction.atomic():
+        if args.provider == "openai_compatible":
+            account = provider_account_upsert(
+                name="bench-upstream",
+                provider="openai_compatible",
+                endpoint=args.endpoint,
+                credentials_ref={"api_key": f"env:{UPSTREAM_KEY_VARIABLE}"},
+                timeout_seconds=30.0,
+            )
+            provider_model_id = "bench-model"
+        else:
+            account = provider_account_upsert(name="bench-sandbox", provider="sandbox", region="local")
+            provider_model_id = "sandbox-chat"
+        model = model_upsert(name="bench-model", context_window=32768, max_output_tokens=4096)
+        deployment = deployment_upsert(
+            name=f"bench-{args.provider.replace('_', '-')}",
+            account=account,
+            model=model,
+            provider_model_id=provider_model_id,
+            input_price_per_million=Decimal("0.50"),
+            output_price_per_million=Decimal("1.50"),
+        )
+        alias = alias_upsert(name=ALIAS, deployments=[deployment], description="Load benchmark chat alias")
+        lob = lob_upsert(slug="bench-lob", name="Benchmark LOB", business_owner="Benchmarks", cost_center="CC-BENCH")
+        use_case = use_case_upsert(
+            lob=lob,
+            slug="bench-load",
+            name="Gateway load benchmark",
+            aliases=[alias],
+            status=UseCase.Status.APPROVED,
+        )
+        approval = _governance_approve(use_case, alias)
+        _, plaintext = api_key_issue(use_case=use_case, name="bench key", environment=ApiKey.Environment.PRODUCTION)
+    world = {"api_key": plaintext, "alias": alias.name, "deployment": deployment.name, "provider": account.provider}
+    print(json.dumps({**world, "governance": approval}))
+    return 0
+
+
+def _governance_approve(use_case: object, alias: object) -> str:
+    """Where the governance workflow exists, the board's current approval of the use case and of the
+    alias for every data classification (what a production key needs), issued as the tests do."""
+    try:
+        from governance.workflow import approval_issue, model_approval_set
+        from lob_tenants.models import DataClassification
+    except ImportError:
+        return "use case status only (no governance workflow in this checkout)"
+    model_approval_set(alias=alias, classifications=list(DataClassification.values), actor="benchmark")
+    approval_issue(use_case=use_case, actor="benchmark")
+    return "approval issued"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
