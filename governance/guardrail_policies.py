@@ -80,6 +80,31 @@ def _scope_records(*, lob_id: int | None, use_case_id: int | None) -> dict[str, 
     }
 
 
+def _pinned(versions: list[GuardrailPolicyVersion], use_case_id: int) -> list[GuardrailPolicyVersion]:
+    """Applies the approval's pin (`<policy name>@v<number>`): that use-case policy's version is the
+    one the board reviewed, whatever was published since."""
+    from .models import Approval
+
+    pin = (
+        Approval.objects.filter(use_case_id=use_case_id, status=Approval.Status.CURRENT)
+        .values_list("guardrail_policy_version", flat=True)
+        .first()
+    )
+    if not pin or "@v" not in pin:
+        return versions
+    name, _, number = pin.rpartition("@v")
+    pinned = GuardrailPolicyVersion.objects.filter(
+        policy__scope=GuardrailPolicyRecord.Scope.USE_CASE,
+        policy__use_case_id=use_case_id,
+        policy__name=name,
+        number=int(number) if number.isdigit() else -1,
+        status=GuardrailPolicyVersion.Status.PUBLISHED,
+    ).first()
+    if pinned is None:
+        return versions
+    return [pinned if v.policy_id == pinned.policy_id else v for v in versions]
+
+
 def _merged(versions: list[GuardrailPolicyVersion]) -> GuardrailPolicy | None:
     policies = [_policy_for(v) for v in versions]
     if not policies:
@@ -100,7 +125,7 @@ def effective_policy(*, lob_id: int, use_case_id: int) -> EffectivePolicy:
 def _load_effective(*, lob_id: int, use_case_id: int) -> EffectivePolicy:
     scopes = _scope_records(lob_id=lob_id, use_case_id=use_case_id)
     records = scopes[Scope.CENTRAL] + scopes[Scope.LOB] + scopes[Scope.USE_CASE]
-    enforced = _latest(records, GuardrailPolicyVersion.Mode.ENFORCED)
+    enforced = _pinned(_latest(records, GuardrailPolicyVersion.Mode.ENFORCED), use_case_id)
     shadows = _latest(records, GuardrailPolicyVersion.Mode.SHADOW)
     if not shadows:
         return EffectivePolicy(policy=_merged(enforced), label=_label(enforced))

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
+from genai_platform import hotcache
 from lob_tenants.models import Membership, UseCase
 from lob_tenants.services import api_keys_forget
 from model_catalog.models import Alias
@@ -246,6 +247,13 @@ def approval_issue(
         names = review.snapshot["aliases"] if review is not None else use_case.aliases.values_list("name", flat=True)
         allowed_aliases = list(Alias.objects.filter(name__in=list(names)))
     approval.allowed_aliases.set(allowed_aliases)
+    if guardrail_policy_version:
+        transaction.on_commit(lambda: hotcache.generation_bump("guardrails"))
+    if monthly_budget_cap_usd is not None:
+        # The cap is enforced like any budget: reserved before each call, refused with budget_exceeded.
+        from genai_platform.metering.services import budget_set
+
+        budget_set(use_case=use_case, monthly_limit_usd=monthly_budget_cap_usd, hard_limit=True, actor=actor)
     audit_record(
         actor=audit_actor(actor),
         action="approval.issued",

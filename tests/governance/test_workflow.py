@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -240,3 +241,43 @@ def test_a_suspended_use_case_is_refused_at_once(use_case, submitter):
     error = chat(key).json()["error"]
     assert error["code"] == "use_case_not_approved" and "suspended" in error["message"]
     assert Approval.objects.get(use_case=use_case).status == "suspended"
+
+
+def test_the_approvals_budget_cap_is_enforced_like_a_budget(use_case, submitter):
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        approve_low(use_case, submitter, monthly_budget_cap_usd=Decimal("0.000001"))
+    key = production_key(use_case)
+
+    error = chat(key).json()["error"]
+
+    assert error["code"] == "budget_exceeded"
+
+
+def test_an_approval_pins_the_use_case_guardrail_version_the_board_reviewed(use_case, submitter):
+    from governance.guardrail_policies import guardrail_draft_save, guardrail_publish
+    from governance.models import GuardrailPolicyRecord
+
+    record = GuardrailPolicyRecord.objects.create(scope="use_case", use_case=use_case, name="words")
+
+    def publish(words):
+        rule = {"check": "denied_words", "direction": "input", "action": "block", "words": words}
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            draft = guardrail_draft_save(policy=record, document={"rules": [rule]}, actor="lob")
+            return guardrail_publish(version=draft, actor="lob")
+
+    publish(["alpha"])
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        approve_low(use_case, submitter, guardrail_policy_version="words@v1")
+    publish(["alpha", "beta"])  # published after the review
+    key = production_key(use_case)
+
+    assert chat_text(key, "say beta").status_code == 200
+    assert chat_text(key, "say alpha").json()["error"]["code"] == "guardrail_blocked"
+
+
+def chat_text(key: str, content: str):
+    body = {"model": "chat", "messages": [{"role": "user", "content": content}]}
+    return CLIENT.post(
+        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )  # fmt: skip
