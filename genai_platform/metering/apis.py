@@ -9,6 +9,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import renderers, serializers
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.request import Request
@@ -16,21 +18,24 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
+from genai_platform.access.models import CENTRAL
+from genai_platform.access.selectors import lobs_for, user_can
 from lob_tenants.models import Lob
 
 from . import reports
 
 
 def spend_report_lobs(user: Any) -> QuerySet[Lob]:
-    """The LOBs whose spend `user` may read; PermissionDenied (403) if none.
+    """The LOBs whose spend `user` may read (`usage` `read`); PermissionDenied (403) if none.
 
-    Temporary rule, until roles and LOB memberships arrive (casbin, a later issue): the central
-    platform team (active staff or superusers) reads every LOB and nobody else reads any. The role
-    check replaces this function and returns the user's own LOBs; the views do not change.
-    """
-    if user.is_active and (user.is_staff or user.is_superuser):
+    Platform admins read it in the central domain, so every LOB; LOB members whose role reads
+    usage read their own LOBs only. Any other LOB is left out as if it did not exist."""
+    if user_can(user, CENTRAL, "usage", "read"):
         return Lob.objects.all()
-    raise PermissionDenied("Spend reports are open only to the central platform team (staff) for now.")
+    lobs = lobs_for(user, "usage", "read")
+    if not lobs.exists():
+        raise PermissionDenied("Your roles let you read no line of business's spend.")
+    return lobs
 
 
 class ChargebackCsvRenderer(renderers.BaseRenderer):
@@ -83,6 +88,9 @@ class ChargebackApi(APIView):
         )
         lob = serializers.SlugField(required=False)
 
+        class Meta:
+            ref_name = "ChargebackQuery"
+
         def validate_group_by(self, value: str) -> list[str]:
             names = [name.strip() for name in value.split(",") if name.strip()]
             unknown = [name for name in names if name not in reports.GROUP_BY_CHOICES]
@@ -118,9 +126,26 @@ class ChargebackApi(APIView):
         rows = serializers.SerializerMethodField()
         total_cost = serializers.DecimalField(max_digits=None, decimal_places=None, coerce_to_string=True)
 
+        class Meta:
+            ref_name = "ChargebackReport"
+
+        @extend_schema_field(
+            serializers.ListField(
+                child=serializers.DictField(),
+                help_text="One object per period and group: the columns of `reports.report_columns(group_by)`, "
+                "costs as exact decimal strings.",
+            )
+        )
         def get_rows(self, report: dict[str, Any]) -> list[dict[str, Any]]:
             return [{column: _plain(value) for column, value in row.items()} for row in report["rows"]]
 
+    @extend_schema(
+        parameters=[InputSerializer],
+        responses={
+            (200, "application/json"): OutputSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The rows as CSV, one header row."),
+        },
+    )
     def get(self, request: Request) -> Response:
         visible = spend_report_lobs(request.user)
         params = self.InputSerializer(data=request.query_params, context={"lobs": visible})

@@ -12,7 +12,9 @@ from zoneinfo import ZoneInfo
 import factory
 import pytest
 from django.contrib.auth.models import Permission
+from django.test import TestCase
 
+from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.reports import month_end_forecast, spend_breakdown, spend_over_time
 from lob_tenants.models import Lob
@@ -81,9 +83,25 @@ def march(chatbot, summaries, fraud):
     usage(utc(2025, 4, 1, 0), "100", use_case=fraud)
 
 
+def committed(service, **kwargs):
+    """Role changes reload the policy after commit: run the commit hooks as a real commit would."""
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        return service(**kwargs)
+
+
 @pytest.fixture
 def staff_client(client):
-    client.force_login(UserFactory(username="central", is_staff=True))
+    """A member of the central platform team: platform admins read every LOB's spend."""
+    user = UserFactory(username="central")
+    committed(central_role_grant, user=user, role="platform_admin")
+    client.force_login(user)
+    return client
+
+
+def member_client(client, lob, role):
+    user = UserFactory()
+    committed(membership_set, lob=lob, user=user, role=role)
+    client.force_login(user)
     return client
 
 
@@ -352,13 +370,62 @@ def test_a_full_leap_year_is_allowed(staff_client):
     assert staff_client.get(URL, {"start": "2024-01-01", "end": "2024-12-31"}).status_code == 200
 
 
-def test_a_user_outside_the_central_team_is_refused(client, march):
+def test_a_user_with_no_role_is_refused(client, march):
     client.force_login(UserFactory(username="lob-analyst"))
 
     response = client.get(URL, {"start": "2025-03-01", "end": "2025-03-31"})
 
     assert response.status_code == 403
-    assert "central platform team" in response.json()["detail"]
+    assert "no line of business" in response.json()["detail"]
+
+
+def test_being_staff_is_not_a_role(client, march):
+    client.force_login(UserFactory(username="staff-only", is_staff=True))
+
+    assert client.get(URL, {"start": "2025-03-01", "end": "2025-03-31"}).status_code == 403
+
+
+def test_a_governance_reviewer_reads_no_spend(client, march):
+    user = UserFactory(username="reviewer")
+    committed(central_role_grant, user=user, role="governance_reviewer", specialty="risk")
+    client.force_login(user)
+
+    assert client.get(URL, {"start": "2025-03-01", "end": "2025-03-31"}).status_code == 403
+
+
+@pytest.mark.parametrize("role", ["lob_admin", "lob_developer", "lob_viewer"])
+def test_a_lob_member_reads_only_their_own_lobs_spend(client, march, retail, role):
+    response = member_client(client, retail, role).get(
+        URL, {"start": "2025-03-01", "end": "2025-03-31", "group_by": "lob,use_case"}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert {row["lob"] for row in body["rows"]} == {"retail"}
+    assert body["total_cost"] == "1.8000000003"
+    assert "markets" not in response.content.decode().lower()
+
+
+def test_another_lobs_spend_looks_like_an_unknown_lob(client, march, retail):
+    member_client(client, retail, "lob_viewer")
+
+    foreign = client.get(URL, {"start": "2025-03-01", "end": "2025-03-31", "lob": "markets"})
+    unknown = client.get(URL, {"start": "2025-03-01", "end": "2025-03-31", "lob": "nowhere"})
+
+    assert foreign.status_code == unknown.status_code == 400
+    assert foreign.json()["lob"] == ['No line of business with slug "markets".']
+    assert unknown.json()["lob"] == ['No line of business with slug "nowhere".']
+
+
+def test_a_member_of_several_lobs_reads_each_of_them(client, march, retail):
+    user = UserFactory()
+    committed(membership_set, lob=retail, user=user, role="lob_viewer")
+    committed(membership_set, lob=Lob.objects.get(slug="markets"), user=user, role="lob_developer")
+    client.force_login(user)
+
+    body = client.get(URL, {"start": "2025-03-01", "end": "2025-03-31"}).json()
+
+    assert [row["lob"] for row in body["rows"]] == ["markets", "retail"]
 
 
 def test_an_anonymous_caller_is_refused(client, march):

@@ -1,0 +1,27 @@
+"""Access control's HTTP API, mounted at `api/v1/`: a LOB's members, grants and break-glass
+decisions under `lobs/<lob>/`, and central users' own break-glass requests under `break-glass/`."""
+
+from django.urls import path
+
+from . import apis
+
+app_name = "access"
+
+LOB = "lobs/<slug:lob>/"
+LOB_BREAK_GLASS = LOB + "break-glass/<int:request_id>/"
+
+urlpatterns = [
+    path(LOB + "members/", apis.MemberListApi.as_view(), name="member-list"),
+    path(LOB + "members/set/", apis.MemberSetApi.as_view(), name="member-set"),
+    path(LOB + "members/<str:username>/remove/", apis.MemberRemoveApi.as_view(), name="member-remove"),
+    path(LOB + "grants/", apis.GrantListApi.as_view(), name="grant-list"),
+    path(LOB + "grants/share/", apis.GrantShareApi.as_view(), name="grant-share"),
+    path(LOB + "grants/unshare/", apis.GrantUnshareApi.as_view(), name="grant-unshare"),
+    path(LOB + "break-glass/", apis.LobBreakGlassListApi.as_view(), name="lob-break-glass-list"),
+    path(LOB_BREAK_GLASS + "approve/", apis.BreakGlassApproveApi.as_view(), name="break-glass-approve"),
+    path(LOB_BREAK_GLASS + "deny/", apis.BreakGlassDenyApi.as_view(), name="break-glass-deny"),
+    path(LOB_BREAK_GLASS + "revoke/", apis.LobBreakGlassRevokeApi.as_view(), name="lob-break-glass-revoke"),
+    path("break-glass/", apis.BreakGlassListApi.as_view(), name="break-glass-list"),
+    path("break-glass/request/", apis.BreakGlassRequestApi.as_view(), name="break-glass-request"),
+    path("break-glass/<int:request_id>/revoke/", apis.BreakGlassRevokeApi.as_view(), name="break-glass-revoke"),
+]

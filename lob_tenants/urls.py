@@ -1,0 +1,24 @@
+"""LOB self-service, mounted at `api/v1/lobs/`: one URL per action, every one inside a LOB but the list of LOBs."""
+
+from django.urls import path
+
+from . import apis
+
+app_name = "tenants"
+
+USE_CASE = "<slug:lob>/use-cases/<slug:use_case>/"
+KEY = USE_CASE + "keys/<slug:prefix>/"
+
+urlpatterns = [
+    path("", apis.LobListApi.as_view(), name="lob-list"),
+    path("<slug:lob>/use-cases/", apis.UseCaseListApi.as_view(), name="use-case-list"),
+    path("<slug:lob>/use-cases/create/", apis.UseCaseCreateApi.as_view(), name="use-case-create"),
+    path(USE_CASE, apis.UseCaseDetailApi.as_view(), name="use-case-detail"),
+    path(USE_CASE + "update/", apis.UseCaseUpdateApi.as_view(), name="use-case-update"),
+    path(USE_CASE + "keys/", apis.ApiKeyListApi.as_view(), name="api-key-list"),
+    path(USE_CASE + "keys/issue/", apis.ApiKeyIssueApi.as_view(), name="api-key-issue"),
+    path(KEY + "revoke/", apis.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),
+    path(KEY + "rotate/", apis.ApiKeyRotateApi.as_view(), name="api-key-rotate"),
+    path(KEY + "scopes/", apis.ApiKeyScopeApi.as_view(), name="api-key-scope"),
+    path(KEY + "expiry/", apis.ApiKeyExpiryApi.as_view(), name="api-key-expiry"),
+]

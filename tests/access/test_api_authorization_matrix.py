@@ -1,0 +1,401 @@
+"""The authorization matrix of /api/v1/, generated from the URL configuration.
+
+Every route under /api/v1/ must have an entry in EXPECTATIONS (its access object and whether it is
+LOB-scoped, central, ...): a new endpoint without one fails `test_every_api_endpoint_has_an_expectation`.
+Then every endpoint is called by every role, against its own LOB, another LOB, an unknown LOB, its
+own LOB with another LOB's object ids, and central, with each method it implements. What is allowed
+comes from the default policy (`policy.DEFAULT_POLICY`, read here by a matcher independent of
+casbin); an allowed call must succeed; a list must hold no row and no count from another LOB.
+
+One world is built per module (inside a transaction rolled back at the end) and every call runs in
+its own rolled-back savepoint, so a write (a revoked key, a removed member) never leaks into the
+next call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from genai_platform.access import services as access
+from genai_platform.access.enforcer import policy_enforcer
+from genai_platform.access.permissions import RolePermission
+from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
+from genai_platform.metering.models import UsageRecord
+from lob_tenants.models import PromptTemplate
+from lob_tenants.services import api_key_issue
+from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ROLES = ("platform_admin", "governance_reviewer", "lob_admin", "lob_developer", "lob_viewer", "no_role", "anonymous")
+LOB_ROLES = frozenset({"lob_admin", "lob_developer", "lob_viewer"})
+CENTRAL_ROLES = frozenset({"platform_admin", "governance_reviewer"})
+METHODS = ("get", "post", "put", "patch", "delete")
+NOT_FOUND, FORBIDDEN, UNAUTHENTICATED = 404, 403, 403  # session authentication: DRF answers 403, not 401
+REASON = "Investigating incident INC-4411: a leaked prompt was reported"
+
+# Scopes: "lob" (the URL names a LOB: the domain is lob:<slug>), "central" (domain `central`),
+# "lob_or_central" (no LOB in the URL; the view scopes rows to the LOBs where the caller may act,
+# all of them when allowed centrally), "signed_in" (any signed-in user; rows scoped by selectors),
+# "public" (the schema and its documentation page).
+
+
+@dataclass(frozen=True)
+class Expectation:
+    access_object: str | None
+    scope: str
+    #: The action when a view does not take it from the method.
+    action: str | None = None
+    #: URL parameter -> key in a target's objects, where it is not the parameter's own name.
+    objects: dict[str, str] = field(default_factory=dict)
+    #: The JSON body of a write, from the target's objects.
+    body: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    query: dict[str, str] = field(default_factory=dict)
+    success: int = 200
+
+
+EXPECTATIONS: dict[str, Expectation] = {
+    "tenants:lob-list": Expectation(None, "signed_in"),
+    "tenants:use-case-list": Expectation("use_case", "lob"),
+    "tenants:use-case-create": Expectation(
+        "use_case", "lob", body=lambda o: {"slug": "brand-new", "name": "Brand new"}, success=201
+    ),
+    "tenants:use-case-detail": Expectation("use_case", "lob"),
+    "tenants:use-case-update": Expectation("use_case", "lob", body=lambda o: {"name": "Renamed"}),
+    "tenants:api-key-list": Expectation("api_key", "lob"),
+    "tenants:api-key-issue": Expectation("api_key", "lob", body=lambda o: {"name": "new key"}, success=201),
+    "tenants:api-key-revoke": Expectation("api_key", "lob"),
+    "tenants:api-key-rotate": Expectation("api_key", "lob", body=lambda o: {"overlap_minutes": 5}, success=201),
+    "tenants:api-key-scope": Expectation("api_key", "lob", body=lambda o: {"aliases": []}),
+    "tenants:api-key-expiry": Expectation("api_key", "lob", body=lambda o: {"expires_at": None}),
+    "access:member-list": Expectation("member", "lob"),
+    "access:member-set": Expectation("member", "lob", body=lambda o: {"username": "newcomer", "role": "lob_viewer"}),
+    "access:member-remove": Expectation("member", "lob", success=204),
+    "access:grant-list": Expectation("grant", "lob"),
+    "access:grant-share": Expectation(
+        "grant",
+        "lob",
+        body=lambda o: {"template": o["template"], "version": 1, "use_case": "partner/spare"},
+        success=201,
+    ),
+    "access:grant-unshare": Expectation(
+        "grant",
+        "lob",
+        body=lambda o: {"template": o["template"], "version": 1, "use_case": "partner/app"},
+        success=204,
+    ),
+    "access:lob-break-glass-list": Expectation("break_glass", "lob", action=WRITE),
+    "access:break-glass-approve": Expectation("break_glass", "lob", objects={"request_id": "pending_request"}),
+    "access:break-glass-deny": Expectation("break_glass", "lob", objects={"request_id": "pending_request"}),
+    "access:lob-break-glass-revoke": Expectation("break_glass", "lob", objects={"request_id": "approved_request"}),
+    "access:break-glass-list": Expectation("break_glass", "central"),
+    "access:break-glass-request": Expectation(
+        "break_glass",
+        "central",
+        body=lambda o: {"lob": "retail", "reason": REASON, "duration_minutes": 5},
+        success=201,
+    ),
+    "access:break-glass-revoke": Expectation("break_glass", "central", objects={"request_id": "own_request"}),
+    "metering:chargeback": Expectation(
+        "usage", "lob_or_central", query={"start": "2025-03-01", "end": "2025-03-31", "group_by": "lob,use_case"}
+    ),
+    "api-schema": Expectation(None, "public"),
+    "api-docs": Expectation(None, "public"),
+}
+
+
+# ---- the endpoints, from the URL configuration ----
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    name: str | None
+    route: str
+    view_class: type
+    parameters: tuple[str, ...]
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        return tuple(m for m in METHODS if hasattr(self.view_class, m))
+
+
+def api_endpoints() -> list[Endpoint]:
+    """Every route under /api/v1/, with its namespaced URL name."""
+    found: list[Endpoint] = []
+
+    def walk(patterns: list[Any], prefix: str, namespace: str) -> None:
+        for pattern in patterns:
+            route = prefix + str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                inner = ":".join(filter(None, [namespace, pattern.namespace]))
+                walk(pattern.url_patterns, route, inner)
+            elif isinstance(pattern, URLPattern) and route.startswith("api/v1/"):
+                name = ":".join(filter(None, [namespace, pattern.name])) if pattern.name else None
+                view_class = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
+                parameters = tuple(getattr(pattern.pattern, "converters", {}))
+                found.append(Endpoint(name=name, route=route, view_class=view_class, parameters=parameters))
+
+    walk(get_resolver().url_patterns, "", "")
+    return found
+
+
+ENDPOINTS = {endpoint.name: endpoint for endpoint in api_endpoints()}
+
+
+def test_every_api_endpoint_has_an_expectation():
+    unnamed = [endpoint.route for endpoint in api_endpoints() if endpoint.name is None]
+    assert not unnamed, f"name these routes so the matrix can cover them: {unnamed}"
+    missing = sorted(set(ENDPOINTS) - set(EXPECTATIONS))
+    assert not missing, f"add these endpoints to EXPECTATIONS in {__name__}: {missing}"
+    stale = sorted(set(EXPECTATIONS) - set(ENDPOINTS))
+    assert not stale, f"these EXPECTATIONS match no endpoint any more: {stale}"
+
+
+def test_every_non_public_endpoint_is_authorized_by_role_permission():
+    for name, endpoint in ENDPOINTS.items():
+        expectation = EXPECTATIONS.get(name)
+        if expectation is None or expectation.scope in ("public", "lob_or_central"):
+            continue
+        assert RolePermission in endpoint.view_class.permission_classes, name
+        assert endpoint.view_class.access_object == expectation.access_object, name
+        assert getattr(endpoint.view_class, "access_action", None) == expectation.action, name
+        assert ("lob" in endpoint.parameters) == (expectation.scope == "lob"), name
+
+
+# ---- what the policy says, independently of casbin ----
+
+
+def policy_allows(role: str, domain: str, obj: str, act: str) -> bool:
+    """Whether DEFAULT_POLICY lets `role` act in `domain`; LOB roles hold only in LOBs, central ones only centrally."""
+    holds = role in CENTRAL_ROLES if domain == "central" else role in LOB_ROLES
+    return holds and any(
+        r == role and d in ("*", domain) and o in ("*", obj) and a in ("*", act) for r, d, o, a in DEFAULT_POLICY
+    )
+
+
+def expected_status(expectation: Expectation, role: str, target: str, method: str) -> int:
+    act = expectation.action or (READ if method == "get" else WRITE)
+    obj = expectation.access_object
+    if expectation.scope == "public":
+        return expectation.success
+    if role == "anonymous":
+        return UNAUTHENTICATED
+    if expectation.scope == "signed_in":
+        return expectation.success
+    if expectation.scope == "lob_or_central":
+        allowed = policy_allows(role, "central", obj, act) or policy_allows(role, "lob:retail", obj, act)
+        return expectation.success if allowed else FORBIDDEN
+    if expectation.scope == "central":
+        if not policy_allows(role, "central", obj, act):
+            return FORBIDDEN
+        return expectation.success if target == "central" else NOT_FOUND
+    # LOB-scoped: only the LOB roles are members, and only of `retail`.
+    if role not in LOB_ROLES or target in ("other_lob", "unknown_lob"):
+        return NOT_FOUND
+    if not policy_allows(role, "lob:retail", obj, act):
+        return FORBIDDEN
+    return expectation.success if target == "own_lob" else NOT_FOUND
+
+
+# ---- one world for the module ----
+
+
+@dataclass
+class World:
+    clients: dict[str, Client]
+    #: Per target: the values of URL parameters and bodies.
+    targets: dict[str, dict[str, Any]]
+
+
+def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -> dict[str, Any]:
+    """A LOB with a use case, a key, a leaving member, a template shared with a partner's use case,
+    and two break-glass requests by a central engineer (one pending, one approved)."""
+    lob = LobFactory(slug=slug, name=name)
+    access.membership_set(lob=lob, user=admin, role="lob_admin")
+    use_case = UseCaseFactory(lob=lob, slug=f"{slug}-chatbot", name=f"{name} chatbot", aliases=[alias])
+    api_key, _ = api_key_issue(use_case=use_case, name=f"{slug} key")
+    leaver = UserFactory(username=f"{slug}-leaver")
+    access.membership_set(lob=lob, user=leaver, role="lob_viewer")
+    policy_enforcer().reload()  # the commit hooks that would announce these roles never run in this transaction
+    template = PromptTemplate.objects.create(lob=lob, name=f"{slug}-greeting", template="Hello")
+    access.object_share(obj=template, owner_lob=lob, use_case=partner_app, actor=admin)
+    UsageRecord.objects.create(
+        request_id=f"{slug}-1", occurred_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC), lob=lob, use_case=use_case,
+        endpoint="chat", alias=alias.name, status=UsageRecord.Status.SUCCESS, cost=Decimal("1.5"),
+    )  # fmt: skip
+    engineer = UserFactory(username=f"{slug}-engineer")
+    access.central_role_grant(user=engineer, role="platform_admin")
+    pending = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
+    approved = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
+    access.break_glass_decide(request=approved, approver=admin, approve=True)
+    return {
+        "lob_object": lob,
+        "lob": slug,
+        "use_case": use_case.slug,
+        "prefix": api_key.prefix,
+        "username": leaver.username,
+        "template": template.name,
+        "pending_request": pending.pk,
+        "approved_request": approved.pk,
+    }
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            yield _build_world()
+        finally:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            policy_enforcer().reload()  # forget the world's roles
+
+
+def _build_world() -> World:
+    alias = AliasFactory(name="matrix-chat")
+    partner = LobFactory(slug="partner", name="Partner")
+    partner_app = UseCaseFactory(lob=partner, slug="app", name="Partner app")
+    UseCaseFactory(lob=partner, slug="spare", name="Partner spare")
+    UserFactory(username="newcomer")
+    users = {role: UserFactory(username=f"matrix-{role}") for role in ROLES if role != "anonymous"}
+    access.central_role_grant(user=users["platform_admin"], role="platform_admin")
+    access.central_role_grant(user=users["governance_reviewer"], role="governance_reviewer", specialty="legal")
+
+    own = _lob_world("retail", "Retail banking", users["lob_admin"], partner_app, alias)
+    other = _lob_world("wealth", "Wealth management", UserFactory(username="wealth-admin"), partner_app, alias)
+    for role in ("lob_developer", "lob_viewer"):
+        access.membership_set(lob=own["lob_object"], user=users[role], role=role)
+    own_request = access.break_glass_request(
+        requester=users["platform_admin"], lob=own["lob_object"], reason=REASON, duration_minutes=30
+    )
+    access.break_glass_decide(request=own_request, approver=users["lob_admin"], approve=True)
+    policy_enforcer().reload()
+
+    clients = {"anonymous": Client()}
+    for role, user in users.items():
+        clients[role] = Client()
+        clients[role].force_login(user)
+    own_with_their_objects = {**other, "lob": own["lob"], "lob_object": own["lob_object"], "template": own["template"]}
+    unknown = {**own, "lob": "no-such-lob"}
+    return World(
+        clients=clients,
+        targets={
+            "own_lob": own,
+            "other_lob": other,
+            "unknown_lob": unknown,
+            "own_lob_their_objects": own_with_their_objects,
+            "central": {"own_request": own_request.pk},
+            "central_their_objects": {"own_request": other["approved_request"]},
+        },
+    )
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """The Swagger page links static files; tests do not run collectstatic to build the manifest."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+# ---- the matrix ----
+
+
+def targets_of(endpoint: Endpoint, expectation: Expectation) -> list[str]:
+    objects = [p for p in endpoint.parameters if p != "lob"]
+    if expectation.scope == "lob":
+        return ["own_lob", "other_lob", "unknown_lob"] + (["own_lob_their_objects"] if objects else [])
+    if expectation.scope == "central":
+        return ["central"] + (["central_their_objects"] if objects else [])
+    return ["central"]
+
+
+def call(client: Client, method: str, url: str, expectation: Expectation, objects: dict[str, Any]):
+    """One request, its writes rolled back so that the next call sees the same world."""
+    with transaction.atomic():
+        if method == "get":
+            response = client.get(url, expectation.query)
+        else:
+            body = expectation.body(objects) if expectation.body else {}
+            response = getattr(client, method)(url, json.dumps(body), content_type="application/json")
+        transaction.set_rollback(True)
+    return response
+
+
+def leak_markers(expectation: Expectation, role: str) -> tuple[str, ...]:
+    """Text that must not appear in an allowed read by `role`: another LOB's, or another requester's."""
+    if expectation.scope == "lob":
+        return ("wealth",)
+    if expectation.scope == "central":
+        return ("wealth", "engineer")
+    if expectation.scope in ("signed_in", "lob_or_central") and role != "platform_admin":
+        return ("wealth", "partner")
+    return ()
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("name", sorted(n for n in ENDPOINTS if n in EXPECTATIONS))
+def test_authorization_matrix(world, name, role):
+    endpoint, expectation = ENDPOINTS[name], EXPECTATIONS[name]
+    client = world.clients[role]
+    problems, not_found_bodies = [], {}
+    for target in targets_of(endpoint, expectation):
+        objects = world.targets[target]
+        kwargs = {p: objects[expectation.objects.get(p, p)] for p in endpoint.parameters}
+        url = reverse(name, kwargs=kwargs)
+        for method in endpoint.methods:
+            expected = expected_status(expectation, role, target, method)
+            response = call(client, method, url, expectation, objects)
+            where = f"{method.upper()} {url} as {role} ({target})"
+            if response.status_code != expected:
+                problems.append(f"{where}: {response.status_code}, expected {expected}: {response.content[:200]!r}")
+                continue
+            if expected == NOT_FOUND:
+                not_found_bodies[target] = response.content
+            if method == "get" and response.status_code == 200 and "json" in response.get("Content-Type", ""):
+                problems.extend(f"{where}: {p}" for p in leaks(response, expectation, role))
+    both = {"other_lob", "unknown_lob"} <= set(not_found_bodies)
+    if both and not_found_bodies["other_lob"] != not_found_bodies["unknown_lob"]:
+        problems.append(f"{name} as {role}: another LOB and an unknown LOB answer differently")
+    assert not problems, "\n".join(problems)
+
+
+def leaks(response: Any, expectation: Expectation, role: str) -> list[str]:
+    body = response.json()
+    text = json.dumps(body).lower()
+    found = [f"mentions {marker!r}" for marker in leak_markers(expectation, role) if marker in text]
+    if isinstance(body, dict) and "count" in body and body["count"] != len(body["results"]):
+        found.append(f"count {body['count']} but {len(body['results'])} rows")
+    if role == "platform_admin" and expectation.scope == "signed_in":
+        extra = {key for row in body["results"] for key in row} - {"slug", "name", "role"}
+        if extra:
+            found.append(f"LOB data beyond names for the platform admin: {sorted(extra)}")
+    return found
+
+
+def test_the_matrix_covers_every_role_and_target_kind(world):
+    """A guard on the guard: the matrix really sends allowed and refused calls of every kind."""
+    outcomes = {
+        expected_status(EXPECTATIONS[name], role, target, method)
+        for name, endpoint in ENDPOINTS.items()
+        for role in ROLES
+        for target in targets_of(endpoint, EXPECTATIONS[name])
+        for method in endpoint.methods
+    }
+    assert {200, 201, 204, FORBIDDEN, NOT_FOUND} <= outcomes
+    assert policy_allows("lob_admin", "lob:retail", "member", WRITE)
+    assert not policy_allows("lob_admin", "central", "member", WRITE)
+    assert not policy_allows("platform_admin", "lob:retail", "use_case", READ)
