@@ -5,27 +5,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('governance', '0004_intake_reviews_approvals'),
-        ('lob_tenants', '0003_memberships_grants_key_lifecycle'),
+        ("governance", "0004_intake_reviews_approvals"),
+        ("lob_tenants", "0003_memberships_grants_key_lifecycle"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='CapturedExchange',
+            name="CapturedExchange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('request_id', models.CharField(max_length=64, unique=True)),
-                ('level', models.CharField(max_length=16)),
-                ('prompt', models.TextField(blank=True)),
-                ('output', models.TextField(blank=True)),
-                ('captured_at', models.DateTimeField()),
-                ('lob', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='lob_tenants.lob')),
-                ('use_case', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='lob_tenants.usecase')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("request_id", models.CharField(max_length=64, unique=True)),
+                ("level", models.CharField(max_length=16)),
+                ("prompt", models.TextField(blank=True)),
+                ("output", models.TextField(blank=True)),
+                ("captured_at", models.DateTimeField()),
+                (
+                    "lob",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="lob_tenants.lob"
+                    ),
+                ),
+                (
+                    "use_case",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="lob_tenants.usecase"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-captured_at'],
+                "ordering": ["-captured_at"],
             },
         ),
     ]
