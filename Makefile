@@ -8,7 +8,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432
 REDIS ?= redis://127.0.0.1:6379
 UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
 
-.PHONY: run up worker test lint bench bench-guardrails clean
+.PHONY: run up worker test browser-deps lint bench bench-guardrails clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,14 @@ up: $(VENV)/.installed-dev
 	$(UP_ENV) PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	$(UP_ENV) PORT=$(PORT) exec $(BIN)/honcho --procfile deploy/Procfile.local start
 
-test: $(VENV)/.installed-dev
+# Browser tests drive Debian's headless Chromium through Debian's chromedriver (never a downloaded browser).
+BROWSER_PACKAGES := chromium chromium-driver
+
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES))
+
+test: $(VENV)/.installed-dev browser-deps
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run

@@ -1,37 +1,230 @@
-from django.contrib import admin
+"""The portal's tenant pages: LOBs (the platform team), and for a LOB's members their use cases,
+API keys and prompt templates. Scoping and permissions are `access.portal.PortalAdmin`'s; writes
+go through `lob_tenants.services`."""
 
-from .models import ApiKey, Lob, UseCase
-from .services import api_key_revoke
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+
+from genai_platform.access.policy import WRITE
+from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
+from model_catalog.models import Alias
+
+from .apis import RESERVED_USE_CASE_SLUGS
+from .models import ApiKey, Lob, PromptTemplate, UseCase
+from .services import api_key_issue, api_key_revoke, api_key_rotate, lob_upsert, use_case_upsert
+
+#: How long a rotated key keeps working beside its successor, when rotated from the portal.
+PORTAL_ROTATION_OVERLAP = dt.timedelta(hours=1)
 
 
 @admin.register(Lob)
-class LobAdmin(admin.ModelAdmin):
+class LobAdmin(PortalAdmin):
+    """Lines of business are the platform team's (`lob` in `central`); members do not edit their LOB here."""
+
+    access_object = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
     list_display = ["name", "slug", "business_owner", "cost_center"]
     search_fields = ["name", "slug"]
+    fields = ["slug", "name", "business_owner", "cost_center", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Lob | None = None) -> list[str]:
+        return ["created_at"] if obj is None else ["slug", "created_at"]
+
+    def portal_save(self, request: HttpRequest, obj: Lob, form: Any, change: bool) -> Lob:
+        return lob_upsert(
+            slug=obj.slug, name=obj.name, business_owner=obj.business_owner, cost_center=obj.cost_center,
+            actor=request.user,
+        )  # fmt: skip
+
+
+class UseCaseForm(forms.ModelForm):
+    class Meta:
+        model = UseCase
+        fields = ["lob", "slug", "name", "description", "aliases"]
+        labels = {"lob": "Line of business"}
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if slug in RESERVED_USE_CASE_SLUGS:
+            raise forms.ValidationError(f'"{slug}" is reserved.')
+        return slug
 
 
 @admin.register(UseCase)
-class UseCaseAdmin(admin.ModelAdmin):
-    list_display = ["name", "lob", "status", "data_classification"]
+class UseCaseAdmin(PortalAdmin):
+    """A LOB registers its use cases here. A new one is a draft: sandbox keys work at once on the
+    models available in sandbox; production keys need the governance board's approval."""
+
+    access_object = "use_case"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    shared_relations = frozenset({"aliases"})
+    form = UseCaseForm
+    list_display = ["name", "slug", "lob", "status", "data_classification"]
     list_filter = ["status", "data_classification", "lob"]
+    list_select_related = ["lob"]
     search_fields = ["name", "slug"]
     filter_horizontal = ["aliases"]
+    _board_fields = ["status", "data_classification", "response_cache_ttl_seconds"]
+
+    def get_fields(self, request: HttpRequest, obj: UseCase | None = None) -> list[str]:
+        fields = ["lob", "slug", "name", "description", "aliases", *self._board_fields]
+        return fields if obj is None else [*fields, "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: UseCase | None = None) -> list[str]:
+        # The status is the governance workflow's; a use case never moves to another LOB.
+        return self._board_fields if obj is None else ["lob", "slug", *self._board_fields, "created_at"]
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "aliases":
+            kwargs["queryset"] = Alias.objects.filter(is_active=True).order_by("name")
+            kwargs["help_text"] = "Catalog models it calls. Sandbox keys reach those available in sandbox."
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> Any:
+        return super().add_view(request, form_url, {**(extra_context or {}), "title": "Register a use case"})
+
+    def portal_save(self, request: HttpRequest, obj: UseCase, form: Any, change: bool) -> UseCase:
+        return use_case_upsert(
+            lob=obj.lob, slug=obj.slug, name=obj.name, description=obj.description,
+            aliases=list(form.cleaned_data["aliases"]), actor=request.user,
+        )  # fmt: skip
+
+
+class ApiKeyIssueForm(forms.ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["use_case", "name", "environment", "expires_at"]
+        help_texts = {
+            "environment": "Sandbox keys work before approval, on models available in sandbox; "
+            "production keys only while the use case's approval is current.",
+            "expires_at": "Optional.",
+        }
+
+    def clean_expires_at(self) -> dt.datetime | None:
+        expires_at = self.cleaned_data["expires_at"]
+        if expires_at is not None and expires_at <= timezone.now():
+            raise forms.ValidationError("Must be in the future.")
+        return expires_at
+
+
+def _issued(request: HttpRequest) -> list[tuple[ApiKey, str]]:
+    """Keys issued while handling this request, with their plaintexts: they live in this response only."""
+    return request.__dict__.setdefault("_issued_api_keys", [])
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
-    """Keys are issued through the service (the secret is shown once); here they are listed and revoked."""
+class ApiKeyAdmin(PortalAdmin):
+    """Keys are issued here (the plaintext is shown once, on the page that follows), listed, revoked
+    and rotated. The secret's digest is never shown."""
 
+    access_object = "api_key"
+    lob_path = "use_case__lob"
+    portal_actions = frozenset({VIEW, ADD})
     list_display = ["name", "prefix", "use_case", "environment", "created_at", "expires_at", "revoked_at"]
     list_filter = ["environment", "use_case__lob"]
+    list_select_related = ["use_case__lob"]
     search_fields = ["name", "prefix"]
-    readonly_fields = ["prefix", "created_at", "created_by", "revoked_at"]
-    actions = ["revoke"]
+    actions = ["revoke", "rotate"]
+    _shown = [
+        "name", "prefix", "use_case", "environment", "created_by", "created_at", "expires_at", "revoked_at",
+        "rotated_from", "scopes",
+    ]  # fmt: skip
 
-    def has_add_permission(self, request):
-        return False
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
+        return list(ApiKeyIssueForm._meta.fields) if obj is None else self._shown
 
-    @admin.action(description="Revoke selected keys")
-    def revoke(self, request, queryset):
-        for api_key in queryset.select_related("use_case__lob"):
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ApiKeyIssueForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> Any:
+        return super().add_view(request, form_url, {**(extra_context or {}), "title": "Issue an API key"})
+
+    def portal_save(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> ApiKey:
+        api_key, plaintext = api_key_issue(
+            use_case=obj.use_case, name=obj.name, environment=obj.environment, expires_at=obj.expires_at,
+            actor=request.user,
+        )  # fmt: skip
+        _issued(request).append((api_key, plaintext))
+        return api_key
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> Any:
+        return self.issued_response(request, _issued(request), title="API key issued")
+
+    def issued_response(self, request: HttpRequest, issued: list[tuple[ApiKey, str]], *, title: str) -> Any:
+        """The one page that ever shows the keys' plaintexts: not stored, not cached, not redirected to."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": title,
+            "issued": [{"api_key": api_key, "plaintext": plaintext} for api_key, plaintext in issued],
+        }
+        response = TemplateResponse(request, "admin/lob_tenants/apikey/issued.html", context)
+        add_never_cache_headers(response)
+        patch_cache_control(response, no_store=True)
+        return response
+
+    @admin.action(description="Revoke selected API keys", permissions=["write"])
+    def revoke(self, request: HttpRequest, queryset: Any) -> None:
+        writable = self.portal_scope(request, queryset, WRITE).select_related("use_case__lob")
+        refused = queryset.count() - writable.count()
+        revoked = 0
+        for api_key in writable.filter(revoked_at__isnull=True):
             api_key_revoke(api_key=api_key, actor=request.user)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} key(s).", messages.SUCCESS)
+        if refused:
+            self.message_user(request, f"Your role does not let you revoke {refused} of them.", messages.WARNING)
+
+    @admin.action(description="Rotate selected API keys (the old key works one more hour)", permissions=["write"])
+    def rotate(self, request: HttpRequest, queryset: Any) -> Any:
+        writable = self.portal_scope(request, queryset, WRITE).select_related("use_case__lob")
+        candidates = [api_key for api_key in writable if api_key.is_active]
+        if len(candidates) != queryset.count():
+            self.message_user(
+                request, "Only active keys that your role lets you write can be rotated; nothing was rotated.",
+                messages.ERROR,
+            )  # fmt: skip
+            return None
+        with transaction.atomic():  # every successor is shown, or none was made
+            issued = [
+                api_key_rotate(api_key=key, overlap=PORTAL_ROTATION_OVERLAP, actor=request.user) for key in candidates
+            ]
+        return self.issued_response(request, issued, title="API keys rotated")
+
+
+@admin.register(PromptTemplate)
+class PromptTemplateAdmin(PortalAdmin):
+    """A LOB's prompt templates are its data: its admins and developers read them (a central user
+    only through break-glass, read-only), and write them as part of building use cases."""
+
+    access_object = "lob_data"
+    write_object = "use_case"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    list_display = ["name", "version", "lob", "created_at"]
+    list_filter = ["lob"]
+    list_select_related = ["lob"]
+    search_fields = ["name"]
+    fields = ["lob", "name", "version", "template", "variables", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: PromptTemplate | None = None) -> list[str]:
+        return ["created_at"] if obj is None else ["lob", "name", "version", "created_at"]
+
+    def portal_save(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> PromptTemplate:
+        # No service writes prompt templates yet; until `lob_tenants.services` has one, the row is
+        # saved as the form validated it (the guard above has checked the LOB).
+        obj.save()
+        return obj

@@ -1,4 +1,5 @@
-"""The usage ledger in the admin: read-only, plus a Spend page (chart, table, forecast, CSV links)."""
+"""The usage ledger in the portal: read-only, plus a Spend page (chart, table, forecast, CSV links);
+and the platform team's budgets and rate limits. Permissions are `access.portal.PortalAdmin`'s."""
 
 from __future__ import annotations
 
@@ -15,16 +16,26 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import NoReverseMatch, path, reverse
 
+from genai_platform.access.policy import READ
+from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
 from lob_tenants.models import Lob
 
 from . import reports
-from .models import UsageRecord
+from .models import Budget, RateLimit, UsageRecord
+from .services import budget_set, rate_limit_set
 
 
 @admin.register(UsageRecord)
-class UsageRecordAdmin(admin.ModelAdmin):
-    """The ledger is written by the metering pipeline only: it can be read and filtered, never edited."""
+class UsageRecordAdmin(PortalAdmin):
+    """The ledger is written by the metering pipeline only: it can be read and filtered, never edited.
 
+    The platform team reads every LOB's usage (`usage` in `central`); a LOB's members read their
+    own LOB's. Which key made a call is LOB data, so the key is not shown."""
+
+    access_object = "usage"
+    central_object = "usage"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW})
     list_display = [
         "occurred_at", "request_id", "lob", "use_case", "alias", "deployment", "provider", "status",
         "input_tokens", "output_tokens", "cost", "latency_ms",
@@ -33,17 +44,9 @@ class UsageRecordAdmin(admin.ModelAdmin):
     date_hierarchy = "occurred_at"
     search_fields = ["request_id", "end_user"]
     list_select_related = ["lob", "use_case__lob"]
+    exclude = ["api_key"]
     # Counting every row of a large ledger on each page is slow and tells nobody anything.
     show_full_result_count = False
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self):
         spend = path("spend/", self.admin_site.admin_view(self.spend_view), name="metering_usagerecord_spend")
@@ -52,18 +55,20 @@ class UsageRecordAdmin(admin.ModelAdmin):
     def spend_view(self, request: HttpRequest) -> TemplateResponse:
         """Spend for one month and optionally one LOB: by day (chart), by LOB and use case, forecast.
 
-        Anyone who may view the ledger here sees every LOB: the admin is the central team's tool
-        (the same temporary rule as `apis.spend_report_lobs`).
-        """
+        Whoever may view the ledger sees the spend of the LOBs whose rows they may see: every LOB
+        for the platform team, their own for a LOB's members (as `apis.spend_report_lobs`)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
+        visible_ids = self.portal_lob_ids(request, READ)
+        visible = Lob.objects.all() if visible_ids is None else Lob.objects.filter(pk__in=visible_ids)
         today = reports.metering_today()
         form = SpendFilterForm(request.GET or None, initial={"month": today.strftime("%Y-%m")})
+        form.fields["lob"].queryset = visible
         month, lob = today.replace(day=1), None
         if form.is_bound and form.is_valid():
             month, lob = form.cleaned_data["month"], form.cleaned_data["lob"]
         month_end = _last_day(month)
-        lobs = Lob.objects.filter(pk=lob.pk) if lob else None
+        lobs = Lob.objects.filter(pk=lob.pk) if lob else (None if visible_ids is None else visible)
 
         by_day = reports.spend_over_time(lobs=lobs, start=month, end=month_end, period="day")
         by_use_case = reports.spend_breakdown(
@@ -93,6 +98,87 @@ class UsageRecordAdmin(admin.ModelAdmin):
             "csv_links": _csv_links(start=month, end=month_end, lob=lob),
         }
         return TemplateResponse(request, "admin/metering/usagerecord/spend.html", context)
+
+
+class BudgetForm(forms.ModelForm):
+    webhook_url = forms.URLField(required=False, assume_scheme="https")
+
+    class Meta:
+        model = Budget
+        fields = ["lob", "use_case", "monthly_limit_usd", "hard_limit", "thresholds", "notify_emails", "webhook_url"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is None and (cleaned.get("lob") is None) == (cleaned.get("use_case") is None):
+            raise forms.ValidationError("A budget is for one line of business or one use case: choose exactly one.")
+        return cleaned
+
+
+@admin.register(Budget)
+class BudgetAdmin(PortalAdmin):
+    """Monthly budgets of LOBs and use cases: the platform team's (`budget` in `central`)."""
+
+    access_object = "budget"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    form = BudgetForm
+    list_display = ["__str__", "monthly_limit_usd", "hard_limit", "thresholds"]
+    list_filter = ["hard_limit"]
+    list_select_related = ["lob", "use_case__lob"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
+        return [] if obj is None else ["lob", "use_case"]
+
+    def portal_save(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> Budget:
+        return budget_set(
+            lob=obj.lob, use_case=obj.use_case if obj.lob is None else None,
+            monthly_limit_usd=obj.monthly_limit_usd, hard_limit=obj.hard_limit, thresholds=obj.thresholds,
+            notify_emails=obj.notify_emails, webhook_url=obj.webhook_url, actor=request.user,
+        )  # fmt: skip
+
+
+class RateLimitForm(forms.ModelForm):
+    class Meta:
+        model = RateLimit
+        fields = ["lob", "use_case", "requests_per_minute", "tokens_per_minute"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if self.instance.pk is None and (cleaned.get("lob") is None) == (cleaned.get("use_case") is None):
+            raise forms.ValidationError("A rate limit is for one line of business or one use case: choose exactly one.")
+        return cleaned
+
+
+@admin.register(RateLimit)
+class RateLimitAdmin(PortalAdmin):
+    """Per-minute limits of LOBs and use cases (`budget` in `central`). Limits of single API keys
+    are not shown here: which keys a LOB has is its own business."""
+
+    access_object = "budget"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    form = RateLimitForm
+    list_display = ["scope", "requests_per_minute", "tokens_per_minute"]
+    list_select_related = ["lob", "use_case__lob"]
+
+    def portal_rows(self, request: HttpRequest) -> Any:
+        return super().portal_rows(request).filter(api_key__isnull=True)
+
+    @admin.display(description="Scope")
+    def scope(self, limit: RateLimit) -> str:
+        return f"LOB {limit.lob}" if limit.lob_id else f"use case {limit.use_case}"
+
+    def get_fields(self, request: HttpRequest, obj: RateLimit | None = None) -> list[str]:
+        fields = ["requests_per_minute", "tokens_per_minute"]
+        return ["lob", "use_case", *fields] if obj is None else ["scope", *fields]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: RateLimit | None = None) -> list[str]:
+        return [] if obj is None else ["scope"]
+
+    def portal_save(self, request: HttpRequest, obj: RateLimit, form: Any, change: bool) -> RateLimit:
+        return rate_limit_set(
+            lob=obj.lob, use_case=obj.use_case,
+            requests_per_minute=obj.requests_per_minute, tokens_per_minute=obj.tokens_per_minute,
+            actor=request.user,
+        )  # fmt: skip
 
 
 class SpendFilterForm(forms.Form):

@@ -1,0 +1,161 @@
+"""The portal's access-control pages: a LOB's members (its admins manage them), and for superusers
+central roles, policy lines, users and groups. Writes go through `access.services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+
+from lob_tenants.models import Membership
+
+from . import services
+from .apis import _would_orphan
+from .models import CentralRoleAssignment, PolicyRule
+from .portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin
+
+LAST_ADMIN = "This is the LOB's last admin: make someone else admin first."
+
+
+class MembershipAddForm(forms.ModelForm):
+    """Adds a person by username, so the form never lists the platform's other users."""
+
+    username = forms.CharField(max_length=150)
+
+    class Meta:
+        model = Membership
+        fields = ["lob", "username", "role"]
+        labels = {"lob": "Line of business"}
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        username, lob = cleaned.get("username"), cleaned.get("lob")
+        if not username or lob is None:
+            return cleaned
+        user = get_user_model().objects.filter(username=username, is_active=True).first()
+        if user is None:
+            self.add_error("username", "No active user with this username.")
+        elif Membership.objects.filter(lob=lob, user=user).exists():
+            self.add_error("username", "Already a member of this line of business: change their role on their page.")
+        else:
+            self.instance.user = user
+        return cleaned
+
+
+class MembershipChangeForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ["role"]
+
+    def clean_role(self) -> str:
+        role = self.cleaned_data["role"]
+        current = Membership.objects.select_related("lob").get(pk=self.instance.pk)
+        if _would_orphan(current, role):
+            raise forms.ValidationError(LAST_ADMIN)
+        return role
+
+
+@admin.register(Membership)
+class MembershipAdmin(PortalAdmin):
+    """A LOB's members and their roles: its admins add, change and remove them; every member sees the list."""
+
+    access_object = "member"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
+    list_display = ["user", "lob", "role", "created_at"]
+    list_filter = ["role", "lob"]
+    list_select_related = ["user", "lob"]
+    search_fields = ["user__username"]
+
+    def get_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        return ["lob", "username", "role"] if obj is None else ["user", "lob", "role", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> list[str]:
+        return [] if obj is None else ["user", "lob", "created_at"]
+
+    def get_form(self, request: HttpRequest, obj: Membership | None = None, change: bool = False, **kwargs: Any) -> Any:
+        kwargs["form"] = MembershipAddForm if obj is None else MembershipChangeForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def portal_save(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> Membership:
+        return services.membership_set(lob=obj.lob, user=obj.user, role=obj.role, actor=request.user)
+
+    def portal_delete(self, request: HttpRequest, obj: Membership) -> None:
+        if _would_orphan(obj, None):
+            raise PermissionDenied(LAST_ADMIN)
+        services.membership_remove(membership=obj, actor=request.user)
+
+
+@admin.register(CentralRoleAssignment)
+class CentralRoleAssignmentAdmin(PortalAdmin):
+    """Central roles; no policy line grants `central_role`, so only superusers manage them."""
+
+    access_object = "central_role"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    list_display = ["user", "role", "specialty"]
+    list_filter = ["role", "specialty"]
+    list_select_related = ["user"]
+    search_fields = ["user__username"]
+    fields = ["user", "role", "specialty"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: CentralRoleAssignment | None = None) -> list[str]:
+        return [] if obj is None else ["user", "role"]
+
+    def portal_save(self, request: HttpRequest, obj: CentralRoleAssignment, form: Any, change: bool) -> Any:
+        return services.central_role_grant(user=obj.user, role=obj.role, specialty=obj.specialty, actor=request.user)
+
+
+@admin.register(PolicyRule)
+class PolicyRuleAdmin(PortalAdmin):
+    """The casbin policy lines; added or removed (never edited), by superusers only (`policy`)."""
+
+    access_object = "policy"
+    portal_actions = frozenset({VIEW, ADD, DELETE})
+    list_display = ["role", "domain", "obj", "act"]
+    list_filter = ["role", "domain"]
+    fields = ["role", "domain", "obj", "act"]
+
+    def portal_save(self, request: HttpRequest, obj: PolicyRule, form: Any, change: bool) -> PolicyRule:
+        return services.policy_rule_add(role=obj.role, domain=obj.domain, obj=obj.obj, act=obj.act, actor=request.user)
+
+    def portal_delete(self, request: HttpRequest, obj: PolicyRule) -> None:
+        services.policy_rule_remove(rule=obj, actor=request.user)
+
+
+# Django's own user and group pages, under the same guard (no policy line: superusers only).
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class UserAdmin(PortalAdmin, auth_admin.UserAdmin):
+    access_object = "user"
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
+
+    def portal_save(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Any:
+        obj.save()
+        form.save_m2m()
+        return obj
+
+    def portal_delete(self, request: HttpRequest, obj: Any) -> None:
+        obj.delete()
+
+
+@admin.register(Group)
+class GroupAdmin(PortalAdmin, auth_admin.GroupAdmin):
+    access_object = "group"
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
+
+    def portal_save(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> Group:
+        obj.save()
+        form.save_m2m()
+        return obj
+
+    def portal_delete(self, request: HttpRequest, obj: Group) -> None:
+        obj.delete()
