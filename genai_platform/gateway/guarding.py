@@ -10,10 +10,11 @@ from typing import Any
 
 from genai_platform.metering.metrics import observe_guardrail
 from genai_platform.providers.types import ChatRequest
-from governance.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine
+from governance.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from governance.guardrails.masking import MaskingSession
 from governance.guardrails.policy import Direction
 from governance.guardrails.results import GuardrailResult
+from governance.guardrails.shadow import shadow_evaluate
 from governance.guardrails.streaming import StreamingGuard
 from lob_tenants.selectors import KeyPrincipal
 
@@ -107,6 +108,12 @@ class CallGuard:
 
     def _evaluate(self, text: str, direction: Direction, context: str | None = None) -> GuardrailResult:
         result = guardrail_engine().evaluate(text, self.effective.policy, direction, context, session=self.session)
+        if self.effective.shadow is not None:
+            # The candidate runs detect-only beside the enforced policy; only its verdicts are counted.
+            comparison = shadow_evaluate(
+                text, self.effective.shadow, direction, result, context, engine=guardrail_engine()
+            )
+            shadow_tally().record(self.effective.shadow_label, comparison)
         for outcome in result.outcomes:
             if outcome.action is not None and outcome.findings:
                 self._note(outcome.check.value, outcome.action.value, direction)

@@ -134,3 +134,31 @@ def test_guardrails_apply_checks_text_without_calling_a_model(key, fake_openai):
     assert document["outputs"][0]["text"] == "Mail <EMAIL_1>"
     assert document["outputs"][1]["text"] == ""
     assert fake_openai.requests == []
+
+
+def test_a_shadow_version_runs_detect_only_beside_the_enforced_one_and_is_reported():
+    from django.core.management import call_command
+
+    record = GuardrailPolicyRecord.objects.create(scope="central", name="words")
+    rule = {"check": "denied_words", "direction": "input", "action": "block"}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        guardrail_publish(
+            version=guardrail_draft_save(policy=record, document={"rules": [{**rule, "words": ["alpha"]}]}, actor="t"),
+            actor="t",
+        )
+        shadow = guardrail_draft_save(
+            policy=record, document={"rules": [{**rule, "words": ["alpha", "beta"]}]}, actor="t"
+        )
+        guardrail_publish(version=shadow, actor="t", mode="shadow")
+    key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="guarded", deployments=[DeploymentFactory()])]))[1]
+
+    assert chat(key, "say beta").status_code == 200  # the shadow would block, but only counts it
+    assert chat(key, "say alpha").status_code == 400
+    out = __import__("io").StringIO()
+    call_command("guardrails", "shadow-report", "--json", stdout=out)
+
+    [report] = json.loads(out.getvalue())
+    assert report["shadow"] == "words@v2" and report["texts"] == 3  # two prompts and one answer
+    assert report["checks"]["input:denied_words"] == {
+        "enforced_block": 1, "shadow_block": 2, "enforced_mask": 0, "shadow_mask": 0,
+    }  # fmt: skip
