@@ -7,6 +7,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 
@@ -36,6 +37,8 @@ class CallMeter:
     policy: LimitPolicy | None = None
     admission: Admission | None = None
     finished: bool = False
+    #: What the guardrails did on this call (policy versions and actions), for the audit event.
+    guardrails: dict[str, Any] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
@@ -146,6 +149,7 @@ class CallMeter:
                 "lob_slug": self.principal.lob_slug,
                 "key_prefix": self.principal.prefix,
                 "capture": capture_for_buffer(self.principal.prompt_capture, prompt, output),
+                "guardrails": self.guardrails,
             }
         )
         return cost

@@ -32,6 +32,10 @@ class CallGuard:
     session: MaskingSession = field(default_factory=MaskingSession)
     actions: dict[str, str] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """For the call's audit event: which versions applied and what acted (never the text)."""
+        return {"policy": self.version, "actions": self.actions} if self.active else {}
+
     @property
     def active(self) -> bool:
         return self.effective.policy is not None

@@ -99,6 +99,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     )
     meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
     guard = call_guard(principal)
+    meter.guardrails = guard.summary()  # the same dict, so actions taken later are recorded too
     try:
         request = guard.check_input(request)  # the provider receives masked text, or nothing at all
     except GatewayError as blocked:

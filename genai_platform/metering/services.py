@@ -84,6 +84,7 @@ def _record_inference(event: dict[str, Any]) -> None:
             "cost": event.get("cost", "0"),
             "error_code": event.get("error_code") or "",
             "capture": {k: v for k, v in (capture or {"level": "none"}).items() if k not in ("prompt", "output")},
+            "guardrails": event.get("guardrails") or {},
         },
     )
 

@@ -162,3 +162,19 @@ def test_a_shadow_version_runs_detect_only_beside_the_enforced_one_and_is_report
     assert report["checks"]["input:denied_words"] == {
         "enforced_block": 1, "shadow_block": 2, "enforced_mask": 0, "shadow_mask": 0,
     }  # fmt: skip
+
+
+def test_every_guardrail_action_is_written_to_the_calls_audit_event(key, fake_openai):
+    from genai_platform.metering.services import usage_flush
+    from governance.models import AuditEvent
+
+    masked = chat(key, "Please write to jane.doe@example.com")
+    blocked = chat(key, INJECTION)
+    usage_flush(consumer="test")
+
+    masked_event = AuditEvent.objects.get(action="inference.chat", request_id=masked["x-request-id"])
+    blocked_event = AuditEvent.objects.get(action="inference.chat", request_id=blocked["x-request-id"])
+    assert masked_event.after["guardrails"] == {"policy": "central-baseline@v1", "actions": {"input.pii": "mask"}}
+    assert blocked_event.after["status"] == "guardrail_blocked"
+    assert blocked_event.after["guardrails"]["actions"] == {"input.injection": "block"}
+    assert "jane.doe" not in str(masked_event.after)
