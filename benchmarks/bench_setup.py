@@ -4,7 +4,11 @@ Run by `gateway_load.py` with the benchmark database's environment (DATABASE_URL
 
     python benchmarks/bench_setup.py --provider openai_compatible --endpoint http://127.0.0.1:PORT/v1
 
-Prints one JSON line: {"api_key": ..., "alias": ..., "deployment": ..., "provider": ...}.
+The use case gets a monthly budget and the use case and LOB get rate limits, all far above what a run
+can spend or send (`BUDGET_USD`, `RATE_PER_MINUTE`): nothing is refused, but every call goes through
+the real admission script and settlement, as a call of a budgeted tenant does in production.
+
+Prints one JSON line: {"api_key": ..., "alias": ..., "deployment": ..., "provider": ..., "limits": ...}.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 ALIAS = "bench-chat"
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
+#: A monthly budget no run comes near (a call costs about 0.00003 USD) ...
+BUDGET_USD = Decimal("1000000")
+#: ... and rate limits that never trigger (a run sends a few hundred requests per second at most).
+RATE_PER_MINUTE = 10_000_000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from django.db import transaction
 
+    from genai_platform.metering.services import budget_set, rate_limit_set
     from lob_tenants.models import ApiKey, UseCase
     from lob_tenants.services import api_key_issue, lob_upsert, use_case_upsert
     from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
@@ -71,8 +80,18 @@ def main(argv: list[str] | None = None) -> int:
             status=UseCase.Status.APPROVED,
         )
         approval = _governance_approve(use_case, alias)
+        # After the approval: a budget cap in it would replace the use case's budget.
+        budget_set(use_case=use_case, monthly_limit_usd=BUDGET_USD, hard_limit=True, actor="benchmark")
+        for scope in ({"use_case": use_case}, {"lob": lob}):
+            rate_limit_set(
+                **scope, requests_per_minute=RATE_PER_MINUTE, tokens_per_minute=RATE_PER_MINUTE, actor="benchmark"
+            )
         _, plaintext = api_key_issue(use_case=use_case, name="bench key", environment=ApiKey.Environment.PRODUCTION)
     world = {"api_key": plaintext, "alias": alias.name, "deployment": deployment.name, "provider": account.provider}
+    world["limits"] = {
+        "use_case_budget_usd": str(BUDGET_USD),
+        "rate_limits": f"use case and LOB: {RATE_PER_MINUTE} requests/min and {RATE_PER_MINUTE} tokens/min",
+    }
     print(json.dumps({**world, "governance": approval}))
     return 0
 

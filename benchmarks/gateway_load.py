@@ -6,7 +6,8 @@ What it does, on one machine, talking to 127.0.0.1 only:
    reply channel), migrates, and builds a catalog (provider account, model, deployment, alias), a
    LOB, an approved use case and a production key with the project's services (`bench_setup.py`);
 2. starts a fast mock OpenAI-compatible upstream (`mock_upstream.py`), the gateway (gunicorn with
-   `deploy/gunicorn.conf.py`) and a `celery worker` consuming the provider's queue;
+   `deploy/gunicorn.conf.py` and its defaults unless flags say otherwise) and a `celery worker`
+   consuming the provider's queue (its per-task log lines at the settings' level);
 3. checks one call end to end (the answer must be the mock's), warms up, counts the Redis commands
    one call costs each process (MONITOR), then measures requests/s and p50/p90/p99 latency with a
    closed-loop load generator (wrk with a Lua script; a pure-Python one if wrk cannot be had):
@@ -15,7 +16,11 @@ What it does, on one machine, talking to 127.0.0.1 only:
    CPU time each process spent (and what other programs took: the machine is shared);
 4. optionally (`--profile`) samples the gateway and the worker with py-spy (installed with
    `pip --target` outside the project's venv) at the lowest and highest level;
-5. prints a table, writes `benchmarks/results/latest.json`, and stops everything it started,
+5. unless `--no-compare-metering`, restarts the gateway with METERING_ENABLED=true and =false (on, off,
+   off, on) and measures concurrency 1 and 64 in each state, checking that "on" really buffered usage
+   records and settled the budget counters (the use case has a budget and rate limits that never
+   refuse) and "off" wrote nothing: the throughput ratio on/off and the p50 difference;
+6. prints a table, writes `benchmarks/results/latest.json`, and stops everything it started,
    flushes its Redis DBs and drops the database, also on failure, Ctrl-C or SIGTERM (children die
    with it even if it is killed: PR_SET_PDEATHSIG).
 
@@ -67,12 +72,17 @@ PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0
 REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
 BROKER_DB, CACHE_DB = 10, 11
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
+USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM
 MOCK_REPLY = "Hello from the mock upstream."
 PYSPY_DIR = Path(os.environ.get("BENCH_PYSPY_DIR", "/tmp/genai-bench-pyspy"))  # noqa: S108
 #: Reference numbers from the issue: a widely used Python LLM gateway on the same 2-core machines.
 REFERENCE_ADDED_MS, REFERENCE_RPS_AT_64 = 20.0, 150.0
 TARGET_ADDED_MS, TARGET_RPS_AT_64 = REFERENCE_ADDED_MS / 2, REFERENCE_RPS_AT_64 * 2
+#: Variables of the caller's environment the benchmark never passes on: it sets them itself, or leaves
+#: them to the project's defaults (metering on, `celery.app.trace` at CELERY_TASK_LOG_LEVEL's default).
 _SETTINGS_VARIABLES = (
+    "METERING_ENABLED",
+    "CELERY_TASK_LOG_LEVEL",
     "DATABASE_URL",
     "REDIS_URL",
     "CELERY_BROKER_URL",
@@ -808,11 +818,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", default="1,16,64", help="gateway concurrency levels (comma separated)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per measured level")
     parser.add_argument("--warmup", type=float, default=4.0, help="seconds of warm-up load before measuring")
-    parser.add_argument("--gunicorn-workers", type=int, default=int(os.environ.get("GUNICORN_WORKERS", "1")))
-    parser.add_argument("--gunicorn-threads", type=int, default=int(os.environ.get("GUNICORN_THREADS", "32")))
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=None, help="GUNICORN_WORKERS (default: deploy/gunicorn.conf.py decides)"
+    )
+    parser.add_argument(
+        "--gunicorn-threads", type=int, default=None, help="GUNICORN_THREADS (default: deploy/gunicorn.conf.py decides)"
+    )
     parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4")))
     parser.add_argument("--worker-pool", default=os.environ.get("BENCH_WORKER_POOL", "prefork"))
-    parser.add_argument("--worker-loglevel", default=os.environ.get("BENCH_WORKER_LOGLEVEL", "INFO"))
+    parser.add_argument(
+        "--worker-loglevel",
+        default=os.environ.get("BENCH_WORKER_LOGLEVEL", "INFO"),
+        help="the worker's own --loglevel; per-task lines (celery.app.trace) follow the project settings",
+    )
+    parser.add_argument(
+        "--task-loglevel", default=None, help="CELERY_TASK_LOG_LEVEL for celery.app.trace (default: the settings')"
+    )
     parser.add_argument(
         "--prefetch-multiplier", type=int, default=None, help="CELERY_WORKER_PREFETCH_MULTIPLIER (default: settings)"
     )
@@ -826,12 +847,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--profile", action="store_true", help="after measuring, py-spy the gateway and worker at c=1 and the max level"
     )
+    parser.add_argument(
+        "--compare-metering",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="after the levels, measure with METERING_ENABLED=true against false (gateway restarted for each)",
+    )
+    parser.add_argument(
+        "--metering-concurrency", default="1,64", help="levels of the metering comparison (comma separated)"
+    )
+    parser.add_argument(
+        "--metering-rounds",
+        type=int,
+        default=2,
+        help="on/off pairs, in the order on, off, off, on, ... so that drift cancels out (default 2)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
     parser.add_argument("--keep-logs", action="store_true", help="keep the process logs (printed path)")
     args = parser.parse_args(argv)
     args.levels = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     if not args.levels or min(args.levels) < 1 or max(args.levels) > 1024:
         parser.error("--concurrency needs levels between 1 and 1024")
+    args.metering_levels = [int(c) for c in str(args.metering_concurrency).split(",") if c.strip()]
+    if not args.metering_levels or min(args.metering_levels) < 1 or max(args.metering_levels) > 1024:
+        parser.error("--metering-concurrency needs levels between 1 and 1024")
+    if not 1 <= args.metering_rounds <= 5:
+        parser.error("--metering-rounds must be 1..5")
     if not 1 <= args.duration <= 60 or not 0 <= args.warmup <= 30:
         parser.error("--duration must be 1..60 s and --warmup 0..30 s (the run stays well under 5 minutes)")
     return args
@@ -896,12 +937,23 @@ def run(args: argparse.Namespace) -> int:
             "GENAI_ENV": "production",
             "DJANGO_DEBUG": "false",
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-            "GUNICORN_WORKERS": str(args.gunicorn_workers),
-            "GUNICORN_THREADS": str(args.gunicorn_threads),
         }
+        # Only what was asked for: otherwise deploy/gunicorn.conf.py and the settings decide, as deployed.
+        if args.gunicorn_workers is not None:
+            settings["GUNICORN_WORKERS"] = str(args.gunicorn_workers)
+        if args.gunicorn_threads is not None:
+            settings["GUNICORN_THREADS"] = str(args.gunicorn_threads)
+        if args.task_loglevel is not None:
+            settings["CELERY_TASK_LOG_LEVEL"] = args.task_loglevel
         if args.prefetch_multiplier is not None:
             settings["CELERY_WORKER_PREFETCH_MULTIPLIER"] = str(args.prefetch_multiplier)
         env = manage_env(settings)
+        effective = effective_settings(env)
+        say(
+            f"gunicorn {effective['gunicorn_workers']} process(es) x {effective['gunicorn_threads']} threads "
+            f"(deploy/gunicorn.conf.py); celery.app.trace at {effective['celery_task_loglevel']}; "
+            f"METERING_ENABLED {effective['metering_enabled']}"
+        )
 
         mock_port, gateway_port = free_port(), free_port()
         mock_url = f"http://127.0.0.1:{mock_port}"
@@ -925,23 +977,32 @@ def run(args: argparse.Namespace) -> int:
         ]  # fmt: skip
         worker = stack.enter_context(running("celery worker", worker_args, worker_env, workdir / "worker.log"))
         # Started after the worker, so stopped before it: in-flight requests drain through the worker.
-        gateway = stack.enter_context(
-            running(
-                "gateway",
-                [
-                    str(BIN / "gunicorn"),
-                    "genai_platform.wsgi",
-                    "--config",
-                    "deploy/gunicorn.conf.py",
-                    "--bind",
-                    f"127.0.0.1:{gateway_port}",
-                ],
-                env,
-                workdir / "gateway.log",
-            )
-        )
+        # Its own stack, so that the metering comparison can restart it with other settings.
+        gateway_stack = contextlib.ExitStack()
+        stack.callback(gateway_stack.close)
         gateway_url = f"http://127.0.0.1:{gateway_port}"
-        wait_until_serving(gateway_url + "/healthz", gateway)
+
+        def start_gateway(extra: dict[str, str], log_name: str) -> Child:
+            gateway_stack.close()  # the previous gateway, if any
+            child = gateway_stack.enter_context(
+                running(
+                    "gateway",
+                    [
+                        str(BIN / "gunicorn"),
+                        "genai_platform.wsgi",
+                        "--config",
+                        "deploy/gunicorn.conf.py",
+                        "--bind",
+                        f"127.0.0.1:{gateway_port}",
+                    ],
+                    {**env, **extra},
+                    workdir / log_name,
+                )
+            )
+            wait_until_serving(gateway_url + "/healthz", child)
+            return child
+
+        gateway = start_gateway({}, "gateway.log")
         say(f"gateway serving on {gateway_url} (logs in {workdir})")
 
         gateway_target = Target(
@@ -954,7 +1015,11 @@ def run(args: argparse.Namespace) -> int:
             body={"model": "bench-model", "messages": [{"role": "user", "content": "Say hello."}], "max_tokens": 16},
             headers={"Authorization": f"Bearer {upstream_key}"},
         )
-        preflight(gateway_target, provider, gateway, worker)
+        first_headers = preflight(gateway_target, provider, gateway, worker)
+        if effective["metering_enabled"] and "x-ratelimit-limit-requests" not in first_headers:
+            raise BenchError(
+                "metering is on and the use case has rate limits, but the reply has no x-ratelimit headers"
+            )
 
         def measure(target: Target, concurrency: int, duration: float) -> LoadResult:
             if wrk:
@@ -1014,9 +1079,32 @@ def run(args: argparse.Namespace) -> int:
                     pyspy, measure, gateway_target, concurrency, args.duration, gateway, worker, workdir, args.output
                 )
 
+        comparison = None
+        if args.compare_metering:
+
+            def restart_gateway(enabled: bool) -> Child:
+                nonlocal gateway
+                state = "true" if enabled else "false"
+                say(f"restarting the gateway with METERING_ENABLED={state}")
+                drain(f"provider.{provider}")
+                gateway = start_gateway({"METERING_ENABLED": state}, f"gateway-metering-{state}.log")
+                sessions["gateway"] = gateway.process.pid
+                headers = preflight(gateway_target, provider, gateway, worker)
+                if enabled != ("x-ratelimit-limit-requests" in headers):
+                    raise BenchError(f"METERING_ENABLED={state}, but the rate headers say otherwise: {headers}")
+                if args.warmup:
+                    measure(gateway_target, max(args.metering_levels), args.warmup)
+                return gateway
+
+            comparison = compare_metering(args, provider, restart_gateway, level, gateway_target)
+
         for child in (gateway, worker, mock):
             child.check_alive()
-        report = build_report(args, started_at, provider, provider_note, loadgen, wrk, levels, profiles, settings)
+        report = build_report(args, started_at, provider, provider_note, loadgen, wrk, levels, profiles, effective)
+        report["metering_comparison"] = comparison
+        # Per-task lines ("Task ... succeeded in ...") in the worker's log: none when celery.app.trace is
+        # at WARNING, as the settings have it by default.
+        report["worker_task_log_lines"] = sum(" succeeded in " in line for line in worker.tail(10**9).splitlines())
         report["setup"] = {k: v for k, v in world.items() if k != "api_key"}
         report["redis_census"] = census
         print_report(report)
@@ -1030,7 +1118,122 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def preflight(target: Target, provider: str, gateway: Child, worker: Child) -> None:
+def effective_settings(env: dict[str, str]) -> dict[str, Any]:
+    """What the processes will run with, asked of the project itself: gunicorn's processes and threads
+    from deploy/gunicorn.conf.py, the settings' METERING_ENABLED and the level of celery.app.trace."""
+    code = (
+        "import json, logging, os, runpy\n"
+        "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'genai_platform.settings')\n"
+        "conf = runpy.run_path('deploy/gunicorn.conf.py')\n"
+        "import django\n"
+        "django.setup()\n"
+        "from django.conf import settings\n"
+        "trace = logging.getLogger('celery.app.trace')\n"
+        "print(json.dumps({'gunicorn_workers': conf['workers'], 'gunicorn_threads': conf['threads'],\n"
+        "    'celery_task_loglevel': logging.getLevelName(trace.getEffectiveLevel()),\n"
+        "    'metering_enabled': bool(settings.METERING_ENABLED), 'genai_env': os.environ.get('GENAI_ENV'),\n"
+        "    'django_debug': bool(settings.DEBUG)}))\n"
+    )
+    return json.loads(run_python(env, "-c", code, timeout=120).strip().splitlines()[-1])
+
+
+def _metering_counters(cache: Any) -> dict[str, int]:
+    """The usage buffer's length, the nano-dollars settled on all budget counters, the rate windows."""
+    budgets = list(cache.scan_iter("genai:budget:*", count=1000))
+    return {
+        "usage_stream": int(cache.xlen(USAGE_STREAM)),
+        "budget_nanos": sum(int(v or 0) for v in cache.mget(budgets)) if budgets else 0,
+        "rate_windows": sum(1 for _ in cache.scan_iter("genai:rl:*", count=1000)),
+    }
+
+
+def compare_metering(
+    args: argparse.Namespace, provider: str, restart_gateway: Any, level: Any, target: Target
+) -> dict[str, Any]:
+    """Throughput and latency with metering, budgets and rate limits on (METERING_ENABLED=true) against
+    all of it off, the gateway restarted for each state, in the order on, off, off, on, ... Checks that
+    the "on" runs really metered (usage records buffered, budget counters settled) and "off" did not."""
+    import redis
+
+    cache = redis.Redis.from_url(f"{REDIS_BASE}/{CACHE_DB}")
+    order: list[bool] = []
+    for round_number in range(args.metering_rounds):
+        order += [True, False] if round_number % 2 == 0 else [False, True]
+    say(f"metering comparison: {' '.join('on' if e else 'off' for e in order)} at concurrency {args.metering_levels}")
+    runs: list[dict[str, Any]] = []
+    current: bool | None = None
+    for enabled in order:
+        if enabled is not current:
+            restart_gateway(enabled)
+            current = enabled
+        for concurrency in args.metering_levels:
+            drain(f"provider.{provider}")
+            before = _metering_counters(cache)
+            lv = level(f"meter-{'on' if enabled else 'off'}", "gateway", target, concurrency)
+            drain(f"provider.{provider}")  # in-flight calls settle and record after wrk stops
+            after = _metering_counters(cache)
+            buffered = after["usage_stream"] - before["usage_stream"]
+            settled = after["budget_nanos"] - before["budget_nanos"]
+            if enabled and (buffered < lv.result.requests or settled <= 0 or not after["rate_windows"]):
+                raise BenchError(
+                    f"metering on, {lv.result.requests} calls, but {buffered} usage records buffered, "
+                    f"{settled} nano-USD settled on the budgets, {after['rate_windows']} rate windows"
+                )
+            if not enabled and (buffered or settled):
+                raise BenchError(f"metering off, yet {buffered} usage records and {settled} nano-USD were written")
+            runs.append(
+                {
+                    "metering": enabled,
+                    **level_json(lv),
+                    "usage_records_buffered": buffered,
+                    "budget_nano_usd_settled": settled,
+                }
+            )
+    last = cache.xrevrange(USAGE_STREAM, count=1)
+    sample = json.loads(last[0][1][b"event"]) if last else None
+    cache.close()
+
+    def mean(values: list[float]) -> float:
+        return round(sum(values) / len(values), 3) if values else 0.0
+
+    summary = {}
+    for concurrency in args.metering_levels:
+        on = [r for r in runs if r["metering"] and r["concurrency"] == concurrency]
+        off = [r for r in runs if not r["metering"] and r["concurrency"] == concurrency]
+        on_rps, off_rps = mean([r["rps"] for r in on]), mean([r["rps"] for r in off])
+        on_p50, off_p50 = mean([r["p50_ms"] for r in on]), mean([r["p50_ms"] for r in off])
+        on_cpu = mean([r["cpu_ms_per_request"]["gateway"] for r in on])
+        off_cpu = mean([r["cpu_ms_per_request"]["gateway"] for r in off])
+        summary[str(concurrency)] = {
+            "rps_on": on_rps,
+            "rps_off": off_rps,
+            "rps_ratio_on_to_off": round(on_rps / off_rps, 3) if off_rps else None,
+            "rps_on_runs": [r["rps"] for r in on],
+            "rps_off_runs": [r["rps"] for r in off],
+            "p50_ms_on": on_p50,
+            "p50_ms_off": off_p50,
+            "p50_ms_difference": round(on_p50 - off_p50, 3),
+            "gateway_cpu_ms_per_request_on": on_cpu,
+            "gateway_cpu_ms_per_request_off": off_cpu,
+            "redis_cpu_ms_per_request_on": mean([r["cpu_ms_per_request"]["redis"] for r in on]),
+            "redis_cpu_ms_per_request_off": mean([r["cpu_ms_per_request"]["redis"] for r in off]),
+            "other_cores_max": max(
+                (r["cpu_cores_busy"]["other"] for r in runs if r["concurrency"] == concurrency), default=0
+            ),
+        }
+    return {
+        "order": ["on" if e else "off" for e in order],
+        "levels": args.metering_levels,
+        "duration_s": args.duration,
+        "what_on_means": "METERING_ENABLED=true: rate limits (use case, LOB) and budget (use case) admitted by "
+        "the Lua script and settled after the call, usage record XADDed to genai:usage (no flusher runs)",
+        "summary": summary,
+        "runs": runs,
+        "last_usage_record": sample,
+    }
+
+
+def preflight(target: Target, provider: str, gateway: Child, worker: Child) -> dict[str, str]:
     """One call end to end, waiting for the worker to come up; checks the answer is the upstream's."""
     deadline = time.monotonic() + 90
     while True:
@@ -1051,6 +1254,7 @@ def preflight(target: Target, provider: str, gateway: Child, worker: Child) -> N
     if provider == "openai_compatible" and content != MOCK_REPLY:
         raise BenchError(f"the gateway answered {content!r}, not the mock upstream's reply")
     say(f"first call OK through {headers.get('x-genai-deployment')}: {content!r}, usage {body.get('usage')}")
+    return headers
 
 
 def profile_level(
@@ -1084,6 +1288,18 @@ def profile_level(
     return summary
 
 
+def level_json(lv: Level) -> dict[str, Any]:
+    return {
+        "name": lv.name,
+        "target": lv.target,
+        "concurrency": lv.concurrency,
+        **asdict(lv.result),
+        "upstream_calls": lv.upstream_calls,
+        "cpu_ms_per_request": lv.cpu_ms_per_request,
+        "cpu_cores_busy": lv.cpu_utilisation,
+    }
+
+
 def build_report(
     args: argparse.Namespace,
     started_at: dt.datetime,
@@ -1093,7 +1309,7 @@ def build_report(
     wrk: str | None,
     levels: list[Level],
     profiles: dict[str, Any],
-    settings: dict[str, str],
+    settings: dict[str, Any],
 ) -> dict[str, Any]:
     direct = next(lv for lv in levels if lv.target == "direct")
     gateway_levels = [lv for lv in levels if lv.target == "gateway"]
@@ -1121,29 +1337,21 @@ def build_report(
             "duration_s": args.duration,
             "warmup_s": args.warmup,
             "concurrency_levels": args.levels,
-            "gunicorn_workers": args.gunicorn_workers,
-            "gunicorn_threads": args.gunicorn_threads,
-            "gunicorn_config": "deploy/gunicorn.conf.py",
+            "gunicorn_workers": settings["gunicorn_workers"],
+            "gunicorn_threads": settings["gunicorn_threads"],
+            "gunicorn_config": "deploy/gunicorn.conf.py"
+            + (" with flags" if args.gunicorn_workers or args.gunicorn_threads else " defaults"),
             "celery_pool": args.worker_pool,
             "celery_concurrency": args.worker_concurrency,
             "celery_loglevel": args.worker_loglevel,
+            "celery_task_loglevel": settings["celery_task_loglevel"],
+            "metering_enabled": settings["metering_enabled"],
             "celery_prefetch_multiplier": args.prefetch_multiplier or "settings default",
-            "genai_env": settings["GENAI_ENV"],
-            "django_debug": settings["DJANGO_DEBUG"],
+            "genai_env": settings["genai_env"],
+            "django_debug": settings["django_debug"],
             "redis_dbs": {"broker": BROKER_DB, "cache_and_replies": CACHE_DB},
         },
-        "levels": [
-            {
-                "name": lv.name,
-                "target": lv.target,
-                "concurrency": lv.concurrency,
-                **asdict(lv.result),
-                "upstream_calls": lv.upstream_calls,
-                "cpu_ms_per_request": lv.cpu_ms_per_request,
-                "cpu_cores_busy": lv.cpu_utilisation,
-            }
-            for lv in levels
-        ],
+        "levels": [level_json(lv) for lv in levels],
         "verdict": verdict,
         "profiles": profiles,
     }
@@ -1190,6 +1398,16 @@ def print_report(report: dict[str, Any]) -> None:
             f"throughput at concurrency 64: {rps:.1f} req/s  "
             f"(target >= {v['target']['rps_at_c64']:g} req/s: {'MET' if v['meets_throughput_target'] else 'NOT MET'})"
         )
+    comparison = report.get("metering_comparison")
+    if comparison:
+        print(f"metering, budgets and rate limits on vs off ({' '.join(comparison['order'])}, means):")
+        for concurrency, row in comparison["summary"].items():
+            print(
+                f"  c={concurrency:<3} req/s on {row['rps_on']:.1f} / off {row['rps_off']:.1f} = "
+                f"{row['rps_ratio_on_to_off']:.3f}  p50 on {row['p50_ms_on']:.2f} / off {row['p50_ms_off']:.2f} ms "
+                f"({row['p50_ms_difference']:+.2f} ms)  gateway CPU ms/req "
+                f"on {row['gateway_cpu_ms_per_request_on']:.2f} / off {row['gateway_cpu_ms_per_request_off']:.2f}"
+            )
     for name, profile in report["profiles"].items():
         print(f"\npy-spy at {name} (share of samples; --gil: Python code holding the GIL):")
         for role in ("gateway", "worker"):
