@@ -34,3 +34,7 @@ class CapturedExchangeAdmin(PortalAdmin):
     list_select_related = ["use_case__lob"]
     search_fields = ["request_id"]
     date_hierarchy = "captured_at"
+
+
+# Guardrail policy versions and their diff view live in their own module.
+from governance import admin_guardrails  # noqa: E402, F401

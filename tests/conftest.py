@@ -12,3 +12,12 @@ def _fresh_cache():
     yield
     cache.clear()
     hotcache.local_clear()
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    """Pages link static files; tests do not run collectstatic, so no manifest is required of them."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

@@ -118,6 +118,7 @@ RIGHTS: dict[str, Rights] = {
     "metering.budget": central(platform_admin="vac", superuser="vac"),
     "metering.ratelimit": central(platform_admin="vac", superuser="vac"),
     "governance.auditevent": central(platform_admin="v", governance_reviewer="v", superuser="v"),
+    "governance.guardrailpolicyversion": central(platform_admin="v", superuser="v"),
     "model_catalog.provideraccount": CATALOG,
     "model_catalog.catalogmodel": CATALOG,
     "model_catalog.deployment": CATALOG,
@@ -147,6 +148,12 @@ def _captured(lob: Lob) -> CapturedExchange:
     )  # fmt: skip
 
 
+def _guardrail_version() -> Any:
+    from governance.guardrail_policies import central_baseline_install
+
+    return committed(central_baseline_install, actor="test")
+
+
 def _member(lob: Lob) -> Membership:
     return committed(access_services.membership_set, lob=lob, user=UserFactory(), role="lob_viewer")
 
@@ -165,6 +172,7 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "governance.auditevent": lambda lob: audit_record(
         actor="test", action="test.event", object_type="thing", object_id="1", lob_slug=lob.slug
     ),
+    "governance.guardrailpolicyversion": lambda lob: _guardrail_version(),
     "model_catalog.provideraccount": lambda lob: ProviderAccountFactory(),
     "model_catalog.catalogmodel": lambda lob: CatalogModelFactory(),
     "model_catalog.deployment": lambda lob: DeploymentFactory(),
@@ -183,6 +191,7 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
 STANDARD_PAGES = {"changelist": "list", "add": "list", "change": "object", "delete": "object", "history": "object"}
 CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "metering_usagerecord_spend": ("list", "v"),
+    "governance_guardrailpolicyversion_diff": ("object", "v"),
     "auth_user_password_change": ("object", "c"),
 }
 
