@@ -178,3 +178,25 @@ def test_every_guardrail_action_is_written_to_the_calls_audit_event(key, fake_op
     assert blocked_event.after["status"] == "guardrail_blocked"
     assert blocked_event.after["guardrails"]["actions"] == {"input.injection": "block"}
     assert "jane.doe" not in str(masked_event.after)
+
+
+def test_a_stream_blocked_by_an_output_rule_ends_with_a_final_error_event():
+    record = GuardrailPolicyRecord.objects.create(scope="central", name="no-codenames")
+    rules = [{"check": "denied_words", "direction": "output", "action": "block", "words": ["bluebird"]}]
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        guardrail_publish(version=guardrail_draft_save(policy=record, document={"rules": rules}, actor="t"), actor="t")
+    deployment = DeploymentFactory(options={"stream_chunk_chars": 5})
+    key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="guarded", deployments=[deployment])]))[1]
+
+    response = chat(key, "The launch codename is bluebird, keep it quiet", stream=True)
+
+    frames = [f for f in b"".join(response.streaming_content).decode().split("\n\n") if f]
+    assert frames[-1] == "data: [DONE]"
+    final = json.loads(frames[-2].removeprefix("data: "))
+    assert final["error"]["check"] == "denied_words"
+    relayed = "".join(
+        (json.loads(f[6:]).get("choices") or [{"delta": {}}])[0]["delta"].get("content") or ""
+        for f in frames[:-2]
+        if f.startswith("data: {")
+    )
+    assert "bluebird" not in relayed
