@@ -118,6 +118,7 @@ RIGHTS: dict[str, Rights] = {
     "metering.budget": central(platform_admin="vac", superuser="vac"),
     "metering.ratelimit": central(platform_admin="vac", superuser="vac"),
     "governance.auditevent": central(platform_admin="v", governance_reviewer="v", superuser="v"),
+    "governance.review": lob_owned({"governance_reviewer": "v", "superuser": "v"}),
     "governance.guardrailpolicyversion": central(platform_admin="v", superuser="v"),
     "model_catalog.provideraccount": CATALOG,
     "model_catalog.catalogmodel": CATALOG,
@@ -154,6 +155,18 @@ def _guardrail_version() -> Any:
     return committed(central_baseline_install, actor="test")
 
 
+def _review(lob: Lob) -> Any:
+    from governance.workflow import intake_save, use_case_submit
+    from tests.governance.flows import LOW_RISK
+
+    use_case = UseCaseFactory(
+        lob=lob, slug=f"{lob.slug}-assistant", status=UseCase.Status.DRAFT, aliases=[AliasFactory()]
+    )
+    submitter = UserFactory()
+    intake_save(use_case=use_case, actor=submitter, **LOW_RISK)
+    return use_case_submit(use_case=use_case, actor=submitter)
+
+
 def _member(lob: Lob) -> Membership:
     return committed(access_services.membership_set, lob=lob, user=UserFactory(), role="lob_viewer")
 
@@ -173,6 +186,7 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
         actor="test", action="test.event", object_type="thing", object_id="1", lob_slug=lob.slug
     ),
     "governance.guardrailpolicyversion": lambda lob: _guardrail_version(),
+    "governance.review": _review,
     "model_catalog.provideraccount": lambda lob: ProviderAccountFactory(),
     "model_catalog.catalogmodel": lambda lob: CatalogModelFactory(),
     "model_catalog.deployment": lambda lob: DeploymentFactory(),

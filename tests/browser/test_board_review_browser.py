@@ -1,0 +1,134 @@
+"""A governance board member in a real browser: logs into the portal, opens the review of a LOB's
+submitted use case from the queue and approves it; the LOB's production key, refused before with
+use_case_not_approved, then works against the live gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import openai
+import psycopg
+import pytest
+import redis
+
+from tests.e2e.conftest import (
+    PG_ADMIN_DSN,
+    REDIS_BASE,
+    clean_env,
+    free_port,
+    gateway_args,
+    manage,
+    running,
+    wait_until_serving,
+)
+
+from .conftest import PORTAL_REDIS_DB, WORLD, LivePortal
+from .test_portal_browser import log_in, shown
+
+with contextlib.suppress(ImportError):  # the `browser` fixture fails each test, saying what to install
+    from selenium.webdriver.common.by import By
+
+pytestmark = pytest.mark.e2e
+
+#: Runs after WORLD: a security board member, and a low-risk retail use case submitted for review
+#: with a production key issued beforehand.
+SUBMITTED = """
+from governance.workflow import intake_save, model_approval_set, use_case_submit
+from genai_platform.access.services import central_role_grant
+from lob_tenants.models import Lob
+from lob_tenants.services import api_key_issue
+from model_catalog.models import Alias
+
+User = get_user_model()
+board = User.objects.create_user("board-security", password=PASSWORD, is_staff=True)
+central_role_grant(user=board, role="governance_reviewer", specialty="security")
+retail_admin = User.objects.get(username="retail-admin")
+alias = Alias.objects.get(name="portal-chat")
+model_approval_set(alias=alias, classifications=["public", "internal", "confidential", "restricted"], actor="platform")
+use_case = use_case_upsert(
+    lob=Lob.objects.get(slug="retail"), slug="statement-summaries", name="Statement summaries",
+    aliases=[alias], actor=retail_admin,
+)
+intake_save(
+    use_case=use_case, actor=retail_admin, business_problem="Customers ask what their statement means.",
+    intended_outcome="Plain-language summaries that staff check.", success_metrics="Fewer calls.",
+    business_owner="Head of retail", people_affected="Retail customers, through staff.",
+)
+review = use_case_submit(use_case=use_case, actor=retail_admin)
+_, plaintext = api_key_issue(use_case=use_case, name="production", environment="production", actor=retail_admin)
+print(json.dumps({"review_id": review.pk, "tier": review.risk_tier, "production_key": plaintext}))
+"""
+
+
+@dataclass(frozen=True)
+class BoardWorld:
+    portal: LivePortal
+    review_id: int
+    production_key: str
+
+
+@pytest.fixture(scope="module")
+def board_world(tmp_path_factory) -> Iterator[BoardWorld]:
+    """Like `live_portal`, with the board member and the submitted use case in its database."""
+    logs = tmp_path_factory.mktemp("board")
+    database = f"genai_board_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    redis_url = f"{REDIS_BASE}/{PORTAL_REDIS_DB}"
+    redis.Redis.from_url(redis_url).flushdb()
+    env = clean_env(DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}", REDIS_URL=redis_url)
+    password = secrets.token_urlsafe(16)
+    try:
+        manage(env, "migrate", "--noinput", "-v0")
+        out = manage(env, "shell", "-c", f"PASSWORD = {password!r}\n" + WORLD + SUBMITTED).strip().splitlines()
+        world, submitted = json.loads(out[-2]), json.loads(out[-1])
+        assert submitted["tier"] == "low"
+        port = free_port()
+        log = logs / "gateway.log"
+        with running(gateway_args(port), env, log) as gateway:
+            base_url = f"http://127.0.0.1:{port}"
+            wait_until_serving(base_url, gateway, log)
+            portal = LivePortal(
+                base_url=base_url, username="board-security", password=password,
+                foreign_use_case_id=world["foreign_use_case_id"],
+                foreign_use_case_name=world["foreign_use_case_name"], logs=logs,
+            )  # fmt: skip
+            yield BoardWorld(portal, submitted["review_id"], submitted["production_key"])
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def chat(portal: LivePortal, key: str) -> str:
+    client = openai.OpenAI(base_url=f"{portal.base_url}/v1", api_key=key, max_retries=0, timeout=30)
+    reply = client.chat.completions.create(model="portal-chat", messages=[{"role": "user", "content": "approved?"}])
+    return reply.choices[0].message.content
+
+
+def test_a_board_member_approves_a_use_case_and_its_production_key_starts_working(board_world, browser):
+    portal = board_world.portal
+    with pytest.raises(openai.PermissionDeniedError) as refused:
+        chat(portal, board_world.production_key)
+    assert refused.value.code == "use_case_not_approved"
+
+    log_in(browser, portal)
+    browser.get(f"{portal.base_url}/admin/governance/review/")
+    queue = shown(browser, "#result_list").text
+    assert "retail/statement-summaries" in queue and "Retail Banking" in queue
+    browser.find_element(By.LINK_TEXT, "retail/statement-summaries").click()
+    assert shown(browser, "#risk-tier").text == "Low"
+    assert "Customers ask what their statement means." in browser.find_element(By.ID, "intake-snapshot").text
+    browser.find_element(By.ID, "id_comment").send_keys("Low risk, internal staff check every summary.")
+    browser.find_element(By.ID, "decide-approve").click()
+
+    message = shown(browser, "ul.messagelist li.success").text
+    assert "approved" in message.lower()
+    assert shown(browser, "#use-case-status").text == "Approved"
+    assert "Low risk, internal staff check every summary." in browser.find_element(By.ID, "decision-history").text
+
+    assert chat(portal, board_world.production_key) == '[sandbox] You said: "approved?"'
