@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -64,6 +66,16 @@ class UseCase(models.Model):
     grant_group = models.OneToOneField(Group, null=True, blank=True, on_delete=models.SET_NULL, related_name="use_case")
     response_cache_ttl_seconds = models.PositiveIntegerField(
         default=0, help_text="Answer identical requests from a cache for this long; 0 turns the cache off."
+    )
+    #: The prompt template version the gateway renders first, as a system message (its own LOB's or
+    #: granted to it); pinned through `services.use_case_prompt_pin`, never by saving this row.
+    prompt_template = models.ForeignKey(
+        "PromptTemplate",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pinned_by",
+        help_text="The prompt template version its calls start with (its own LOB's, or one shared with it).",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -145,13 +157,22 @@ class ApiKey(models.Model):
 
 
 class PromptTemplate(models.Model):
-    """A versioned prompt a LOB owns; shareable read-only with another LOB's use case by grant."""
+    """One immutable version of a prompt a LOB owns; shareable read-only with another LOB's use case by grant.
+
+    `template` is Jinja2 (rendered sandboxed, see `prompts.py`); `variables` declares every variable
+    it uses: `[{"name", "type", "required", "default", "description"}]`. A new version is made by
+    `services.prompt_template_save`; a saved version is never changed, so a use case that pins it
+    keeps exactly what was reviewed.
+    """
 
     lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="prompt_templates")
     name = models.SlugField(max_length=100)
     version = models.PositiveIntegerField(default=1)
     template = models.TextField()
     variables = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -162,6 +183,15 @@ class PromptTemplate(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lob.slug}/{self.name}@{self.version}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise PromptTemplateImmutable(f"{self} is saved and cannot change; save a new version instead")
+        super().save(*args, **kwargs)
+
+
+class PromptTemplateImmutable(Exception):
+    """Raised on any attempt to change a saved prompt template version."""
 
 
 # Guardian's direct foreign-key permission tables: a join on an integer key instead of guardian's
