@@ -5,19 +5,22 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from genai_platform import hotcache
 
 from .keys import key_parse, secret_matches
-from .models import ApiKey
+from .models import ApiKey, Lob, PromptTemplate, PromptTemplateGroupObjectPermission, UseCase
+from .prompts import PinnedPrompt, variable_specs
 
 
 @dataclass(frozen=True)
 class KeyPrincipal:
     """Who is calling: the key, its use case and LOB, and what they may use."""
 
-    key_id: int
+    #: None for calls the platform makes on the use case's behalf (ingestion embeddings).
+    key_id: int | None
     prefix: str
     environment: str
     use_case_id: int
@@ -39,6 +42,8 @@ class KeyPrincipal:
     secret_hash: str
     expires_at: dt.datetime | None
     revoked: bool
+    #: The prompt template version the use case pins, rendered first into every chat completion.
+    prompt_template: PinnedPrompt | None = None
 
     @property
     def is_production(self) -> bool:
@@ -66,7 +71,7 @@ def key_principal(token: str) -> KeyPrincipal | None:
 
 
 def _load_principal(prefix: str) -> KeyPrincipal | None:
-    key = ApiKey.objects.select_related("use_case__lob").filter(prefix=prefix).first()
+    key = ApiKey.objects.select_related("use_case__lob", "use_case__prompt_template__lob").filter(prefix=prefix).first()
     if key is None:
         return None
     use_case = key.use_case
@@ -90,9 +95,9 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         if use_case.data_classification in classifications
     }
     return KeyPrincipal(
-        key_id=key.pk,
-        prefix=key.prefix,
-        environment=key.environment,
+        key_id=key.pk if key is not None else None,
+        prefix=key.prefix if key is not None else "",
+        environment=key.environment if key is not None else ApiKey.Environment.PRODUCTION,
         use_case_id=use_case.pk,
         use_case_slug=use_case.slug,
         use_case_status=use_case.status,
@@ -109,4 +114,50 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         secret_hash=key.secret_hash,
         expires_at=key.expires_at,
         revoked=key.revoked_at is not None,
+        prompt_template=_pinned_prompt(use_case),
     )
+
+
+def _pinned_prompt(use_case: UseCase) -> PinnedPrompt | None:
+    template = use_case.prompt_template
+    if template is None:
+        return None
+    return PinnedPrompt(
+        template_id=template.pk,
+        label=str(template),
+        template=template.template,
+        variables=variable_specs(template.variables),
+        readable=prompt_template_readable(use_case=use_case, template=template),
+    )
+
+
+# ---- the prompt catalog ----
+
+
+def prompt_templates_of(*, lob: Lob, name: str | None = None) -> QuerySet[PromptTemplate]:
+    """Every version of `lob`'s own templates (of one name, if given), newest version first."""
+    templates = PromptTemplate.objects.filter(lob=lob).select_related("lob", "created_by")
+    if name is not None:
+        templates = templates.filter(name=name)
+    return templates.order_by("name", "-version")
+
+
+def prompt_template_latest(*, lob: Lob, name: str) -> PromptTemplate | None:
+    return prompt_templates_of(lob=lob, name=name).first()
+
+
+def prompt_templates_readable_by(*, use_case: UseCase) -> QuerySet[PromptTemplate]:
+    """The versions `use_case` may pin and render: its own LOB's, and other LOBs' shared with it by grant."""
+    own = Q(lob_id=use_case.lob_id)
+    if use_case.grant_group_id is None:
+        readable = own
+    else:
+        granted = PromptTemplateGroupObjectPermission.objects.filter(
+            group_id=use_case.grant_group_id, permission__codename="view_prompttemplate"
+        ).values("content_object_id")
+        readable = own | Q(pk__in=granted)
+    return PromptTemplate.objects.filter(readable).select_related("lob").order_by("lob__slug", "name", "-version")
+
+
+def prompt_template_readable(*, use_case: UseCase, template: PromptTemplate) -> bool:
+    return prompt_templates_readable_by(use_case=use_case).filter(pk=template.pk).exists()

@@ -1,11 +1,15 @@
-"""Writes about tenants: LOBs, use cases and API keys, each audited in its own transaction."""
+"""Writes about tenants: LOBs, use cases, API keys and prompt templates, each audited in its own transaction."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from genai_platform import hotcache
@@ -13,8 +17,9 @@ from governance.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
 from .keys import key_generate
-from .models import ApiKey, Lob, UseCase
-from .selectors import key_cache_key
+from .models import ApiKey, Lob, PromptTemplate, UseCase
+from .prompts import template_check
+from .selectors import key_cache_key, prompt_template_readable
 
 
 @transaction.atomic
@@ -159,3 +164,63 @@ def api_keys_forget(use_case: UseCase) -> None:
     prefixes = [key_cache_key(p) for p in use_case.api_keys.values_list("prefix", flat=True)]
     if prefixes:
         transaction.on_commit(lambda: hotcache.invalidate(*prefixes))
+
+
+# ---- the prompt catalog ----
+
+
+@transaction.atomic
+def prompt_template_save(*, lob: Lob, name: str, template: str, variables: Any, actor: Any = None) -> PromptTemplate:
+    """Saves `template` as the next version of `lob`'s template `name` (version 1 for a new name).
+
+    Refuses (ValidationError) a name that is no slug, a syntax error, a malformed declaration, or a
+    variable used but not declared or declared but not used. Versions are numbered under a lock
+    on the LOB's row, so concurrent saves get consecutive numbers; the unique constraint on
+    (lob, name, version) stays the last guard."""
+    validate_slug(name)
+    if len(name) > PromptTemplate._meta.get_field("name").max_length:
+        raise ValidationError("The template name is too long.")
+    specs = template_check(template, variables)
+    Lob.objects.select_for_update(no_key=True).filter(pk=lob.pk).exists()
+    latest = PromptTemplate.objects.filter(lob=lob, name=name).aggregate(latest=Max("version"))["latest"]
+    saved = PromptTemplate.objects.create(
+        lob=lob,
+        name=name,
+        version=(latest or 0) + 1,
+        template=template,
+        variables=[spec.as_dict() for spec in specs],
+        created_by=actor if getattr(actor, "is_authenticated", False) else None,
+    )
+    # The text is the LOB's data, and the audit log is read centrally: its digest proves what was saved.
+    audit_record(
+        actor=audit_actor(actor), action="prompt_template.saved", target=saved, lob_slug=lob.slug,
+        after={
+            "name": name, "version": saved.version, "variables": [spec.name for spec in specs],
+            "sha256": hashlib.sha256(template.encode()).hexdigest(),
+        },
+    )  # fmt: skip
+    return saved
+
+
+@transaction.atomic
+def use_case_prompt_pin(*, use_case: UseCase, template_version: PromptTemplate | None, actor: Any = None) -> UseCase:
+    """Pins one version for the gateway to render first into the use case's chat completions (None
+    unpins). Only a version of the use case's own LOB, or one shared with it by grant, can be pinned.
+    The change is audited and reaches every gateway process within its local cache's few seconds."""
+    use_case = UseCase.objects.select_for_update().select_related("lob", "prompt_template__lob").get(pk=use_case.pk)
+    if template_version is not None and not prompt_template_readable(use_case=use_case, template=template_version):
+        raise ValidationError(
+            f"{template_version} is neither a template of {use_case.lob.slug} nor shared with use case {use_case}."
+        )
+    before = use_case.prompt_template
+    if (before.pk if before else None) == (template_version.pk if template_version else None):
+        return use_case
+    use_case.prompt_template = template_version
+    use_case.save(update_fields=["prompt_template"])
+    audit_record(
+        actor=audit_actor(actor), action="use_case.prompt_pinned", target=use_case, lob_slug=use_case.lob.slug,
+        before={"prompt_template": str(before) if before else None},
+        after={"prompt_template": str(template_version) if template_version else None},
+    )  # fmt: skip
+    api_keys_forget(use_case)
+    return use_case
