@@ -207,7 +207,11 @@ def use_case_prompt_pin(*, use_case: UseCase, template_version: PromptTemplate |
     """Pins one version for the gateway to render first into the use case's chat completions (None
     unpins). Only a version of the use case's own LOB, or one shared with it by grant, can be pinned.
     The change is audited and reaches every gateway process within its local cache's few seconds."""
-    use_case = UseCase.objects.select_for_update().select_related("lob", "prompt_template__lob").get(pk=use_case.pk)
+    use_case = (
+        UseCase.objects.select_for_update(of=("self",))
+        .select_related("lob", "prompt_template__lob")
+        .get(pk=use_case.pk)
+    )
     if template_version is not None and not prompt_template_readable(use_case=use_case, template=template_version):
         raise ValidationError(
             f"{template_version} is neither a template of {use_case.lob.slug} nor shared with use case {use_case}."

@@ -7,8 +7,8 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from lob_tenants.models import ApiKey, Lob, UseCase
-from lob_tenants.services import api_key_issue
+from lob_tenants.models import ApiKey, Lob, PromptTemplate, UseCase
+from lob_tenants.services import api_key_issue, prompt_template_save
 from model_catalog.models import Alias, CatalogModel, Deployment, ProviderAccount, Route
 
 
@@ -93,6 +93,23 @@ class UseCaseFactory(factory.django.DjangoModelFactory):
             self.aliases.set(extracted)
         if self.status == UseCase.Status.APPROVED:
             approve(self)
+
+
+class PromptTemplateFactory(factory.django.DjangoModelFactory):
+    """A prompt template version, saved through the service: checked and numbered as users' are.
+    The same `lob` and `name` again makes the next version."""
+
+    class Meta:
+        model = PromptTemplate
+
+    lob = factory.SubFactory(LobFactory)
+    name = factory.Sequence(lambda n: f"prompt-{n}")
+    template = "You answer as {{ persona }}."
+    variables = factory.LazyFunction(lambda: [{"name": "persona", "type": "string"}])
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return prompt_template_save(actor=kwargs.pop("actor", None), **kwargs)
 
 
 def approve(use_case: UseCase, **conditions) -> None:

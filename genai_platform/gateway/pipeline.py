@@ -46,6 +46,7 @@ from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, 
 from .accounting import CallMeter
 from .errors import GatewayError, provider_error_as_gateway_error
 from .guarding import CallGuard, call_guard
+from .prompting import with_pinned_prompt
 from .response_cache import cached_response, remember_response, response_cache_key
 from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn
 
@@ -91,6 +92,7 @@ def model_retrieve(principal: KeyPrincipal, name: str) -> dict[str, Any]:
 
 def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
     request = body.to_chat_request()
+    request = with_pinned_prompt(principal, request, body.prompt_variables)  # the prompt catalog's system message
     routes = _routes_for(principal, request.model)
     prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     fitting = _fitting(_eligible(routes.targets, capability="chat"), request, prompt_tokens)

@@ -105,6 +105,8 @@ class ChatCompletionIn(_Strict):
     metadata: dict[str, StrictStr] | None = None
     store: StrictBool | None = None
     service_tier: StrictStr | None = None
+    # Extension: values for the use case's pinned prompt template (lob_tenants/prompts.py checks them).
+    prompt_variables: dict[str, Any] | None = None
 
     def to_chat_request(self) -> ChatRequest:
         stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
