@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guardian",
     "model_catalog",
     "lob_tenants",
+    "lob_tenants.agents",
     "governance",
     "genai_platform.router",
     "genai_platform.metering",
@@ -201,6 +202,13 @@ GATEWAY_LOOKUP_CACHE_SECONDS = env.int("GATEWAY_LOOKUP_CACHE_SECONDS", default=3
 #: a revocation, suspension or catalog change takes to reach every process.
 GATEWAY_LOCAL_CACHE_SECONDS = env.float("GATEWAY_LOCAL_CACHE_SECONDS", default=2.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+
+# ---- Agents ----
+#: The longest a `POST /v1/agents/{id}/runs` with `"wait": true` holds its connection; a run still
+#: going then is answered 202 and can be polled. Keep it below the server's request timeout.
+AGENT_RUN_MAX_WAIT_SECONDS = env.float("AGENT_RUN_MAX_WAIT_SECONDS", default=60.0)
+#: The most of a tool's answer an agent run keeps and hands to the model.
+AGENT_TOOL_MAX_RESPONSE_BYTES = env.int("AGENT_TOOL_MAX_RESPONSE_BYTES", default=64 * 1024)
 
 # ---- Router ----
 #: Attempts per request across all deployments and retry rounds.

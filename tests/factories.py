@@ -136,3 +136,47 @@ def grant_alias(use_case: UseCase, alias: Alias) -> None:
 
 def issue_key(use_case: UseCase, environment: str = ApiKey.Environment.PRODUCTION, **kwargs) -> tuple[ApiKey, str]:
     return api_key_issue(use_case=use_case, name="test key", environment=environment, **kwargs)
+
+
+# ---- agents ----
+
+
+class ToolAllowanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "agents.ToolAllowance"
+
+    endpoint_prefix = factory.Sequence(lambda n: f"https://tools-{n}.example.com")
+    classifications = factory.LazyFunction(lambda: ["public", "internal"])
+
+
+class ToolFactory(factory.django.DjangoModelFactory):
+    """A tool row as a LOB would register it (no allow-list check: attach it through the service
+    to test that)."""
+
+    class Meta:
+        model = "agents.Tool"
+
+    lob = factory.SubFactory(LobFactory)
+    name = factory.Sequence(lambda n: f"tool_{n}")
+    description = "Looks something up."
+    parameters = factory.LazyFunction(lambda: {"type": "object", "properties": {"query": {"type": "string"}}})
+    endpoint_url = factory.Sequence(lambda n: f"https://tools-{n}.example.com/lookup")
+
+
+class AgentFactory(factory.django.DjangoModelFactory):
+    """An agent on its use case's first alias; `tools=[...]` attaches tools without the service's checks."""
+
+    class Meta:
+        model = "agents.Agent"
+        skip_postgeneration_save = True
+
+    use_case = factory.SubFactory(UseCaseFactory, aliases=factory.LazyFunction(lambda: [AliasFactory()]))
+    lob = factory.SelfAttribute("use_case.lob")
+    slug = factory.Sequence(lambda n: f"agent-{n}")
+    instructions = "You help with customer questions."
+    alias = factory.LazyAttribute(lambda agent: agent.use_case.aliases.first())
+
+    @factory.post_generation
+    def tools(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.tools.set(extracted)

@@ -90,15 +90,34 @@ def model_retrieve(principal: KeyPrincipal, name: str) -> dict[str, Any]:
     raise _model_not_found(name)
 
 
-def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
-    request = body.to_chat_request()
-    request = with_pinned_prompt(principal, request, body.prompt_variables)  # the prompt catalog's system message
+@dataclass(frozen=True)
+class ChatPlan:
+    """Where one chat request may go: the alias's routes, the deployments to try in order, and the
+    prompt's estimated size."""
+
+    routes: AliasRoutes
+    targets: tuple[DeploymentTarget, ...]
+    prompt_tokens: int
+
+
+def chat_plan(principal: KeyPrincipal, request: ChatRequest) -> ChatPlan:
+    """Gates and routes a chat request exactly as `/v1/chat/completions` does (production gate, the
+    key's models, capability, context window, the alias's strategy and open breakers); raises
+    GatewayError when it cannot go anywhere. Agent runs plan each model step through here."""
     routes = _routes_for(principal, request.model)
     prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     fitting = _fitting(_eligible(routes.targets, capability="chat"), request, prompt_tokens)
     targets = plan_attempts(
         routes.strategy, fitting, store=health_store(), input_tokens=prompt_tokens, output_tokens=request.max_tokens
     )
+    return ChatPlan(routes=routes, targets=tuple(targets), prompt_tokens=prompt_tokens)
+
+
+def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
+    request = body.to_chat_request()
+    request = with_pinned_prompt(principal, request, body.prompt_variables)  # the prompt catalog's system message
+    plan = chat_plan(principal, request)
+    routes, targets, prompt_tokens = plan.routes, plan.targets, plan.prompt_tokens
     meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
     guard = call_guard(principal)
     meter.guardrails = guard.summary()  # the same dict, so actions taken later are recorded too
@@ -112,7 +131,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     if hit is not None:
         response = chat_response_from_dict(hit)
         meter.finish(
-            status=UsageRecord.Status.CACHE_HIT, usage=response.usage, prompt=_transcript(request),
+            status=UsageRecord.Status.CACHE_HIT, usage=response.usage, prompt=transcript(request),
             output=response.content,
         )  # fmt: skip
         return GatewayReply(
@@ -140,7 +159,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
         raise blocked
     cost = meter.finish(
         status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=response.usage,
-        prompt=_transcript(request), output=response.content,
+        prompt=transcript(request), output=response.content,
     )  # fmt: skip
     headers = {**rate_headers, **_served_headers(outcome.served, cost), **guard.headers()}
     if cache_key is not None:
@@ -289,8 +308,9 @@ def _dispatch_failure(exc: DispatchError) -> GatewayError:
 # ---- rendering ----
 
 
-def _transcript(request: ChatRequest) -> str:
-    """The conversation as the audit trail captures it: one `role: text` line per message."""
+def transcript(request: ChatRequest) -> str:
+    """The conversation as the audit trail captures it: one `role: text` line per message (agent
+    runs capture their model steps with it too)."""
     return "\n".join(f"{m.role}: {m.content}" for m in request.messages)
 
 
@@ -361,7 +381,7 @@ def _chat_stream(
     prompt_tokens = sum(estimate_tokens(m.content) for m in request.messages)
     frames = _sse_frames(
         stream.events, _completion_id(request_id), routes.alias, include_usage, meter, stream.served, prompt_tokens,
-        _transcript(request), guard,
+        transcript(request), guard,
     )  # fmt: skip
     return GatewayReply(stream=frames, headers={**_served_headers(stream.served, None), **guard.headers()})
 

@@ -11,6 +11,21 @@ timeouts can be exercised without a cloud:
 - `fail_with`: raise this `ErrorKind` (for example `"unavailable"` or `"throttled"`) on every call;
 - `retry_after`: the Retry-After seconds attached to a `throttled` failure;
 - `context_window`: refuse longer prompts with `context_length_exceeded`.
+
+Agent behaviour (tools offered and `tool_choice` "auto" or unset), deterministic so agent runs can
+be tested end to end:
+
+- it calls the offered tools whose names appear (as whole words) in the latest user message, in
+  the order they are first mentioned, one call per turn, skipping every tool that an assistant
+  message of the conversation already called;
+- the arguments follow the tool's JSON schema: a property given in the message as `name=value`
+  (or `name="some value"`) gets that value (as an integer, number or boolean when the schema says
+  so); any other string property gets the whole user message; other properties are left out
+  unless the schema gives a `default`;
+- when no mentioned tool is left to call, it answers quoting the results of the mentioned tools:
+  `[sandbox] The tools returned: name: "result"; other: "result"`.
+
+A user message that mentions no offered tool gets the usual answer.
 """
 
 from __future__ import annotations
@@ -22,6 +37,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 from .tokens import estimate_tokens
 from .types import (
@@ -38,6 +54,7 @@ from .types import (
     TextDelta,
     ToolCall,
     ToolCallDelta,
+    ToolDefinition,
     Usage,
 )
 
@@ -52,7 +69,7 @@ class SandboxAdapter:
 
     def chat(self, request: ChatRequest) -> ChatResponse:
         input_tokens = self._admit(request)
-        tool_call = self._tool_call_for(request)
+        tool_call = self._tool_call_for(request) or _agent_tool_call(request)
         if tool_call is not None:
             output_tokens = estimate_tokens(tool_call.name + tool_call.arguments)
             return ChatResponse(
@@ -73,7 +90,7 @@ class SandboxAdapter:
     def chat_stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         input_tokens = self._admit(request)
         delay = float(self._options.get("stream_chunk_delay_ms", 0)) / 1000
-        tool_call = self._tool_call_for(request)
+        tool_call = self._tool_call_for(request) or _agent_tool_call(request)
         if tool_call is not None:
             yield ToolCallDelta(index=0, id=tool_call.id, name=tool_call.name)
             yield ToolCallDelta(index=0, arguments=tool_call.arguments)
@@ -124,7 +141,10 @@ class SandboxAdapter:
 
     def _reply_text(self, request: ChatRequest) -> tuple[str, str]:
         last = _last_turn(request.messages)
-        if last is not None and last.role == "tool":
+        agent_answer = _agent_answer(request)
+        if agent_answer is not None:
+            text = agent_answer
+        elif last is not None and last.role == "tool":
             text = f'[sandbox] The tool returned: "{last.content}"'
         else:
             quoted = last.content if last is not None else ""
@@ -153,6 +173,92 @@ class SandboxAdapter:
         arguments = json.dumps({"input": last.content})
         call_id = "call_" + hashlib.sha256((name + arguments).encode()).hexdigest()[:24]
         return ToolCall(id=call_id, name=name, arguments=arguments)
+
+
+# ---- agent behaviour: call the tools the user mentioned, then quote what they returned ----
+
+_ASSIGNMENT = re.compile(r"""(?<![\w-])([A-Za-z0-9_-]+)=(?:"([^"]*)"|(\S+))""")
+
+
+def _agent_tool_call(request: ChatRequest) -> ToolCall | None:
+    """The next mentioned tool not yet called, with arguments built from its schema."""
+    user = _latest_user_message(request)
+    if user is None or not _agent_mode(request):
+        return None
+    called = {call.name for message in request.messages if message.role == "assistant" for call in message.tool_calls}
+    for tool in _mentioned_tools(request, user.content):
+        if tool.name not in called:
+            arguments = json.dumps(_arguments_for(tool, user.content))
+            call_id = "call_" + hashlib.sha256((tool.name + arguments).encode()).hexdigest()[:24]
+            return ToolCall(id=call_id, name=tool.name, arguments=arguments)
+    return None
+
+
+def _agent_answer(request: ChatRequest) -> str | None:
+    """Quotes the mentioned tools' results once every one of them was called; None when the agent
+    behaviour does not apply (nothing mentioned, or no result yet)."""
+    user = _latest_user_message(request)
+    if user is None or not _agent_mode(request):
+        return None
+    mentioned = [tool.name for tool in _mentioned_tools(request, user.content)]
+    if not mentioned:
+        return None
+    names_by_call = {
+        call.id: call.name for message in request.messages if message.role == "assistant" for call in message.tool_calls
+    }
+    results = [
+        (names_by_call[m.tool_call_id], m.content)
+        for m in request.messages
+        if m.role == "tool" and m.tool_call_id in names_by_call and names_by_call[m.tool_call_id] in mentioned
+    ]
+    if not results:
+        return None
+    return "[sandbox] The tools returned: " + "; ".join(f'{name}: "{content}"' for name, content in results)
+
+
+def _agent_mode(request: ChatRequest) -> bool:
+    return bool(request.tools) and request.tool_choice in (None, "auto")
+
+
+def _latest_user_message(request: ChatRequest) -> Message | None:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message
+    return None
+
+
+def _mentioned_tools(request: ChatRequest, text: str) -> list[ToolDefinition]:
+    positions = []
+    for tool in request.tools:
+        found = re.search(rf"(?<![\w-]){re.escape(tool.name)}(?![\w-])", text)
+        if found:
+            positions.append((found.start(), tool))
+    return [tool for _, tool in sorted(positions, key=lambda p: p[0])]
+
+
+def _arguments_for(tool: ToolDefinition, text: str) -> dict[str, Any]:
+    given = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ASSIGNMENT.finditer(text)}
+    properties = tool.parameters.get("properties") or {}
+    arguments: dict[str, Any] = {}
+    for name, schema in properties.items():
+        kind = schema.get("type") if isinstance(schema, dict) else None
+        if name in given:
+            arguments[name] = _typed(given[name], kind)
+        elif kind == "string":
+            arguments[name] = text
+        elif isinstance(schema, dict) and "default" in schema:
+            arguments[name] = schema["default"]
+    return arguments
+
+
+def _typed(value: str, kind: Any) -> Any:
+    try:
+        if kind == "integer":
+            return int(value)
+        if kind == "number":
+            return float(value)
+    except ValueError:
+        return value
 
 
 def _last_turn(messages: tuple[Message, ...]) -> Message | None:
