@@ -82,7 +82,12 @@ def lobs_visible_to(user: Any) -> QuerySet[Lob]:
 
 
 def use_cases_of(lob: Lob) -> QuerySet[UseCase]:
-    return UseCase.objects.filter(lob=lob).prefetch_related("aliases").order_by("name", "slug")
+    return (
+        UseCase.objects.filter(lob=lob)
+        .select_related("prompt_template__lob")
+        .prefetch_related("aliases")
+        .order_by("name", "slug")
+    )
 
 
 def api_keys_of(use_case: UseCase) -> QuerySet[ApiKey]:
@@ -135,6 +140,9 @@ class UseCaseSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=UseCase.Status.choices)
     data_classification = serializers.CharField()
     aliases = AliasNamesField()
+    prompt_template = serializers.CharField(
+        allow_null=True, help_text="The pinned prompt template version, `<lob>/<name>@<version>`."
+    )
     created_at = serializers.DateTimeField()
 
 

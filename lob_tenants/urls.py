@@ -2,12 +2,13 @@
 
 from django.urls import path
 
-from . import apis
+from . import apis, prompt_apis
 
 app_name = "tenants"
 
 USE_CASE = "<slug:lob>/use-cases/<slug:use_case>/"
 KEY = USE_CASE + "keys/<slug:prefix>/"
+PROMPT_VERSION = "<slug:lob>/prompt-templates/<slug:template>/versions/<int:version>/"
 
 urlpatterns = [
     path("", apis.LobListApi.as_view(), name="lob-list"),
@@ -21,4 +22,9 @@ urlpatterns = [
     path(KEY + "rotate/", apis.ApiKeyRotateApi.as_view(), name="api-key-rotate"),
     path(KEY + "scopes/", apis.ApiKeyScopeApi.as_view(), name="api-key-scope"),
     path(KEY + "expiry/", apis.ApiKeyExpiryApi.as_view(), name="api-key-expiry"),
+    path(USE_CASE + "prompt-template/", prompt_apis.UseCasePromptPinApi.as_view(), name="use-case-prompt-pin"),
+    path("<slug:lob>/prompt-templates/", prompt_apis.PromptTemplateListApi.as_view(), name="prompt-template-list"),
+    path("<slug:lob>/prompt-templates/save/", prompt_apis.PromptTemplateSaveApi.as_view(), name="prompt-template-save"),
+    path(PROMPT_VERSION, prompt_apis.PromptTemplateDetailApi.as_view(), name="prompt-template-detail"),
+    path(PROMPT_VERSION + "render/", prompt_apis.PromptTemplateRenderApi.as_view(), name="prompt-template-render"),
 ]

@@ -78,6 +78,24 @@ EXPECTATIONS: dict[str, Expectation] = {
     "tenants:api-key-rotate": Expectation("api_key", "lob", body=lambda o: {"overlap_minutes": 5}, success=201),
     "tenants:api-key-scope": Expectation("api_key", "lob", body=lambda o: {"aliases": []}),
     "tenants:api-key-expiry": Expectation("api_key", "lob", body=lambda o: {"expires_at": None}),
+    "tenants:use-case-prompt-pin": Expectation(
+        "use_case", "lob", body=lambda o: {"template": o["prompt"], "version": 1}
+    ),
+    "tenants:prompt-template-list": Expectation("lob_data", "lob"),
+    "tenants:prompt-template-save": Expectation(
+        "use_case",
+        "lob",
+        body=lambda o: {
+            "name": "welcome",
+            "template": "Hi {{ who }}",
+            "variables": [{"name": "who", "type": "string"}],
+        },
+        success=201,
+    ),
+    "tenants:prompt-template-detail": Expectation("lob_data", "lob", objects={"template": "prompt"}),
+    "tenants:prompt-template-render": Expectation(
+        "lob_data", "lob", action=READ, objects={"template": "prompt"}, body=lambda o: {"variables": {}}
+    ),
     "access:member-list": Expectation("member", "lob"),
     "access:member-set": Expectation("member", "lob", body=lambda o: {"username": "newcomer", "role": "lob_viewer"}),
     "access:member-remove": Expectation("member", "lob", success=204),
@@ -245,6 +263,8 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
         "prefix": api_key.prefix,
         "username": leaver.username,
         "template": template.name,
+        "prompt": template.name,  # not overridden in own_lob_their_objects, unlike `template`
+        "version": template.version,
         "pending_request": pending.pk,
         "approved_request": approved.pk,
     }
