@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import apis
 
@@ -8,4 +8,5 @@ urlpatterns = [
     path("guardrails/apply", apis.GuardrailApplyApi.as_view(), name="guardrails-apply"),
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<path:model>", apis.ModelDetailApi.as_view(), name="model-detail"),
+    path("agents/", include("lob_tenants.agents.gateway_urls")),
 ]

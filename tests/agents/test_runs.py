@@ -138,7 +138,9 @@ def test_the_token_limit_ends_the_run(agent, key):
     assert run.error_code == "token_limit_reached"
 
 
-def test_a_tool_no_longer_allow_listed_is_refused_at_run_time_and_the_run_goes_on(agent, key, crm_server, weather_server):
+def test_a_tool_no_longer_allow_listed_is_refused_at_run_time_and_the_run_goes_on(
+    agent, key, crm_server, weather_server
+):
     from lob_tenants.agents.models import ToolAllowance
 
     ToolAllowance.objects.filter(endpoint_prefix=crm_server.url).delete()
