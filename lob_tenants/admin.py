@@ -9,9 +9,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
@@ -21,7 +23,17 @@ from model_catalog.models import Alias
 
 from .apis import RESERVED_USE_CASE_SLUGS
 from .models import ApiKey, Lob, PromptTemplate, UseCase
-from .services import api_key_issue, api_key_revoke, api_key_rotate, lob_upsert, use_case_upsert
+from .prompts import template_check
+from .selectors import prompt_templates_readable_by
+from .services import (
+    api_key_issue,
+    api_key_revoke,
+    api_key_rotate,
+    lob_upsert,
+    prompt_template_save,
+    use_case_prompt_pin,
+    use_case_upsert,
+)
 
 #: How long a rotated key keeps working beside its successor, when rotated from the portal.
 PORTAL_ROTATION_OVERLAP = dt.timedelta(hours=1)
@@ -50,7 +62,7 @@ class LobAdmin(PortalAdmin):
 class UseCaseForm(forms.ModelForm):
     class Meta:
         model = UseCase
-        fields = ["lob", "slug", "name", "description", "aliases"]
+        fields = ["lob", "slug", "name", "description", "aliases", "prompt_template"]
         labels = {"lob": "Line of business"}
 
     def clean_slug(self) -> str:
@@ -58,6 +70,15 @@ class UseCaseForm(forms.ModelForm):
         if slug in RESERVED_USE_CASE_SLUGS:
             raise forms.ValidationError(f'"{slug}" is reserved.')
         return slug
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        template, lob = cleaned.get("prompt_template"), cleaned.get("lob")
+        # A new use case has no grants yet: only its own LOB's versions (an existing one's choices
+        # are already narrowed to what it may read).
+        if self.instance.pk is None and template is not None and lob is not None and template.lob_id != lob.pk:
+            self.add_error("prompt_template", "Choose a template of this line of business.")
+        return cleaned
 
 
 @admin.register(UseCase)
@@ -78,8 +99,15 @@ class UseCaseAdmin(PortalAdmin):
     _board_fields = ["status", "data_classification", "response_cache_ttl_seconds"]
 
     def get_fields(self, request: HttpRequest, obj: UseCase | None = None) -> list[str]:
-        fields = ["lob", "slug", "name", "description", "aliases", *self._board_fields]
+        fields = ["lob", "slug", "name", "description", "aliases", "prompt_template", *self._board_fields]
         return fields if obj is None else [*fields, "created_at"]
+
+    def get_form(self, request: HttpRequest, obj: UseCase | None = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and "prompt_template" in form.base_fields:
+            # Its own LOB's versions and those shared with it by grant: what it may pin.
+            form.base_fields["prompt_template"].queryset = prompt_templates_readable_by(use_case=obj)
+        return form
 
     def get_readonly_fields(self, request: HttpRequest, obj: UseCase | None = None) -> list[str]:
         # The status is the governance workflow's; a use case never moves to another LOB.
@@ -95,10 +123,12 @@ class UseCaseAdmin(PortalAdmin):
         return super().add_view(request, form_url, {**(extra_context or {}), "title": "Register a use case"})
 
     def portal_save(self, request: HttpRequest, obj: UseCase, form: Any, change: bool) -> UseCase:
-        return use_case_upsert(
+        use_case = use_case_upsert(
             lob=obj.lob, slug=obj.slug, name=obj.name, description=obj.description,
             aliases=list(form.cleaned_data["aliases"]), actor=request.user,
         )  # fmt: skip
+        template = form.cleaned_data.get("prompt_template")
+        return use_case_prompt_pin(use_case=use_case, template_version=template, actor=request.user)
 
 
 class ApiKeyIssueForm(forms.ModelForm):
@@ -205,26 +235,65 @@ class ApiKeyAdmin(PortalAdmin):
         return self.issued_response(request, issued, title="API keys rotated")
 
 
+class PromptTemplateForm(forms.ModelForm):
+    """Checks the template and its declared variables as the service will, so a refusal is shown on the form."""
+
+    class Meta:
+        model = PromptTemplate
+        fields = ["lob", "name", "template", "variables"]
+        labels = {"lob": "Line of business"}
+        help_texts = {
+            "template": "Jinja2: {{ variable }}, {% if ... %}, {% for ... %}, rendered sandboxed. Saving a change "
+            "stores it as a new version: a saved version never changes.",
+            "variables": 'Every variable the template uses, e.g. [{"name": "customer", "type": "string", '
+            '"description": "First name"}, {"name": "points", "type": "integer", "required": false, "default": 0}]. '
+            "Types: string, integer, number, boolean.",
+        }
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if "template" in cleaned and "variables" in cleaned:
+            try:
+                template_check(cleaned["template"], cleaned["variables"])
+            except ValidationError as error:
+                self.add_error(None, error)
+        return cleaned
+
+
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(PortalAdmin):
     """A LOB's prompt templates are its data: its admins and developers read them (a central user
-    only through break-glass, read-only), and write them as part of building use cases."""
+    only through break-glass, read-only), and write them as part of building use cases.
+
+    A saved version never changes: its change page saves the edited text as the next version."""
 
     access_object = "lob_data"
     write_object = "use_case"
     lob_path = "lob"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
-    list_display = ["name", "version", "lob", "created_at"]
+    form = PromptTemplateForm
+    list_display = ["name", "version", "lob", "created_by", "created_at"]
     list_filter = ["lob"]
-    list_select_related = ["lob"]
+    list_select_related = ["lob", "created_by"]
     search_fields = ["name"]
-    fields = ["lob", "name", "version", "template", "variables", "created_at"]
+
+    def get_fields(self, request: HttpRequest, obj: PromptTemplate | None = None) -> list[str]:
+        fields = ["lob", "name", "template", "variables"]
+        return fields if obj is None else [*fields, "version", "created_by", "created_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: PromptTemplate | None = None) -> list[str]:
-        return ["created_at"] if obj is None else ["lob", "name", "version", "created_at"]
+        return [] if obj is None else ["lob", "name", "version", "created_by", "created_at"]
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context: dict | None = None) -> Any:
+        return super().add_view(request, form_url, {**(extra_context or {}), "title": "Add a prompt template"})
 
     def portal_save(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> PromptTemplate:
-        # No service writes prompt templates yet; until `lob_tenants.services` has one, the row is
-        # saved as the form validated it (the guard above has checked the LOB).
-        obj.save()
-        return obj
+        # Adding and "changing" both save the next version; the row the form was opened on is never written.
+        return prompt_template_save(
+            lob=obj.lob, name=obj.name, template=form.cleaned_data["template"],
+            variables=form.cleaned_data["variables"], actor=request.user,
+        )  # fmt: skip
+
+    def response_change(self, request: HttpRequest, obj: PromptTemplate) -> Any:
+        self.message_user(request, f"Saved as a new version, {obj}; earlier versions are unchanged.", messages.SUCCESS)
+        return HttpResponseRedirect(reverse("admin:lob_tenants_prompttemplate_change", args=[obj.pk]))

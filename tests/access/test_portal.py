@@ -38,6 +38,7 @@ from tests.factories import (
     CatalogModelFactory,
     DeploymentFactory,
     LobFactory,
+    PromptTemplateFactory,
     ProviderAccountFactory,
     UseCaseFactory,
     UserFactory,
@@ -432,6 +433,60 @@ def test_a_use_case_keeps_its_lob_and_status_when_edited(client, retail):
     assert response.status_code == 302
     use_case.refresh_from_db()
     assert (use_case.name, use_case.status, use_case.lob) == ("Renamed", UseCase.Status.DRAFT, retail)
+
+
+# ---- prompt templates ----
+
+GREETING_VARIABLES = '[{"name": "customer", "type": "string"}]'
+
+
+def test_changing_a_template_in_the_portal_saves_the_next_version_and_keeps_the_old_one(client, retail):
+    first = PromptTemplateFactory(lob=retail, name="greeting", template="Hi {{ customer }}.",
+                                  variables=[{"name": "customer", "type": "string"}])  # fmt: skip
+    client.force_login(person("lob_developer", retail))
+
+    response = client.post(
+        _change_url(first), {"template": "Good day, {{ customer }}.", "variables": GREETING_VARIABLES}
+    )
+
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    first.refresh_from_db()
+    assert first.template == "Hi {{ customer }}."
+    second = PromptTemplate.objects.get(lob=retail, name="greeting", version=2)
+    assert second.template == "Good day, {{ customer }}."
+    assert response["Location"] == _change_url(second)
+    assert AuditEvent.objects.filter(action="prompt_template.saved", object_id=str(second.pk)).exists()
+
+
+def test_a_template_using_an_undeclared_variable_is_refused_on_the_portal_form(client, retail):
+    client.force_login(person("lob_developer", retail))
+
+    response = client.post(
+        reverse("admin:lob_tenants_prompttemplate_add"),
+        {"lob": retail.pk, "name": "greeting", "template": "Hi {{ customer }} at {{ branch }}.",
+         "variables": GREETING_VARIABLES},
+    )  # fmt: skip
+
+    assert response.status_code == 200  # the form again, with its error
+    assert "uses the variable &#x27;branch&#x27;, which is not declared" in response.content.decode()
+    assert not PromptTemplate.objects.filter(lob=retail).exists()
+
+
+def test_a_use_case_pins_only_versions_it_may_read_in_the_portal(client, retail, wealth):
+    use_case = _use_case(retail)
+    own = PromptTemplateFactory(lob=retail, name="greeting")
+    theirs = PromptTemplateFactory(lob=wealth, name="greeting")
+    client.force_login(person("lob_developer", retail))
+
+    form = client.get(_change_url(use_case)).context["adminform"].form
+    response = client.post(_change_url(use_case), {"name": use_case.name, "prompt_template": own.pk})
+
+    assert list(form.fields["prompt_template"].queryset) == [own]
+    assert theirs not in form.fields["prompt_template"].queryset
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    use_case.refresh_from_db()
+    assert use_case.prompt_template == own
+    assert AuditEvent.objects.filter(action="use_case.prompt_pinned", object_id=str(use_case.pk)).exists()
 
 
 # ---- API keys ----
