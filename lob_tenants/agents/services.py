@@ -171,11 +171,12 @@ def agent_save(
     foreign = [t.name for t in new_tools if t.lob_id != lob.pk]
     if foreign:
         raise ValidationError(f"Tools of another line of business cannot be attached: {', '.join(sorted(foreign))}.")
-    _require_allowed(new_tools, use_case)
+    # Tools the use case gains: new ones, or all of them when the agent moves to another use case.
+    # Only those are checked here; tools it keeps are checked at every call, as the allow-list changes.
+    kept = previous_tools if previous_use_case_id == use_case.pk else set()
+    _require_allowed([t for t in new_tools if t.pk not in kept], use_case)
     agent.save()
     agent.tools.set(new_tools)
-    # Tools the use case gains: new ones, or all of them when the agent moves to another use case.
-    kept = previous_tools if previous_use_case_id == use_case.pk else set()
     gained = sorted(t.name for t in new_tools if t.pk not in kept)
     audit_record(
         actor=audit_actor(actor), action="agent.created" if created else "agent.updated", target=agent,

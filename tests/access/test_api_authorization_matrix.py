@@ -31,9 +31,19 @@ from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.metering.models import UsageRecord
+from lob_tenants.agents.models import AgentRun
+from lob_tenants.agents.services import agent_share
 from lob_tenants.models import PromptTemplate
 from lob_tenants.services import api_key_issue
-from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory
+from tests.factories import (
+    AgentFactory,
+    AliasFactory,
+    LobFactory,
+    ToolAllowanceFactory,
+    ToolFactory,
+    UseCaseFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -127,6 +137,44 @@ EXPECTATIONS: dict[str, Expectation] = {
     "metering:chargeback": Expectation(
         "usage", "lob_or_central", query={"start": "2025-03-01", "end": "2025-03-31", "group_by": "lob,use_case"}
     ),
+    "agents:tool-list": Expectation("agent", "lob"),
+    "agents:tool-create": Expectation(
+        "agent",
+        "lob",
+        body=lambda o: {"name": "new_tool", "parameters": {"type": "object"}, "endpoint_url": "https://t.example/x"},
+        success=201,
+    ),
+    "agents:tool-detail": Expectation("agent", "lob"),
+    "agents:tool-update": Expectation("agent", "lob", body=lambda o: {"description": "Changed."}),
+    "agents:tool-delete": Expectation("agent", "lob", success=204),
+    "agents:agent-list": Expectation("agent", "lob"),
+    "agents:agent-create": Expectation(
+        "agent",
+        "lob",
+        body=lambda o: {"slug": "new-agent", "use_case": o["use_case"], "alias": "matrix-chat", "instructions": "Hi"},
+        success=201,
+    ),
+    "agents:agent-detail": Expectation("agent", "lob"),
+    "agents:agent-update": Expectation("agent", "lob", body=lambda o: {"instructions": "Changed."}),
+    "agents:agent-delete": Expectation("agent", "lob", objects={"agent": "spare_agent"}, success=204),
+    "agents:agent-share": Expectation("grant", "lob", body=lambda o: {"use_case": "partner/spare"}, success=201),
+    "agents:agent-unshare": Expectation("grant", "lob", body=lambda o: {"use_case": "partner/app"}, success=204),
+    "agents:agent-run-list": Expectation("lob_data", "lob"),
+    "agents:agent-run-detail": Expectation("lob_data", "lob"),
+    "agents:tool-allowance-list": Expectation("tool_allowance", "central"),
+    "agents:tool-allowance-create": Expectation(
+        "tool_allowance",
+        "central",
+        body=lambda o: {"endpoint_prefix": "https://tools.example.com/new", "classifications": ["internal"]},
+        success=201,
+    ),
+    "agents:tool-allowance-detail": Expectation("tool_allowance", "central"),
+    "agents:tool-allowance-update": Expectation(
+        "tool_allowance",
+        "central",
+        body=lambda o: {"endpoint_prefix": "https://tools.example.com/moved", "classifications": ["public"]},
+    ),
+    "agents:tool-allowance-delete": Expectation("tool_allowance", "central", success=204),
     "api-schema": Expectation(None, "public"),
     "api-docs": Expectation(None, "public"),
 }
@@ -256,7 +304,9 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
     pending = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
     approved = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
     access.break_glass_decide(request=approved, approver=admin, approve=True)
+    agents = _agent_world(lob, use_case, api_key, alias, admin, partner_app)
     return {
+        **agents,
         "lob_object": lob,
         "lob": slug,
         "use_case": use_case.slug,
@@ -268,6 +318,19 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
         "pending_request": pending.pk,
         "approved_request": approved.pk,
     }
+
+
+def _agent_world(lob: Any, use_case: Any, api_key: Any, alias: Any, admin: Any, partner_app: Any) -> dict[str, Any]:
+    """A tool, an agent shared with the partner's use case and run once, and a spare agent that never ran."""
+    tool = ToolFactory(lob=lob, name=f"{lob.slug}_lookup", endpoint_url="https://t.example/lookup")
+    agent = AgentFactory(lob=lob, use_case=use_case, alias=alias, slug=f"{lob.slug}-agent", tools=[tool])
+    spare = AgentFactory(lob=lob, use_case=use_case, alias=alias, slug=f"{lob.slug}-spare")
+    agent_share(agent=agent, use_case=partner_app, actor=admin)
+    run = AgentRun.objects.create(
+        agent=agent, use_case=use_case, api_key=api_key, request_id=f"req_{lob.slug}", status="succeeded",
+        input=[{"role": "user", "content": "hello"}], output="hi", deadline_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC),
+    )  # fmt: skip
+    return {"tool": tool.name, "agent": agent.slug, "spare_agent": spare.slug, "run_id": run.public_id}
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +365,7 @@ def _build_world() -> World:
     )
     access.break_glass_decide(request=own_request, approver=users["lob_admin"], approve=True)
     policy_enforcer().reload()
+    allowance = ToolAllowanceFactory(endpoint_prefix="https://tools.example.com/matrix")
 
     clients = {"anonymous": Client()}
     for role, user in users.items():
@@ -316,8 +380,8 @@ def _build_world() -> World:
             "other_lob": other,
             "unknown_lob": unknown,
             "own_lob_their_objects": own_with_their_objects,
-            "central": {"own_request": own_request.pk},
-            "central_their_objects": {"own_request": other["approved_request"]},
+            "central": {"own_request": own_request.pk, "allowance_id": allowance.pk},
+            "central_their_objects": {"own_request": other["approved_request"], "allowance_id": allowance.pk + 1000},
         },
     )
 
