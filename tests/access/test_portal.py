@@ -34,12 +34,15 @@ from lob_tenants.keys import key_parse
 from lob_tenants.models import ApiKey, Lob, Membership, PromptTemplate, UseCase
 from lob_tenants.selectors import key_principal
 from tests.factories import (
+    AgentFactory,
     AliasFactory,
     CatalogModelFactory,
     DeploymentFactory,
     LobFactory,
     PromptTemplateFactory,
     ProviderAccountFactory,
+    ToolAllowanceFactory,
+    ToolFactory,
     UseCaseFactory,
     UserFactory,
     issue_key,
@@ -129,6 +132,10 @@ RIGHTS: dict[str, Rights] = {
     "access.policyrule": central(superuser="vad"),
     "auth.user": central(superuser="vacd"),
     "auth.group": central(superuser="vacd"),
+    "agents.toolallowance": central(platform_admin="vacd", superuser="vacd", governance_reviewer="v"),
+    "agents.tool": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
+    "agents.agent": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
+    "agents.agentrun": lob_owned(lob_admin="v", lob_developer="v"),
 }
 
 
@@ -136,6 +143,20 @@ def _usage(lob: Lob) -> UsageRecord:
     return UsageRecord.objects.create(
         request_id=f"req_{lob.slug}", occurred_at=timezone.now(), lob=lob, use_case=_use_case(lob),
         endpoint="chat", alias="chat", status=UsageRecord.Status.SUCCESS, cost=Decimal("0.01"),
+    )  # fmt: skip
+
+
+def _agent(lob: Lob) -> Any:
+    return AgentFactory(lob=lob, use_case=_use_case(lob), alias=AliasFactory(), slug=f"{lob.slug}-helper")
+
+
+def _agent_run(lob: Lob) -> Any:
+    from lob_tenants.agents.models import AgentRun
+
+    agent = _agent(lob)
+    return AgentRun.objects.create(
+        agent=agent, use_case=agent.use_case, request_id=f"req_{lob.slug}", input=[{"role": "user", "content": "hi"}],
+        deadline_at=timezone.now(),
     )  # fmt: skip
 
 
@@ -200,6 +221,10 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     ),
     "auth.user": lambda lob: UserFactory(),
     "auth.group": lambda lob: Group.objects.create(name="some group"),
+    "agents.toolallowance": lambda lob: ToolAllowanceFactory(),
+    "agents.tool": lambda lob: ToolFactory(lob=lob),
+    "agents.agent": lambda lob: _agent(lob),
+    "agents.agentrun": lambda lob: _agent_run(lob),
 }
 
 #: Admin pages beyond Django's five, with what they need: a list page needs `v`, an object page the right named.

@@ -1,0 +1,154 @@
+"""Portal pages for agents: the central allow-list (platform team), and for a LOB's members its
+tools, agents and runs with every step. Scoping and permissions are `access.portal.PortalAdmin`'s;
+writes go through `services`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+
+from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
+
+from . import services
+from .models import Agent, AgentRun, AgentStep, Tool, ToolAllowance
+
+
+@admin.register(ToolAllowance)
+class ToolAllowanceAdmin(PortalAdmin):
+    """The endpoints tools may call, per data classification: the platform team's (`tool_allowance`)."""
+
+    access_object = "tool_allowance"
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
+    list_display = ["endpoint_prefix", "classifications", "description", "updated_at"]
+    search_fields = ["endpoint_prefix", "description"]
+    fields = ["endpoint_prefix", "classifications", "description"]
+
+    def portal_save(self, request: HttpRequest, obj: ToolAllowance, form: Any, change: bool) -> ToolAllowance:
+        existing = ToolAllowance.objects.get(pk=obj.pk) if change else None
+        return services.tool_allowance_save(
+            allowance=existing, endpoint_prefix=obj.endpoint_prefix, classifications=list(obj.classifications),
+            description=obj.description, actor=request.user,
+        )  # fmt: skip
+
+    def portal_delete(self, request: HttpRequest, obj: ToolAllowance) -> None:
+        services.tool_allowance_delete(allowance=obj, actor=request.user)
+
+
+@admin.register(Tool)
+class ToolAdmin(PortalAdmin):
+    """A LOB's tools: a JSON schema and an HTTP endpoint; the auth header is a credential reference."""
+
+    access_object = "agent"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    list_display = ["name", "lob", "endpoint_url", "timeout_seconds", "updated_at"]
+    list_filter = ["lob"]
+    list_select_related = ["lob"]
+    search_fields = ["name", "endpoint_url"]
+    fields = [
+        "lob", "name", "description", "parameters", "endpoint_url", "auth_header_name", "auth_credential_ref",
+        "timeout_seconds",
+    ]  # fmt: skip
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Tool | None = None) -> list[str]:
+        return [] if obj is None else ["lob"]
+
+    def portal_save(self, request: HttpRequest, obj: Tool, form: Any, change: bool) -> Tool:
+        existing = Tool.objects.get(pk=obj.pk) if change else None
+        fields = {name: form.cleaned_data[name] for name in services.TOOL_FIELDS if name in form.cleaned_data}
+        return services.tool_save(lob=obj.lob, tool=existing, actor=request.user, **fields)
+
+
+class AgentForm(forms.ModelForm):
+    class Meta:
+        model = Agent
+        fields = [
+            "lob", "slug", "description", "instructions", "use_case", "alias", "tools", "max_steps", "max_tokens",
+            "timeout_seconds",
+        ]  # fmt: skip
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        lob, use_case = cleaned.get("lob") or getattr(self.instance, "lob", None), cleaned.get("use_case")
+        if lob is not None and use_case is not None and use_case.lob_id != lob.pk:
+            raise ValidationError({"use_case": "Choose a use case of the agent's own line of business."})
+        return cleaned
+
+
+@admin.register(Agent)
+class AgentAdmin(PortalAdmin):
+    """A LOB's agents. Saving checks the allow-list for the use case's data; a new tool on an agent of
+    an approved use case sends the use case back to the governance board."""
+
+    access_object = "agent"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    shared_relations = frozenset({"alias"})
+    form = AgentForm
+    list_display = ["slug", "public_id", "lob", "use_case", "alias", "max_steps", "updated_at"]
+    list_filter = ["lob"]
+    list_select_related = ["lob", "use_case", "alias"]
+    search_fields = ["slug", "public_id"]
+    filter_horizontal = ["tools"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
+        return ["public_id"] if obj is None else ["public_id", "lob"]
+
+    def get_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
+        return ["public_id", *AgentForm._meta.fields]
+
+    def portal_save(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> Agent:
+        existing = Agent.objects.get(pk=obj.pk) if change else None
+        data = form.cleaned_data
+        try:
+            return services.agent_save(
+                lob=obj.lob, agent=existing, slug=data["slug"], use_case=data["use_case"], alias=data["alias"],
+                instructions=data["instructions"], tools=list(data.get("tools") or []), actor=request.user,
+                description=data.get("description", ""), max_steps=data["max_steps"], max_tokens=data["max_tokens"],
+                timeout_seconds=data["timeout_seconds"],
+            )  # fmt: skip
+        except ValidationError as refused:
+            form.add_error(None, refused)
+            raise
+
+
+class AgentStepInline(PortalTabularInline):
+    model = AgentStep
+    extra = 0
+    can_delete = False
+    fields = readonly_fields = [
+        "index", "kind", "outcome", "inputs", "outputs", "input_tokens", "output_tokens", "cost", "guardrails",
+        "latency_ms", "error",
+    ]  # fmt: skip
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AgentRun)
+class AgentRunAdmin(PortalAdmin):
+    """Runs of a LOB's agents with every step: LOB data (prompts and answers), read-only, for its
+    admins and developers (a central user only through break-glass)."""
+
+    access_object = "lob_data"
+    lob_path = "agent__lob"
+    portal_actions = frozenset({VIEW})
+    list_display = ["public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost", "created_at"]
+    list_filter = ["status", "agent__lob"]
+    list_select_related = ["agent__lob", "use_case__lob"]
+    search_fields = ["public_id", "request_id"]
+    inlines = [AgentStepInline]
+    fields = readonly_fields = [
+        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input", "output", "error_code",
+        "error", "input_tokens", "output_tokens", "cost", "created_at", "started_at", "finished_at", "deadline_at",
+    ]  # fmt: skip
