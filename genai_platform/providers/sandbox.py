@@ -19,7 +19,8 @@ be tested end to end:
   the order they are first mentioned, one call per turn, skipping every tool that an assistant
   message of the conversation already called;
 - the arguments follow the tool's JSON schema: a property given in the message as `name=value`
-  (or `name="some value"`) gets that value (as an integer, number or boolean when the schema says
+  (the value ends at a space, comma or semicolon; a closing `.`, `!` or `?` is dropped) or
+  `name="some value"` gets that value (as an integer, number or boolean when the schema says
   so); any other string property gets the whole user message; other properties are left out
   unless the schema gives a `default`;
 - when no mentioned tool is left to call, it answers quoting the results of the mentioned tools:
@@ -177,7 +178,7 @@ class SandboxAdapter:
 
 # ---- agent behaviour: call the tools the user mentioned, then quote what they returned ----
 
-_ASSIGNMENT = re.compile(r"""(?<![\w-])([A-Za-z0-9_-]+)=(?:"([^"]*)"|(\S+))""")
+_ASSIGNMENT = re.compile(r"""(?<![\w-])([A-Za-z0-9_-]+)=(?:"([^"]*)"|([^\s,;]+))""")
 
 
 def _agent_tool_call(request: ChatRequest) -> ToolCall | None:
@@ -237,7 +238,10 @@ def _mentioned_tools(request: ChatRequest, text: str) -> list[ToolDefinition]:
 
 
 def _arguments_for(tool: ToolDefinition, text: str) -> dict[str, Any]:
-    given = {m.group(1): m.group(2) if m.group(2) is not None else m.group(3) for m in _ASSIGNMENT.finditer(text)}
+    given = {
+        m.group(1): m.group(2) if m.group(2) is not None else m.group(3).rstrip(".!?")
+        for m in _ASSIGNMENT.finditer(text)
+    }
     properties = tool.parameters.get("properties") or {}
     arguments: dict[str, Any] = {}
     for name, schema in properties.items():
