@@ -263,6 +263,9 @@ def _typed(value: str, kind: Any) -> Any:
             return float(value)
     except ValueError:
         return value
+    if kind == "boolean":
+        return value.lower() in ("true", "yes", "1")
+    return value
 
 
 def _last_turn(messages: tuple[Message, ...]) -> Message | None:
