@@ -61,22 +61,37 @@ def key_principal(token: str) -> KeyPrincipal | None:
         return None
     prefix, secret = parsed
     principal = hotcache.lookup(key_cache_key(prefix), lambda: _load_principal(prefix))
-    if principal is None:
+    if principal is None or not secret_matches(secret, principal.secret_hash):
         return None
-    if not secret_matches(secret, principal.secret_hash):
-        return None
-    if principal.revoked or (principal.expires_at is not None and principal.expires_at <= timezone.now()):
-        return None
-    return principal
+    return principal if _usable(principal) else None
+
+
+def key_principal_by_prefix(prefix: str) -> KeyPrincipal | None:
+    """The principal of a key the platform already holds the row of (an agent run's key), without
+    its secret; None once the key is deleted, revoked or expired."""
+    principal = hotcache.lookup(key_cache_key(prefix), lambda: _load_principal(prefix))
+    return principal if principal is not None and _usable(principal) else None
+
+
+def use_case_principal(use_case: UseCase) -> KeyPrincipal:
+    """The principal for calls the platform makes on a use case's behalf with no key (embedding
+    documents at ingestion): the use case's aliases, approval and limits, but no key's."""
+    use_case = UseCase.objects.select_related("lob", "prompt_template__lob").get(pk=use_case.pk)
+    return _principal(use_case, None)
+
+
+def _usable(principal: KeyPrincipal) -> bool:
+    return not principal.revoked and (principal.expires_at is None or principal.expires_at > timezone.now())
 
 
 def _load_principal(prefix: str) -> KeyPrincipal | None:
     key = ApiKey.objects.select_related("use_case__lob", "use_case__prompt_template__lob").filter(prefix=prefix).first()
-    if key is None:
-        return None
-    use_case = key.use_case
+    return None if key is None else _principal(key.use_case, key)
+
+
+def _principal(use_case: UseCase, key: ApiKey | None) -> KeyPrincipal:
     allowed = set(use_case.aliases.values_list("name", flat=True))
-    scopes = set(key.scopes.values_list("name", flat=True))
+    scopes = set(key.scopes.values_list("name", flat=True)) if key is not None else set()
     if scopes:
         allowed &= scopes
     from governance.models import Approval, ModelApproval
@@ -111,9 +126,9 @@ def _load_principal(prefix: str) -> KeyPrincipal | None:
         classification_aliases=frozenset(classification_aliases),
         prompt_capture=approval.prompt_capture if approval else "none",
         response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
-        secret_hash=key.secret_hash,
-        expires_at=key.expires_at,
-        revoked=key.revoked_at is not None,
+        secret_hash=key.secret_hash if key is not None else "",
+        expires_at=key.expires_at if key is not None else None,
+        revoked=key is not None and key.revoked_at is not None,
         prompt_template=_pinned_prompt(use_case),
     )
 

@@ -20,7 +20,7 @@ def limits_invalidate() -> None:
     hotcache.generation_bump("limits")
 
 
-def limit_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
+def limit_policy(*, key_id: int | None, use_case_id: int, lob_id: int) -> LimitPolicy:
     """The rate limits and budgets of a key, its use case and its LOB, cached with explicit invalidation."""
     return hotcache.lookup(
         f"metering:policy:{hotcache.generation('limits')}:{key_id}:{use_case_id}:{lob_id}",
@@ -28,9 +28,13 @@ def limit_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
     )
 
 
-def _load_policy(*, key_id: int, use_case_id: int, lob_id: int) -> LimitPolicy:
+def _load_policy(*, key_id: int | None, use_case_id: int, lob_id: int) -> LimitPolicy:
     rates = []
-    for limit in RateLimit.objects.filter(Q(api_key_id=key_id) | Q(use_case_id=use_case_id) | Q(lob_id=lob_id)):
+    # Calls the platform makes for a use case (ingestion embeddings) have no key: only its scopes apply.
+    scopes = Q(use_case_id=use_case_id) | Q(lob_id=lob_id)
+    if key_id is not None:
+        scopes |= Q(api_key_id=key_id)
+    for limit in RateLimit.objects.filter(scopes):
         name, scope_id = (
             ("key", key_id) if limit.api_key_id else ("use_case", use_case_id) if limit.use_case_id else ("lob", lob_id)
         )

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
-from genai_platform import hotcache
 from lob_tenants.models import Lob
-from lob_tenants.selectors import KeyPrincipal, key_cache_key
+from lob_tenants.selectors import KeyPrincipal, key_principal_by_prefix
 
 from .endpoints import endpoint_allowed
 from .models import Agent, AgentGroupObjectPermission, AgentRun, AgentStep, Tool, ToolAllowance
@@ -102,15 +101,4 @@ def run_principal(run: AgentRun) -> KeyPrincipal | None:
     None when it was deleted, revoked or has expired: a run never outlives its key's rights."""
     if run.api_key is None:
         return None
-    prefix = run.api_key.prefix
-    # lob_tenants.selectors resolves presented keys; a run has only the key's row, not its secret.
-    from lob_tenants.selectors import _load_principal
-
-    principal = hotcache.lookup(key_cache_key(prefix), lambda: _load_principal(prefix))
-    if principal is None or principal.revoked:
-        return None
-    from django.utils import timezone
-
-    if principal.expires_at is not None and principal.expires_at <= timezone.now():
-        return None
-    return principal
+    return key_principal_by_prefix(run.api_key.prefix)
