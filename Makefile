@@ -8,7 +8,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432
 REDIS ?= redis://127.0.0.1:6379
 UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
 
-.PHONY: run up worker test browser-deps lint bench bench-guardrails clean
+.PHONY: run up worker test browser-deps lint bench bench-guardrails bench-rag clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,11 @@ $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
 	touch $@
 
 # Tests need every provider SDK (their adapters are tested against fake servers) and the tools.
+# torch first, pinned to the CPU build this machine keeps on disk: left to the resolver, the local
+# embedding extra would pull a CUDA build of several GB.
+TORCH ?= torch==2.13.0
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet '$(TORCH)'
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@ $(VENV)/.installed-run
 
@@ -57,6 +61,10 @@ bench: $(VENV)/.installed-dev
 # Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
 bench-guardrails: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/guardrails/run.py
+
+# Recall@1/@5 and MRR of retrieval on the labelled question set, with the local embedding model (benchmarks/rag/README.md).
+bench-rag: $(VENV)/.installed-dev
+	$(BIN)/python benchmarks/rag/run.py
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

@@ -51,6 +51,12 @@ def _openai_compatible() -> AdapterFactory:
     return OpenAICompatibleAdapter
 
 
+def _local() -> AdapterFactory:
+    from .local_embeddings import LocalEmbeddingAdapter
+
+    return LocalEmbeddingAdapter
+
+
 #: provider id -> (human label, loader). The ids are stored in the catalog: never rename one.
 PROVIDERS: Mapping[str, tuple[str, Callable[[], AdapterFactory]]] = MappingProxyType(
     {
@@ -60,6 +66,7 @@ PROVIDERS: Mapping[str, tuple[str, Callable[[], AdapterFactory]]] = MappingProxy
         "azure_openai": ("Azure OpenAI", _azure_openai),
         "oci": ("Oracle OCI Generative AI", _oci),
         "openai_compatible": ("OpenAI-compatible server", _openai_compatible),
+        "local": ("Local embedding models (sentence-transformers, offline)", _local),
     }
 )
 

@@ -253,7 +253,7 @@ def test_a_reference_to_an_unknown_name_is_refused_at_its_path_and_changes_nothi
         (
             lambda data: data["accounts"][0].update(provider="aws"),
             "accounts[0].provider: unknown provider 'aws'; expected one of: "
-            "sandbox, bedrock, vertex, azure_openai, oci, openai_compatible",
+            "sandbox, bedrock, vertex, azure_openai, oci, openai_compatible, local",
         ),
     ],
     ids=["lifecycle", "strategy", "provider"],
