@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from . import pipeline
 from .errors import GatewayError, error_response
-from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, parse_body
+from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -81,6 +81,13 @@ class GuardrailApplyApi(OpenAIApi):
         principal = pipeline.authenticate(request.headers.get("Authorization"))
         body = parse_body(GuardrailApplyIn, self.read_json_body(request))
         return render(pipeline.guardrails_apply(principal, body))
+
+
+class VectorStoreSearchApi(OpenAIApi):
+    def post(self, request: HttpRequest, store_id: str) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        body = parse_body(VectorStoreSearchIn, self.read_json_body(request))
+        return render(pipeline.vector_store_search(principal, store_id, body, request.request_id))
 
 
 class ModelListApi(OpenAIApi):

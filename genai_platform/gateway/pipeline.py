@@ -22,6 +22,7 @@ from genai_platform.providers.tokens import estimate_tokens
 from genai_platform.providers.types import (
     ChatRequest,
     ChatResponse,
+    EmbeddingRequest,
     ProviderError,
     StreamEnd,
     TextDelta,
@@ -32,6 +33,7 @@ from genai_platform.providers.types import (
 )
 from genai_platform.router.dispatch import (
     DispatchError,
+    EmbeddingOutcome,
     Served,
     chat_dispatch,
     chat_stream_dispatch,
@@ -48,7 +50,7 @@ from .errors import GatewayError, provider_error_as_gateway_error
 from .guarding import CallGuard, call_guard
 from .prompting import with_pinned_prompt
 from .response_cache import cached_response, remember_response, response_cache_key
-from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn
+from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
 
 RETIRED = "retired"
 DEPRECATED = "deprecated"
@@ -126,6 +128,14 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     except GatewayError as blocked:
         meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code="guardrail_blocked")
         raise blocked
+    request, sources = _grounded(principal, request, request_id, meter)
+    if sources:  # the added context lengthens the prompt: plan again for windows that fit it
+        try:
+            plan = chat_plan(principal, request)
+        except GatewayError as refused:
+            meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=refused.code or "no_deployment")
+            raise refused
+        targets, prompt_tokens = plan.targets, plan.prompt_tokens
     cache_key = None if body.stream else response_cache_key(principal, routes.alias, request, guard.version)
     hit = cached_response(cache_key)
     if hit is not None:
@@ -135,7 +145,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
             output=response.content,
         )  # fmt: skip
         return GatewayReply(
-            body=_completion_document(request_id, routes.alias, response),
+            body=_completion_document(request_id, routes.alias, response, sources),
             headers={"x-genai-cache": "hit", **guard.headers()},
         )
     rate_headers = meter.admit(targets, input_tokens=prompt_tokens, max_output_tokens=request.max_tokens)
@@ -143,6 +153,8 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     if body.stream:
         reply = _chat_stream(request, routes, targets, deadline, request_id, body, meter, guard)
         reply.headers.update(rate_headers)
+        if sources:
+            reply.stream = _with_sources(reply.stream, sources)
         return reply
     try:
         outcome = chat_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
@@ -165,30 +177,16 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     if cache_key is not None:
         remember_response(cache_key, chat_response_to_dict(response), principal.response_cache_ttl_seconds)
         headers["x-genai-cache"] = "miss"
-    return GatewayReply(body=_completion_document(request_id, routes.alias, response), headers=headers)
+    return GatewayReply(body=_completion_document(request_id, routes.alias, response, sources), headers=headers)
 
 
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
     request = body.to_embedding_request()
     routes = _routes_for(principal, request.model)
-    input_tokens = sum(estimate_tokens(text) for text in request.inputs)
-    targets = plan_attempts(
-        routes.strategy,
-        _eligible(routes.targets, capability="embeddings"),
-        store=health_store(),
-        input_tokens=input_tokens,
-        output_tokens=0,
+    outcome, cost, rate_headers = routed_embeddings(
+        principal, routes, request, request_id=request_id, end_user=body.user or ""
     )
-    meter = CallMeter(principal, request_id, "embeddings", routes.alias, end_user=body.user or "")
-    rate_headers = meter.admit(targets, input_tokens=input_tokens, max_output_tokens=0)
-    deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
-    try:
-        outcome = embedding_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
-    except DispatchError as exc:
-        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
-        raise _dispatch_failure(exc) from None
     usage = outcome.response.usage
-    cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=usage)
     document = {
         "object": "list",
         "data": [
@@ -199,6 +197,78 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
         "usage": {"prompt_tokens": usage.input_tokens, "total_tokens": usage.total_tokens},
     }
     return GatewayReply(body=document, headers={**rate_headers, **_served_headers(outcome.served, cost)})
+
+
+def routed_embeddings(
+    principal: KeyPrincipal,
+    routes: AliasRoutes,
+    request: EmbeddingRequest,
+    *,
+    request_id: str,
+    end_user: str = "",
+    endpoint: str = "embeddings",
+) -> tuple[EmbeddingOutcome, Decimal, dict[str, str]]:
+    """Embeds through the router, admitted and metered as the principal's call: the one way the
+    platform embeds, whether for `/v1/embeddings`, retrieval or ingestion. Raises `GatewayError`."""
+    input_tokens = sum(estimate_tokens(text) for text in request.inputs)
+    targets = plan_attempts(
+        routes.strategy,
+        _eligible(routes.targets, capability="embeddings"),
+        store=health_store(),
+        input_tokens=input_tokens,
+        output_tokens=0,
+    )
+    meter = CallMeter(principal, request_id, endpoint, routes.alias, end_user=end_user)
+    rate_headers = meter.admit(targets, input_tokens=input_tokens, max_output_tokens=0)
+    deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
+    try:
+        outcome = embedding_dispatch(request=request, targets=targets, deadline=deadline, request_id=request_id)
+    except DispatchError as exc:
+        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=exc.error.kind.value)
+        raise _dispatch_failure(exc) from None
+    cost = meter.finish(status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=outcome.response.usage)
+    return outcome, cost, rate_headers
+
+
+def vector_store_search(
+    principal: KeyPrincipal, store_id: str, body: VectorStoreSearchIn, request_id: str
+) -> GatewayReply:
+    """Searches a store the key's use case owns or was granted; any other store is a 404."""
+    from lob_tenants.vector_stores.retrieval import search
+    from lob_tenants.vector_stores.selectors import readable_store
+
+    if principal.is_production:
+        _gate_production(principal)
+    store = readable_store(use_case_id=principal.use_case_id, public_id=store_id)
+    if store is None:
+        raise GatewayError(
+            404, f"No vector store found with id '{store_id}'.", param="vector_store_id", code="not_found"
+        )
+    query = body.query_text()
+    threshold = body.ranking_options.score_threshold if body.ranking_options else None
+    filters = body.filters.model_dump() if body.filters is not None else None
+    hits = search(
+        store, principal, query, top_k=body.max_num_results, score_threshold=threshold, filters=filters,
+        request_id=request_id,
+    )  # fmt: skip
+    return GatewayReply(
+        body={
+            "object": "vector_store.search_results.page",
+            "search_query": [query],
+            "data": [
+                {
+                    "file_id": hit.document_id,
+                    "filename": hit.title or hit.document_id,
+                    "score": round(hit.score, 6),
+                    "attributes": {**hit.attributes, "chunk_id": hit.chunk_id, "version": hit.document_version},
+                    "content": [{"type": "text", "text": hit.text}],
+                }
+                for hit in hits
+            ],
+            "has_more": False,
+            "next_page": None,
+        }
+    )
 
 
 def guardrails_apply(principal: KeyPrincipal, body: GuardrailApplyIn) -> GatewayReply:
@@ -314,14 +384,16 @@ def transcript(request: ChatRequest) -> str:
     return "\n".join(f"{m.role}: {m.content}" for m in request.messages)
 
 
-def _completion_document(request_id: str, alias: str, response: ChatResponse) -> dict[str, Any]:
+def _completion_document(
+    request_id: str, alias: str, response: ChatResponse, sources: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": response.content or None, "refusal": None}
     if response.tool_calls:
         message["tool_calls"] = [
             {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
             for c in response.tool_calls
         ]
-    return {
+    document = {
         "id": _completion_id(request_id),
         "object": "chat.completion",
         "created": int(time.time()),
@@ -330,6 +402,44 @@ def _completion_document(request_id: str, alias: str, response: ChatResponse) ->
         "usage": _usage_document(response.usage),
         "system_fingerprint": None,
     }
+    if sources:
+        document["sources"] = sources  # extension: what a grounded answer's [n] citations refer to
+    return document
+
+
+# ---- grounding in the use case's vector stores ----
+
+
+def _grounded(
+    principal: KeyPrincipal, request: ChatRequest, request_id: str, meter: CallMeter
+) -> tuple[ChatRequest, list[dict[str, Any]]]:
+    from lob_tenants.vector_stores.retrieval import ground
+
+    try:
+        return ground(principal, request, request_id)
+    except GatewayError as failed:
+        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=failed.code or "retrieval_failed")
+        raise failed
+
+
+def _with_sources(frames: Iterator[bytes], sources: list[dict[str, Any]]) -> Iterator[bytes]:
+    """The stream with the sources in its first chunk, so a client can render citations as they arrive."""
+    try:
+        first = next(frames, None)
+        if first is not None:
+            try:
+                document = json.loads(first.removeprefix(b"data: "))
+            except ValueError:
+                document = None
+            if isinstance(document, dict):
+                document["sources"] = sources
+                first = b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
+            yield first
+        yield from frames
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
 
 
 def _model_entry(name: str, created: int) -> dict[str, Any]:

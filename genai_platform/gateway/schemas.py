@@ -216,3 +216,38 @@ class GuardrailApplyIn(_Strict):
 
     def texts(self) -> tuple[str, ...]:
         return (self.text,) if isinstance(self.text, str) else tuple(self.text)
+
+
+class ComparisonFilterIn(_Strict):
+    key: StrictStr = Field(min_length=1, max_length=200)
+    type: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
+    value: StrictStr | StrictInt | float | StrictBool | list[StrictStr | StrictInt | float]
+
+
+class CompoundFilterIn(_Strict):
+    type: Literal["and", "or"]
+    filters: list[ComparisonFilterIn | CompoundFilterIn] = Field(min_length=1, max_length=20)
+
+
+CompoundFilterIn.model_rebuild()
+
+
+class RankingOptionsIn(_Strict):
+    ranker: StrictStr | None = None
+    score_threshold: float | None = Field(default=None, ge=-1, le=1)
+
+
+class VectorStoreSearchIn(_Strict):
+    """`POST /v1/vector_stores/{id}/search`, in OpenAI's shape (the openai SDK's `vector_stores.search`)."""
+
+    query: StrictStr | list[StrictStr] = Field(min_length=1)
+    max_num_results: StrictInt = Field(default=10, ge=1, le=50)
+    filters: ComparisonFilterIn | CompoundFilterIn | None = None
+    ranking_options: RankingOptionsIn | None = None
+    rewrite_query: StrictBool = False
+
+    def query_text(self) -> str:
+        text = self.query if isinstance(self.query, str) else " ".join(self.query)
+        if not text.strip():
+            raise GatewayError(400, "Invalid value for 'query': it is empty.", param="query", code="invalid_value")
+        return text

@@ -27,6 +27,11 @@ be tested end to end:
   `[sandbox] The tools returned: name: "result"; other: "result"`.
 
 A user message that mentions no offered tool gets the usual answer.
+
+Grounded behaviour (a system message carrying numbered sources, as the platform's retrieval adds):
+it answers extractively with the source sentence that shares the most words with the question,
+citing its number: `[sandbox] The refund window is 30 days. [2]`. With no source sharing a word,
+it says it doesn't know.
 """
 
 from __future__ import annotations
@@ -143,8 +148,11 @@ class SandboxAdapter:
     def _reply_text(self, request: ChatRequest) -> tuple[str, str]:
         last = _last_turn(request.messages)
         agent_answer = _agent_answer(request)
+        grounded_answer = _grounded_answer(request)
         if agent_answer is not None:
             text = agent_answer
+        elif grounded_answer is not None:
+            text = grounded_answer
         elif last is not None and last.role == "tool":
             text = f'[sandbox] The tool returned: "{last.content}"'
         else:
@@ -266,6 +274,38 @@ def _typed(value: str, kind: Any) -> Any:
     if kind == "boolean":
         return value.lower() in ("true", "yes", "1")
     return value
+
+
+_SOURCE = re.compile(r"^\[(\d+)\] ", re.MULTILINE)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
+_STOPWORDS = frozenset(
+    re.findall(
+        r"\w+",
+        "a an and are as at be by can do does for from how i in is it of on or our the this to was what when where "
+        "which who why will with you your",
+    )
+)
+
+
+def _grounded_answer(request: ChatRequest) -> str | None:
+    """The best-matching source sentence and its citation, when the prompt carries numbered sources."""
+    context = next((m.content for m in request.messages if m.role == "system" and "\nSources:\n" in m.content), None)
+    question = next((m.content for m in reversed(request.messages) if m.role == "user"), None)
+    if context is None or question is None:
+        return None
+    wanted = set(_WORDS.findall(question.lower())) - _STOPWORDS
+    sources = context.split("\nSources:\n", 1)[1]
+    marks = list(_SOURCE.finditer(sources))
+    best: tuple[int, str, str] = (0, "", "")
+    for mark, following in zip(marks, [*marks[1:], None], strict=True):
+        body = sources[mark.end() : following.start() if following else len(sources)]
+        for sentence in _SENTENCE.findall(body):
+            score = len(wanted & set(_WORDS.findall(sentence.lower())))
+            if score > best[0]:
+                best = (score, sentence.strip(), mark.group(1))
+    if not best[0]:
+        return "[sandbox] I don't know: the sources do not say."
+    return f"[sandbox] {best[1]} [{best[2]}]"
 
 
 def _last_turn(messages: tuple[Message, ...]) -> Message | None:
