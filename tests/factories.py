@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 
 from lob_tenants.models import ApiKey, Lob, PromptTemplate, UseCase
 from lob_tenants.services import api_key_issue, prompt_template_save
+from lob_tenants.vector_stores.models import VectorStore
 from model_catalog.models import Alias, CatalogModel, Deployment, ProviderAccount, Route
 
 
@@ -180,3 +181,39 @@ class AgentFactory(factory.django.DjangoModelFactory):
     def tools(self, create, extracted, **kwargs):
         if create and extracted:
             self.tools.set(extracted)
+
+
+# ---- vector stores ----
+
+
+def embedding_alias(name: str = "", dimensions: int = 384) -> Alias:
+    """A sandbox embedding alias the central team approved for any data classification (hashed
+    bag-of-words vectors, so retrieval in tests depends on shared words, like a real model's)."""
+    from governance.models import ModelApproval
+    from lob_tenants.models import DataClassification
+
+    model = CatalogModelFactory(supports_embeddings=True, supports_tools=False)
+    deployment = DeploymentFactory(model=model, provider_model_id=f"sandbox-embed-{dimensions}")
+    alias = AliasFactory(name=name or f"embed-{model.pk}", deployments=[deployment])
+    ModelApproval.objects.update_or_create(
+        alias=alias, defaults={"classifications": list(DataClassification.values), "approved_by": "test"}
+    )
+    return alias
+
+
+def vector_store(lob: Lob | None = None, *, ingestion_use_case: UseCase | None = None, **kwargs) -> VectorStore:
+    """A store registered through the service (its collection exists in the `vector_db` fixture's
+    server); paid for by a use case of its LOB that may use its embedding alias."""
+    from lob_tenants.vector_stores.services import vector_store_create
+
+    if ingestion_use_case is None:
+        ingestion_use_case = UseCaseFactory(lob=lob or LobFactory())
+    lob = ingestion_use_case.lob
+    alias = kwargs.pop("embedding_alias", None) or embedding_alias()
+    ingestion_use_case.aliases.add(alias)
+    kwargs.setdefault("slug", f"store-{VectorStore.objects.count() + 1}")
+    kwargs.setdefault("name", kwargs["slug"].replace("-", " ").title())
+    kwargs.setdefault("dimensions", 384)
+    return vector_store_create(
+        lob=lob, actor=None, embedding_alias=alias, ingestion_use_case=ingestion_use_case, **kwargs
+    )
