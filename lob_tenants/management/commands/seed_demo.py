@@ -28,6 +28,20 @@ EXAMPLE = """
     reply = client.chat.completions.create(model="{model}", messages=[{{"role": "user", "content": "Hello!"}}])
     print(reply.choices[0].message.content)
 """
+GROUNDED = """
+  Grounded answers: the {use_case} use case answers from the demo vector store {store}
+  (three bank policies) and lists the chunks it cites in the reply's "sources" field:
+
+    curl -s {base_url}/chat/completions \\
+      -H "Authorization: Bearer {key}" \\
+      -H "Content-Type: application/json" \\
+      -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "{question}"}}]}}'
+
+    curl -s {base_url}/vector_stores/{store}/search \\
+      -H "Authorization: Bearer {key}" \\
+      -H "Content-Type: application/json" \\
+      -d '{{"query": "mortgage overpayment charge", "max_num_results": 2}}'
+"""
 
 
 class Command(BaseCommand):
@@ -52,6 +66,14 @@ class Command(BaseCommand):
                 "admin": {"url": f"{root}/admin/", "username": world.admin_username, "password": world.admin_password},
                 "lob": world.lob_slug,
                 "use_case": world.use_case_slug,
+                "grounded": None
+                if world.grounded is None
+                else {
+                    "use_case": world.grounded.use_case_slug,
+                    "vector_store_id": world.grounded.vector_store_id,
+                    "key": world.grounded.api_key,
+                    "question": world.grounded.question,
+                },
             }
             self.stdout.write(json.dumps(document, indent=2))
             return
@@ -68,6 +90,19 @@ class Command(BaseCommand):
                 model=world.chat_model,
             )
         )
+        if world.grounded is not None:
+            self.stdout.write(
+                GROUNDED.format(
+                    base_url=base_url,
+                    use_case=world.grounded.use_case_slug,
+                    store=world.grounded.vector_store_id,
+                    key=world.grounded.api_key,
+                    model=world.chat_model,
+                    question=world.grounded.question,
+                )
+            )
+        else:
+            self.stdout.write(f"  (No grounded demo: {world.grounded_unavailable})\n")
 
 
 def _describe_mode() -> str:
