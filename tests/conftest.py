@@ -37,8 +37,9 @@ def _pgvector_server(tmp_path_factory):
     server.cleanup()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def vector_db(_pgvector_server, settings):
-    """Vector stores created in the test live in the session's pgvector server."""
+    """Vector stores live in the session's pgvector server, never in the checkout's embedded one
+    (`var/pgvector`), whichever test creates them (seed_demo's grounded demo does too)."""
     settings.VECTOR_DB_URL = _pgvector_server
     return _pgvector_server

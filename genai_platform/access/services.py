@@ -109,6 +109,10 @@ def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, acto
     if not user_can_in_lob(actor, owner_lob, "grant", "write"):
         raise PermissionDenied("only an admin of the owning LOB can revoke its grants")
     remove_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
+    # A key's cached principal carries what its grants let it read (a pinned prompt template): re-read it.
+    from lob_tenants.services import api_keys_forget
+
+    api_keys_forget(use_case)
     audit_record(
         actor=audit_actor(actor), action="grant.revoked", target=obj, lob_slug=owner_lob.slug,
         before={"use_case": str(use_case), "permission": _view_permission(obj)},
