@@ -56,6 +56,22 @@ class CallGuard:
             messages.append(message)
         return dataclasses.replace(request, messages=tuple(messages))
 
+    def check_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Prompt variables checked like user messages (they are the caller's words, rendered into a
+        system message): the values masked, or GatewayError 400 `guardrail_blocked`."""
+        if not self.active:
+            return values
+        return {name: self._checked_value(value) for name, value in values.items()}
+
+    def _checked_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self._evaluate(value, Direction.INPUT).text if value else value
+        if isinstance(value, list):
+            return [self._checked_value(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self._checked_value(item) for key, item in value.items()}
+        return value
+
     def apply(self, texts: tuple[str, ...], direction: Direction, context: str | None = None) -> dict[str, Any]:
         """The standalone check: what each text would become, and what acted, without raising on a block."""
         if not self.active:

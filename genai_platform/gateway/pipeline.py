@@ -116,14 +116,18 @@ def chat_plan(principal: KeyPrincipal, request: ChatRequest) -> ChatPlan:
 
 
 def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
-    request = body.to_chat_request()
-    request = with_pinned_prompt(principal, request, body.prompt_variables)  # the prompt catalog's system message
+    unpinned = body.to_chat_request()
+    request = with_pinned_prompt(principal, unpinned, body.prompt_variables)  # the prompt catalog's system message
     plan = chat_plan(principal, request)
     routes, targets, prompt_tokens = plan.routes, plan.targets, plan.prompt_tokens
     meter = CallMeter(principal, request_id, "chat", routes.alias, end_user=request.user or "", stream=body.stream)
     guard = call_guard(principal)
     meter.guardrails = guard.summary()  # the same dict, so actions taken later are recorded too
     try:
+        if body.prompt_variables:
+            variables = guard.check_values(body.prompt_variables)
+            if variables != body.prompt_variables:  # render what the provider may see
+                request = with_pinned_prompt(principal, unpinned, variables)
         request = guard.check_input(request)  # the provider receives masked text, or nothing at all
     except GatewayError as blocked:
         meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code="guardrail_blocked")
