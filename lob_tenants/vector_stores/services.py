@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,7 @@ from genai_platform.gateway.errors import GatewayError
 from genai_platform.providers.types import EmbeddingRequest
 from governance.models import ModelApproval
 from governance.services import audit_actor, audit_record
-from lob_tenants.models import Lob, UseCase
+from lob_tenants.models import DataClassification, Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal, use_case_principal
 from model_catalog.models import Alias
 from model_catalog.selectors import alias_routes
@@ -40,6 +41,7 @@ from .models import Document, Grounding, IngestionJob, VectorStore
 from .selectors import GENERATION, StoreRef, collection_of, store_ref
 
 _REFERENCE_SCHEMES = ("env:", "file:")
+_SENSITIVITY = list(DataClassification.values)  # least to most sensitive
 
 
 class IngestionError(Exception):
@@ -139,6 +141,12 @@ def grounding_attach(
     material change: it goes back to review, and its current approval keeps serving meanwhile."""
     if not use_case_can_read(use_case, store, store.lob_id):
         raise ValidationError({"store": "This store is neither the LOB's own nor shared with this use case."})
+    if _SENSITIVITY.index(store.data_classification) > _SENSITIVITY.index(use_case.data_classification):
+        # Its chunks would reach models approved only for the use case's (lower) classification.
+        raise ValidationError(
+            {"store": f"The store holds {store.data_classification} data; use case {use_case.slug} is approved "
+             f"for {use_case.data_classification} data only."}
+        )  # fmt: skip
     grounding, created = Grounding.objects.update_or_create(
         use_case=use_case, store=store, defaults={"top_k": top_k, "score_threshold": score_threshold}
     )
@@ -236,6 +244,67 @@ def documents_ingest(*, store: VectorStore, uploads: Sequence[Upload], actor: An
             )
     job.refresh_from_db()
     return job
+
+
+# ---- ingesting a directory (`manage.py vectorstore ingest`) ----
+
+#: A batch read from disk holds at most this many bytes (and one document at least), so memory
+#: stays bounded however large the directory is.
+DIRECTORY_BATCH_BYTES = 32 * 1024 * 1024
+MAX_DOCUMENT_ID = 200
+
+
+@dataclass(frozen=True)
+class DirectoryScan:
+    """The files of a directory to ingest (relative paths, sorted) and those skipped, with why."""
+
+    root: Path
+    files: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]
+
+
+def directory_scan(root: Path, *, pattern: str = "*", recursive: bool = False) -> DirectoryScan:
+    """The supported files under `root` whose name matches `pattern` (recursively if asked). Hidden
+    files and directories are ignored; unsupported, too large or too deeply nested files are
+    skipped with their reason. Reads names and sizes only."""
+    found = root.rglob(pattern) if recursive else root.glob(pattern)
+    files: list[str] = []
+    skipped: list[tuple[str, str]] = []
+    for path in sorted(found):
+        relative = path.relative_to(root).as_posix()
+        if not path.is_file() or any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        if path.suffix.lower() not in documents.SUPPORTED_SUFFIXES:
+            supported = ", ".join(sorted(documents.SUPPORTED_SUFFIXES))
+            skipped.append((relative, f"unsupported file type (supported: {supported})"))
+        elif path.stat().st_size > settings.VECTOR_STORE_MAX_DOCUMENT_BYTES:
+            skipped.append((relative, f"larger than {settings.VECTOR_STORE_MAX_DOCUMENT_BYTES} bytes"))
+        elif len(relative) > MAX_DOCUMENT_ID:
+            skipped.append((relative, f"its path is longer than {MAX_DOCUMENT_ID} characters (the document id)"))
+        else:
+            files.append(relative)
+    return DirectoryScan(root=root, files=tuple(files), skipped=tuple(skipped))
+
+
+def directory_upload_batches(
+    scan: DirectoryScan, *, batch_size: int, batch_bytes: int = DIRECTORY_BATCH_BYTES
+) -> Iterator[list[Upload]]:
+    """The scanned files as uploads, read lazily in batches of at most `batch_size` documents and
+    `batch_bytes` bytes. The document id is the path relative to the directory (so re-ingesting
+    the directory finds the same documents), the title comes from the file name."""
+    batch: list[Upload] = []
+    size = 0
+    for relative in scan.files:
+        content = (scan.root / relative).read_bytes()
+        if batch and (len(batch) >= batch_size or size + len(content) > batch_bytes):
+            yield batch
+            batch, size = [], 0
+        name = Path(relative)
+        title = name.stem.replace("_", " ").replace("-", " ").strip() or name.name
+        batch.append(Upload(external_id=relative, filename=name.name, content=content, title=title, source=relative))
+        size += len(content)
+    if batch:
+        yield batch
 
 
 def _plan(store: VectorStore, upload: Upload) -> tuple[Upload, str, int | None, str]:

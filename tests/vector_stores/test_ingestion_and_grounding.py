@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import Client, TestCase
 
 from genai_platform.metering.models import UsageRecord
@@ -236,3 +237,11 @@ def test_grounding_an_approved_use_case_is_a_material_change_that_keeps_it_servi
     assert use_case.status == UseCase.Status.SUBMITTED
     assert Review.objects.filter(use_case=use_case, material_change=True).exists()
     assert ask(grounded_key, "How long is the warranty?").status_code == 200  # the approval still serves
+
+
+def test_a_store_of_more_sensitive_data_than_the_use_case_cannot_ground_it(vector_db):
+    restricted = vector_store(data_classification="restricted")
+    use_case = UseCaseFactory(lob=restricted.lob, data_classification="internal")
+
+    with pytest.raises(ValidationError, match="holds restricted data"):
+        grounding_attach(use_case=use_case, store=restricted, actor=None)
