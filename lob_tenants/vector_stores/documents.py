@@ -16,6 +16,8 @@ from semantic_text_splitter import MarkdownSplitter, TextSplitter
 PLAIN, MARKDOWN, HTML, PDF = "text/plain", "text/markdown", "text/html", "application/pdf"
 SUPPORTED_CONTENT_TYPES = (PLAIN, MARKDOWN, HTML, PDF)
 _SUFFIXES = {".md": MARKDOWN, ".markdown": MARKDOWN, ".txt": PLAIN, ".htm": HTML, ".html": HTML, ".pdf": PDF}
+#: File name endings read without a declared content type (what the ingest command picks up).
+SUPPORTED_SUFFIXES = frozenset(_SUFFIXES)
 
 
 class DocumentError(ValueError):

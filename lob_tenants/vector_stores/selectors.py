@@ -7,9 +7,10 @@ a revoked grant stops working in every process within GATEWAY_LOCAL_CACHE_SECOND
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 
 from genai_platform import hotcache
 from genai_platform.access.services import use_case_can_read
@@ -104,3 +105,76 @@ def jobs_of(store: VectorStore) -> QuerySet[IngestionJob]:
 
 def groundings_of(store: VectorStore) -> QuerySet[Grounding]:
     return Grounding.objects.filter(store=store).select_related("use_case__lob")
+
+
+def stores_by_public_id(public_ids: Iterable[str]) -> list[VectorStore]:
+    """The stores with these ids, whichever LOB owns them: a caller attaching them checks that
+    its use case may read them (`agents.services.agent_save` does)."""
+    return list(VectorStore.objects.select_related("lob").filter(public_id__in=set(public_ids)))
+
+
+def store_by_path(path: str) -> VectorStore | None:
+    """The store named `<lob slug>/<store slug>`, or None (an operator's lookup: no use case's scope)."""
+    lob_slug, _, slug = path.strip().partition("/")
+    if not lob_slug or not slug:
+        return None
+    return (
+        VectorStore.objects.select_related("lob", "embedding_alias", "ingestion_use_case")
+        .filter(lob__slug=lob_slug, slug=slug)
+        .first()
+    )
+
+
+# ---- ingestion progress over several jobs (a directory ingested in batches) ----
+
+
+@dataclass(frozen=True)
+class IngestionProgress:
+    total: int
+    done: int
+    unchanged: int
+    failed: int
+    chunks_written: int
+    finished: bool
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.unchanged + self.failed
+
+
+def ingestion_progress(job_ids: Sequence[int]) -> IngestionProgress:
+    """The jobs' counters added up; `finished` once every one of them has ended."""
+    jobs = IngestionJob.objects.filter(pk__in=job_ids)
+    sums = jobs.aggregate(
+        total=Sum("documents_total"), done=Sum("documents_done"), unchanged=Sum("documents_unchanged"),
+        failed=Sum("documents_failed"), chunks=Sum("chunks_written"),
+    )  # fmt: skip
+    return IngestionProgress(
+        total=sums["total"] or 0,
+        done=sums["done"] or 0,
+        unchanged=sums["unchanged"] or 0,
+        failed=sums["failed"] or 0,
+        chunks_written=sums["chunks"] or 0,
+        finished=not jobs.filter(finished_at__isnull=True).exists(),
+    )
+
+
+def ingestion_failures(job_ids: Sequence[int]) -> list[tuple[str, str]]:
+    """The documents these jobs failed to ingest, with why: (document id, error)."""
+    failed = Document.objects.filter(job_id__in=job_ids, status=Document.Status.FAILED).order_by("external_id")
+    return list(failed.values_list("external_id", "error"))
+
+
+# ---- stores an agent is grounded in ----
+
+
+def readable_groundings(
+    use_case: UseCase, stores: Iterable[VectorStore], *, top_k: int, score_threshold: float = 0.0
+) -> tuple[GroundingRef, ...]:
+    """The stores `use_case` may still read as groundings, dropping any it no longer may (a share
+    withdrawn after they were attached)."""
+    return tuple(
+        GroundingRef(store_ref(store), top_k, score_threshold)
+        for store in stores
+        if use_case_can_read(use_case, store, store.lob_id)
+    )
