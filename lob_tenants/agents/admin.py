@@ -67,8 +67,8 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = [
-            "lob", "slug", "description", "instructions", "use_case", "alias", "tools", "max_steps", "max_tokens",
-            "timeout_seconds",
+            "lob", "slug", "description", "instructions", "use_case", "alias", "tools", "vector_stores", "max_steps",
+            "max_tokens", "timeout_seconds",
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
@@ -81,8 +81,9 @@ class AgentForm(forms.ModelForm):
 
 @admin.register(Agent)
 class AgentAdmin(PortalAdmin):
-    """A LOB's agents. Saving checks the allow-list for the use case's data; a new tool on an agent of
-    an approved use case sends the use case back to the governance board."""
+    """A LOB's agents. Saving checks the allow-list for the use case's data and that the use case may
+    read each vector store; a new tool or store on an agent of an approved use case sends the use
+    case back to the governance board."""
 
     access_object = "agent"
     lob_path = "lob"
@@ -93,7 +94,7 @@ class AgentAdmin(PortalAdmin):
     list_filter = ["lob"]
     list_select_related = ["lob", "use_case", "alias"]
     search_fields = ["slug", "public_id"]
-    filter_horizontal = ["tools"]
+    filter_horizontal = ["tools", "vector_stores"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
         return ["public_id"] if obj is None else ["public_id", "lob"]
@@ -104,10 +105,16 @@ class AgentAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> Agent:
         existing = Agent.objects.get(pk=obj.pk) if change else None
         data = form.cleaned_data
+        stores = list(data.get("vector_stores") or [])
+        if existing is not None and "vector_stores" in form.fields:
+            # Stores the form cannot offer (shared by another LOB) stay attached: the form never showed them.
+            offered = form.fields["vector_stores"].queryset
+            stores += list(existing.vector_stores.exclude(pk__in=offered.values("pk")))
         try:
             return services.agent_save(
                 lob=obj.lob, agent=existing, slug=data["slug"], use_case=data["use_case"], alias=data["alias"],
-                instructions=data["instructions"], tools=list(data.get("tools") or []), actor=request.user,
+                instructions=data["instructions"], tools=list(data.get("tools") or []),
+                vector_stores=stores, actor=request.user,
                 description=data.get("description", ""), max_steps=data["max_steps"], max_tokens=data["max_tokens"],
                 timeout_seconds=data["timeout_seconds"],
             )  # fmt: skip

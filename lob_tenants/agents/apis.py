@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 from genai_platform.access.permissions import RolePermission
 from lob_tenants.apis import ManagementPage, bad_request, get_or_404, paginated_response
 from lob_tenants.models import DataClassification, Lob, UseCase
+from lob_tenants.vector_stores.selectors import stores_by_public_id
 from model_catalog.models import Alias
 
 from . import services
@@ -51,6 +52,7 @@ class AgentSerializer(serializers.Serializer):
     use_case = serializers.SlugField(source="use_case.slug")
     alias = serializers.CharField(source="alias.name")
     tools = serializers.SerializerMethodField(help_text="Names of its tools.")
+    vector_stores = serializers.SerializerMethodField(help_text="Ids (`vs_…`) of the stores its runs are grounded in.")
     max_steps = serializers.IntegerField()
     max_tokens = serializers.IntegerField()
     timeout_seconds = serializers.IntegerField()
@@ -60,6 +62,10 @@ class AgentSerializer(serializers.Serializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_tools(self, agent: Agent) -> list[str]:
         return sorted(tool.name for tool in agent.tools.all())
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_vector_stores(self, agent: Agent) -> list[str]:
+        return sorted(store.public_id for store in agent.vector_stores.all())
 
 
 class StepSerializer(serializers.Serializer):
@@ -204,6 +210,10 @@ class _AgentInput(serializers.Serializer):
     use_case = serializers.SlugField(help_text="A use case of this LOB.")
     alias = serializers.CharField(help_text="One of the use case's models.")
     tools = serializers.ListField(child=serializers.CharField(), required=False, help_text="Names of this LOB's tools.")
+    vector_stores = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="Ids (`vs_…`) of stores the use case may read: the LOB's own or shared with it.",
+    )  # fmt: skip
     max_steps = serializers.IntegerField(required=False)
     max_tokens = serializers.IntegerField(required=False)
     timeout_seconds = serializers.IntegerField(required=False)
@@ -228,6 +238,12 @@ class _AgentInput(serializers.Serializer):
             if missing:
                 raise ValidationError({"tools": [f"This LOB has no tool named {', '.join(missing)}."]})
             attrs["tools"] = found
+        if "vector_stores" in attrs:
+            stores = stores_by_public_id(attrs["vector_stores"])
+            missing = sorted(set(attrs["vector_stores"]) - {s.public_id for s in stores})
+            if missing:
+                raise ValidationError({"vector_stores": [f"No vector store {', '.join(missing)}."]})
+            attrs["vector_stores"] = stores
         return attrs
 
 
@@ -271,7 +287,7 @@ class AgentDetailApi(_LobAgentsApi):
 
 
 class AgentUpdateApi(_LobAgentsApi):
-    """Changes an agent (fields given only); `tools` replaces its tools."""
+    """Changes an agent (fields given only); `tools` replaces its tools, `vector_stores` its stores."""
 
     class InputSerializer(_AgentInput):
         def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -140,7 +140,8 @@ class Tool(models.Model):
 
 
 class Agent(models.Model):
-    """Instructions, a model and tools, run by the plan-act loop under one use case's governance."""
+    """Instructions, a model, tools and vector stores, run by the plan-act loop under one use case's
+    governance."""
 
     public_id = models.CharField(max_length=32, unique=True, default=agent_public_id, editable=False)
     lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="agents")
@@ -152,6 +153,10 @@ class Agent(models.Model):
     )
     alias = models.ForeignKey(Alias, on_delete=models.PROTECT, related_name="+", help_text="The model it runs on.")
     tools = models.ManyToManyField(Tool, blank=True, related_name="agents")
+    vector_stores = models.ManyToManyField(
+        "vector_stores.VectorStore", blank=True, related_name="agents",
+        help_text="Stores each run is grounded in: its LOB's own, or shared with its use case.",
+    )  # fmt: skip
     max_steps = models.PositiveIntegerField(
         default=8, validators=[MinValueValidator(1), MaxValueValidator(50)], help_text="Model calls per run."
     )
@@ -223,11 +228,13 @@ class AgentRun(models.Model):
 
 
 class AgentStep(models.Model):
-    """One step of a run: a model call (metered like a gateway call) or a tool call (or its refusal)."""
+    """One step of a run: a model call (metered like a gateway call), a tool call (or its refusal),
+    or the retrieval from the agent's vector stores that grounds the run (its sources)."""
 
     class Kind(models.TextChoices):
         MODEL = "model"
         TOOL = "tool"
+        RETRIEVAL = "retrieval"
 
     class Outcome(models.TextChoices):
         OK = "ok"
@@ -237,7 +244,7 @@ class AgentStep(models.Model):
 
     run = models.ForeignKey(AgentRun, on_delete=models.CASCADE, related_name="steps")
     index = models.PositiveIntegerField()
-    kind = models.CharField(max_length=8, choices=Kind.choices)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, default=Outcome.OK)
     inputs = models.JSONField(default=dict)
     outputs = models.JSONField(default=dict)

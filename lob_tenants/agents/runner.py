@@ -31,9 +31,10 @@ from genai_platform.metering.models import UsageRecord
 from genai_platform.providers.types import ChatRequest, ChatResponse, ErrorKind, Message, ToolCall, ToolDefinition
 from genai_platform.router.dispatch import DispatchError, chat_dispatch
 from lob_tenants.selectors import KeyPrincipal
+from lob_tenants.vector_stores.retrieval import grounding_context, last_question, with_context
 
 from .models import Agent, AgentRun, AgentStep, Tool
-from .selectors import run_principal, tool_endpoint_allowed
+from .selectors import agent_groundings, run_principal, tool_endpoint_allowed
 from .services import agent_run_finish
 from .tool_calls import tool_http_call
 
@@ -43,9 +44,9 @@ S = AgentRun.Status
 
 
 def run_initial_messages(agent: Agent, run: AgentRun) -> list[Message]:
-    """The messages of a run's first model request: the agent's instructions as the system message,
-    then the run's input. This is the single place a run's context is assembled, so grounding with
-    the agent's vector stores hooks in here (retrieved context placed before the input)."""
+    """The messages a run starts from: the agent's instructions as the system message, then the
+    run's input. A run of an agent with vector stores then adds the retrieved sources between the
+    two (`_Loop._retrieval_step`), in the gateway's format (`retrieval.grounding_context`)."""
     messages = [Message(role="system", content=agent.instructions)]
     messages.extend(Message(role=m["role"], content=m["content"]) for m in run.input)
     return messages
@@ -87,7 +88,7 @@ class _Loop:
     # ---- the loop ----
 
     def run(self) -> None:
-        ending: _Ending | None = None
+        ending = self._retrieval_step()
         while ending is None:
             ending = self._stop_before_model_step()
             if ending is not None:
@@ -171,7 +172,9 @@ class _Loop:
             if not self.input_checked:
                 request = guard.check_input(request)  # the provider receives masked text, or nothing
                 self.messages, self.input_checked = list(request.messages), True
-                step.inputs["input"] = [{"role": m.role, "content": m.content} for m in request.messages[1:]]
+                step.inputs["input"] = [  # the sources are the retrieval step's
+                    {"role": m.role, "content": m.content} for m in request.messages[1:] if m.role != "system"
+                ]
             meter.admit(plan.targets, input_tokens=plan.prompt_tokens, max_output_tokens=request.max_tokens)
             deadline = min(self.deadline, time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
             outcome = chat_dispatch(
@@ -231,6 +234,39 @@ class _Loop:
         step.error = f"{code}: {message}"
         self._save(step, started)
         return _Ending(S.FAILED, error_code=code, error=message)
+
+    # ---- the retrieval step ----
+
+    def _retrieval_step(self) -> _Ending | None:
+        """Grounds the run in the agent's vector stores: searches them for the run's question (masked
+        by the guardrails first, as the gateway does) and places the numbered sources after the
+        instructions. One step records the query and the sources; nothing happens for an agent
+        without stores (or whose stores its use case may no longer read)."""
+        groundings = agent_groundings(self.agent)
+        question = last_question(self.messages)
+        if not groundings or not question.strip():
+            return None
+        step = AgentStep(run=self.run_record, index=self._take_index(), kind=AgentStep.Kind.RETRIEVAL)
+        step.inputs = {"vector_stores": [g.store.public_id for g in groundings]}
+        started = time.monotonic()
+        guard = self._step_guard()
+        try:
+            checked = guard.check_input(ChatRequest(model="", messages=(Message(role="user", content=question),)))
+        except GatewayError as blocked:
+            step.guardrails = guard.summary()
+            return self._failed_step(step, started, "guardrail_blocked", blocked.message, blocked=True)
+        step.guardrails = guard.summary()
+        step.inputs["query"] = query = checked.messages[0].content
+        # Each store's query embedding is a usage record of the caller's, `<this>-g<n>-r0`.
+        step.usage_request_id = f"{self.run_record.request_id}.{step.index}"[:48]
+        try:
+            context, sources = grounding_context(self.principal, query, groundings, step.usage_request_id)
+        except GatewayError as failed:
+            return self._failed_step(step, started, failed.code or "retrieval_failed", failed.message)
+        self.messages = list(with_context(self.messages, context))
+        step.outputs = {"sources": sources}
+        self._save(step, started)
+        return None
 
     # ---- a tool step ----
 

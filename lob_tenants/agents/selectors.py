@@ -7,11 +7,14 @@ from django.db.models import Prefetch, QuerySet
 
 from lob_tenants.models import Lob
 from lob_tenants.selectors import KeyPrincipal, key_principal_by_prefix
+from lob_tenants.vector_stores.selectors import GroundingRef, readable_groundings
 
 from .endpoints import endpoint_allowed
 from .models import Agent, AgentGroupObjectPermission, AgentRun, AgentStep, Tool, ToolAllowance
 
 VIEW_AGENT = "view_agent"
+#: Chunks a run is given from its agent's vector stores (the best of all stores together).
+AGENT_GROUNDING_TOP_K = 4
 
 
 # ---- the allow-list ----
@@ -47,7 +50,7 @@ def agents_of(lob: Lob) -> QuerySet[Agent]:
     return (
         Agent.objects.filter(lob=lob)
         .select_related("lob", "use_case", "alias")
-        .prefetch_related("tools")
+        .prefetch_related("tools", "vector_stores")
         .order_by("slug")
     )
 
@@ -94,6 +97,13 @@ def agent_run_for_principal(*, agent: Agent, public_id: str, principal: KeyPrinc
         .prefetch_related(Prefetch("steps", queryset=AgentStep.objects.order_by("index")))
         .first()
     )
+
+
+def agent_groundings(agent: Agent) -> tuple[GroundingRef, ...]:
+    """The agent's vector stores its use case may still read (read now: a share can be withdrawn
+    after the store was attached, and the run then goes on without that store)."""
+    stores = agent.vector_stores.select_related("lob", "embedding_alias").order_by("pk")
+    return readable_groundings(agent.use_case, stores, top_k=AGENT_GROUNDING_TOP_K)
 
 
 def run_principal(run: AgentRun) -> KeyPrincipal | None:

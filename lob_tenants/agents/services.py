@@ -2,7 +2,8 @@
 
 Each change is validated here (never in a view), audited in its own transaction, and an agent
 that gains a tool under an approved use case sends that use case back to the governance board
-(`governance.workflow.use_case_material_change`) in the same transaction.
+(`governance.workflow.use_case_material_change`) in the same transaction; so does one that
+gains a vector store.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from genai_platform.router.channel import reply_channel
 from governance.services import audit_actor, audit_record
 from lob_tenants.models import ApiKey, Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal
+from lob_tenants.vector_stores.models import VectorStore
 from model_catalog.models import Alias
 
 from .models import Agent, AgentRun, Tool, ToolAllowance
@@ -138,15 +140,18 @@ def agent_save(
     alias: Alias,
     instructions: str,
     tools: list[Tool] | None = None,
+    vector_stores: list[VectorStore] | None = None,
     agent: Agent | None = None,
     actor: Any = None,
     **fields: Any,
 ) -> Agent:
-    """Creates an agent in `lob`, or changes `agent`. `tools` None keeps its tools.
+    """Creates an agent in `lob`, or changes `agent`. `tools` (`vector_stores`) None keeps its tools
+    (stores).
 
     Refuses (ValidationError) a use case of another LOB, a model the use case may not call, a tool
-    of another LOB, and a tool whose endpoint the allow-list does not open to the use case's data
-    classification. Gaining a tool under an approved use case sends the use case back to review."""
+    of another LOB, a tool whose endpoint the allow-list does not open to the use case's data
+    classification, and a vector store the use case may not read (neither its LOB's own nor shared
+    with it). Gaining a tool or a store under an approved use case sends the use case back to review."""
     unknown = set(fields) - set(AGENT_FIELDS)
     if unknown:
         raise ValueError(f"unknown agent fields: {sorted(unknown)}")
@@ -161,10 +166,11 @@ def agent_save(
     before = None if created else _agent_state(agent)
     previous_use_case_id = agent.use_case_id
     previous_tools = set() if created else set(agent.tools.values_list("pk", flat=True))
+    previous_stores = set() if created else set(agent.vector_stores.values_list("pk", flat=True))
     agent.slug, agent.use_case, agent.alias, agent.instructions = slug, use_case, alias, instructions
     for name, value in fields.items():
         setattr(agent, name, value)
-    agent.full_clean(exclude=["tools"], validate_unique=False, validate_constraints=False)
+    agent.full_clean(exclude=["tools", "vector_stores"], validate_unique=False, validate_constraints=False)
     if Agent.objects.filter(lob=lob, slug=slug).exclude(pk=agent.pk).exists():
         raise ValidationError(f"This line of business already has an agent {slug!r}.")
     new_tools = list(tools) if tools is not None else list(agent.tools.all()) if not created else []
@@ -175,15 +181,27 @@ def agent_save(
     # Only those are checked here; tools it keeps are checked at every call, as the allow-list changes.
     kept = previous_tools if previous_use_case_id == use_case.pk else set()
     _require_allowed([t for t in new_tools if t.pk not in kept], use_case)
+    if vector_stores is not None:
+        new_stores = list(vector_stores)
+    else:
+        new_stores = [] if created else list(agent.vector_stores.all())
+    # As for tools: a store is checked when the use case gains it; a withdrawn share drops it at run time.
+    kept_stores = previous_stores if previous_use_case_id == use_case.pk else set()
+    gained_stores = [s for s in new_stores if s.pk not in kept_stores]
+    _require_readable(gained_stores, use_case)
     agent.save()
     agent.tools.set(new_tools)
+    agent.vector_stores.set(new_stores)
     gained = sorted(t.name for t in new_tools if t.pk not in kept)
     audit_record(
         actor=audit_actor(actor), action="agent.created" if created else "agent.updated", target=agent,
         lob_slug=lob.slug, before=before, after=_agent_state(agent),
     )  # fmt: skip
-    if gained:
-        _material_change_if_approved(use_case, actor, f"agent {agent.slug} gains tool(s) {', '.join(gained)}")
+    gains = [f"tool(s) {', '.join(gained)}"] if gained else []
+    if gained_stores:
+        gains.append(f"vector store(s) {', '.join(sorted(s.public_id for s in gained_stores))}")
+    if gains:
+        _material_change_if_approved(use_case, actor, f"agent {agent.slug} gains {' and '.join(gains)}")
     return agent
 
 
@@ -214,6 +232,7 @@ def _agent_state(agent: Agent) -> dict[str, Any]:
     state.update(
         public_id=agent.public_id, slug=agent.slug, use_case=agent.use_case.slug, alias=agent.alias.name,
         tools=sorted(agent.tools.values_list("name", flat=True)) if agent.pk else [],
+        vector_stores=sorted(agent.vector_stores.values_list("public_id", flat=True)) if agent.pk else [],
     )  # fmt: skip
     return state
 
@@ -225,6 +244,16 @@ def _require_allowed(tools: list[Tool], use_case: UseCase) -> None:
         raise ValidationError(
             f"Not on the central allow-list for {use_case.data_classification} data: {names}. "
             "Ask the platform team to allow the endpoint, or use another tool."
+        )
+
+
+def _require_readable(stores: list[VectorStore], use_case: UseCase) -> None:
+    refused = [s for s in stores if not access_services.use_case_can_read(use_case, s, s.lob_id)]
+    if refused:
+        names = ", ".join(sorted(s.public_id for s in refused))  # never another LOB's names
+        raise ValidationError(
+            f"Use case {use_case.slug!r} may not read these vector stores: {names}. Use a store of this line of "
+            "business, or ask the store's owners to share it with the use case."
         )
 
 

@@ -8,7 +8,7 @@ so a client can show where each cited fact came from.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from genai_platform.gateway.errors import GatewayError
@@ -16,7 +16,7 @@ from genai_platform.providers.types import ChatRequest, Message
 from lob_tenants.selectors import KeyPrincipal
 
 from .backends import BackendError, Hit, backend_for
-from .selectors import StoreRef, groundings_for
+from .selectors import GroundingRef, StoreRef, groundings_for
 from .services import embed_texts
 
 GROUNDING_INSTRUCTIONS = (
@@ -59,13 +59,12 @@ def source_document(index: int, store: StoreRef, hit: Hit) -> dict[str, Any]:
     }
 
 
-def ground(principal: KeyPrincipal, request: ChatRequest, request_id: str) -> tuple[ChatRequest, list[dict[str, Any]]]:
-    """The request with retrieved context added, and the sources it cites; unchanged when the use
-    case is grounded in no store or the conversation has no user question."""
-    groundings = groundings_for(principal.use_case_id)
-    question = next((m.content for m in reversed(request.messages) if m.role == "user"), "")
-    if not groundings or not question.strip():
-        return request, []
+def grounding_context(
+    principal: KeyPrincipal, question: str, groundings: Sequence[GroundingRef], request_id: str
+) -> tuple[Message, list[dict[str, Any]]]:
+    """The system message holding the chunks closest to `question` across `groundings` as numbered
+    sources (the best `max(top_k)` of them, best first), and those sources. Each store's query is
+    embedded as the principal's metered call. The gateway and agent runs both ground with it."""
     scored: list[tuple[float, StoreRef, Hit]] = []
     for number, grounding in enumerate(groundings):
         hits = search(
@@ -74,15 +73,35 @@ def ground(principal: KeyPrincipal, request: ChatRequest, request_id: str) -> tu
         )  # fmt: skip
         scored.extend((hit.score, grounding.store, hit) for hit in hits)
     scored.sort(key=lambda entry: entry[0], reverse=True)
-    kept = scored[: max(g.top_k for g in groundings)]
+    kept = scored[: max((g.top_k for g in groundings), default=0)]
     sources = [source_document(i, store, hit) for i, (_, store, hit) in enumerate(kept, start=1)]
     if not sources:
         context = "(No source matched the question.)"
     else:
         context = "\n\n".join(f"[{s['index']}] {s['title']}\n{s['text']}" for s in sources)
-    message = Message(role="system", content=f"{GROUNDING_INSTRUCTIONS}\n\nSources:\n{context}")
-    messages = list(request.messages)
-    # After the caller's own system messages, so their instructions still come first.
-    at = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
-    messages.insert(at, message)
-    return dataclasses.replace(request, messages=tuple(messages)), sources
+    return Message(role="system", content=f"{GROUNDING_INSTRUCTIONS}\n\nSources:\n{context}"), sources
+
+
+def last_question(messages: Sequence[Message]) -> str:
+    """The conversation's last user message: what retrieval searches for."""
+    return next((m.content for m in reversed(messages) if m.role == "user"), "")
+
+
+def with_context(messages: Sequence[Message], context: Message) -> tuple[Message, ...]:
+    """`messages` with the grounding message after the caller's own system messages, so their
+    instructions still come first."""
+    placed = list(messages)
+    at = next((i for i, m in enumerate(placed) if m.role != "system"), len(placed))
+    placed.insert(at, context)
+    return tuple(placed)
+
+
+def ground(principal: KeyPrincipal, request: ChatRequest, request_id: str) -> tuple[ChatRequest, list[dict[str, Any]]]:
+    """The request with retrieved context added, and the sources it cites; unchanged when the use
+    case is grounded in no store or the conversation has no user question."""
+    groundings = groundings_for(principal.use_case_id)
+    question = last_question(request.messages)
+    if not groundings or not question.strip():
+        return request, []
+    context, sources = grounding_context(principal, question, groundings, request_id)
+    return dataclasses.replace(request, messages=with_context(request.messages, context)), sources
