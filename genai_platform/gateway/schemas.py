@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
 from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolDefinition
 
@@ -222,6 +222,15 @@ class ComparisonFilterIn(_Strict):
     key: StrictStr = Field(min_length=1, max_length=200)
     type: Literal["eq", "ne", "gt", "gte", "lt", "lte", "in", "nin"]
     value: StrictStr | StrictInt | float | StrictBool | list[StrictStr | StrictInt | float]
+
+    @model_validator(mode="after")
+    def _value_fits_type(self) -> ComparisonFilterIn:
+        # `in`/`nin` test membership of a list; the others compare with one value.
+        if self.type in ("in", "nin") and not isinstance(self.value, list):
+            raise ValueError(f"'{self.type}' needs a list of values")
+        if self.type not in ("in", "nin") and isinstance(self.value, list):
+            raise ValueError(f"'{self.type}' compares with a single value, not a list")
+        return self
 
 
 class CompoundFilterIn(_Strict):

@@ -215,10 +215,11 @@ def _filter_sql(node: Mapping[str, Any], params: dict[str, Any]) -> sql.Composab
     value = node["value"]
     if kind in ("in", "nin"):
         params[value_name] = json.dumps(list(value))
-        test = sql.SQL("(attributes -> %({k})s) IN (SELECT jsonb_array_elements(%({v})s::jsonb))")
-        if kind == "nin":
-            test = sql.SQL("NOT COALESCE(") + test + sql.SQL(", FALSE)")
-        return test.format(k=sql.SQL(key_name), v=sql.SQL(value_name))
+        test = sql.SQL("(attributes -> %({k})s) IN (SELECT jsonb_array_elements(%({v})s::jsonb))").format(
+            k=sql.SQL(key_name), v=sql.SQL(value_name)
+        )
+        # A document without the key is "not in" any list.
+        return sql.SQL("NOT COALESCE({test}, FALSE)").format(test=test) if kind == "nin" else test
     operator = sql.SQL(_COMPARISONS[kind])
     if isinstance(value, bool) or not isinstance(value, int | float):
         params[value_name] = json.dumps(value)
