@@ -8,6 +8,7 @@ urlpatterns = [
     path("", include("genai_platform.access.urls")),
     path("metering/", include("genai_platform.metering.urls")),
     path("", include("lob_tenants.agents.urls")),
+    path("", include("lob_tenants.vector_stores.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

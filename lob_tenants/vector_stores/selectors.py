@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from django.db.models import QuerySet, Sum
+from django.db.models import Count, QuerySet, Sum
+from django.db.models.functions import Coalesce
 
 from genai_platform import hotcache
 from genai_platform.access.services import use_case_can_read
 from lob_tenants.models import Lob, UseCase
 
 from .backends import Collection
-from .models import Document, Grounding, IngestionJob, VectorStore
+from .models import Document, Grounding, IngestionJob, VectorStore, VectorStoreGroupObjectPermission
 
 GENERATION = "vector_stores"
 
@@ -93,6 +94,24 @@ def _load_groundings(use_case_id: int) -> tuple[GroundingRef, ...]:
 
 def stores_of(lob: Lob) -> QuerySet[VectorStore]:
     return VectorStore.objects.filter(lob=lob).select_related("embedding_alias", "ingestion_use_case")
+
+
+def stores_with_totals(lob: Lob) -> QuerySet[VectorStore]:
+    """The LOB's stores, each with `document_count` and `chunk_total` (chunks of its documents)."""
+    return stores_of(lob).annotate(
+        document_count=Count("documents"), chunk_total=Coalesce(Sum("documents__chunk_count"), 0)
+    )
+
+
+def latest_job(store: VectorStore) -> IngestionJob | None:
+    return jobs_of(store).first()
+
+
+def store_grants(store: VectorStore) -> QuerySet[VectorStoreGroupObjectPermission]:
+    """The other use cases the store is shared with (`view_vectorstore` on their grant groups)."""
+    return VectorStoreGroupObjectPermission.objects.filter(
+        content_object=store, group__use_case__isnull=False, permission__codename="view_vectorstore"
+    ).select_related("content_object", "group__use_case__lob")
 
 
 def documents_of(store: VectorStore) -> QuerySet[Document]:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 from django.db import transaction
-from django.test import Client
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from genai_platform.access import services as access
@@ -33,8 +33,11 @@ from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.metering.models import UsageRecord
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
-from lob_tenants.models import PromptTemplate
+from lob_tenants.models import PromptTemplate, UseCase
 from lob_tenants.services import api_key_issue
+from lob_tenants.vector_stores.models import Document, Grounding, IngestionJob
+from lob_tenants.vector_stores.services import vector_store_share
+from model_catalog.models import Alias
 from tests.factories import (
     AgentFactory,
     AliasFactory,
@@ -43,6 +46,8 @@ from tests.factories import (
     ToolFactory,
     UseCaseFactory,
     UserFactory,
+    embedding_alias,
+    vector_store,
 )
 
 pytestmark = pytest.mark.django_db
@@ -175,6 +180,42 @@ EXPECTATIONS: dict[str, Expectation] = {
         body=lambda o: {"endpoint_prefix": "https://tools.example.com/moved", "classifications": ["public"]},
     ),
     "agents:tool-allowance-delete": Expectation("tool_allowance", "central", success=204),
+    "vector_stores:vector-store-list": Expectation("vector_store", "lob"),
+    "vector_stores:vector-store-create": Expectation(
+        "vector_store",
+        "lob",
+        body=lambda o: {
+            "slug": "new-store",
+            "name": "New store",
+            "embedding_alias": "matrix-embed",
+            "dimensions": 8,
+            "ingestion_use_case": o["use_case"],
+        },
+        success=201,
+    ),
+    "vector_stores:vector-store-detail": Expectation("vector_store", "lob"),
+    "vector_stores:vector-store-delete": Expectation(
+        "vector_store", "lob", objects={"store": "spare_store"}, success=204
+    ),
+    "vector_stores:vector-store-share": Expectation(
+        "grant", "lob", body=lambda o: {"use_case": "partner/spare"}, success=201
+    ),
+    "vector_stores:vector-store-unshare": Expectation(
+        "grant", "lob", body=lambda o: {"use_case": "partner/app"}, success=204
+    ),
+    "vector_stores:grounding-attach": Expectation(
+        "vector_store", "lob", body=lambda o: {"use_case": o["draft_use_case"]}, success=201
+    ),
+    "vector_stores:grounding-detach": Expectation(
+        "vector_store", "lob", body=lambda o: {"use_case": o["use_case"]}, success=204
+    ),
+    "vector_stores:document-list": Expectation("vector_store", "lob"),
+    "vector_stores:document-upload": Expectation(
+        "vector_store", "lob", body=lambda o: {"documents": [{"id": "new-doc", "text": "Hello."}]}, success=202
+    ),
+    "vector_stores:document-delete": Expectation("vector_store", "lob"),
+    "vector_stores:ingestion-job-list": Expectation("vector_store", "lob"),
+    "vector_stores:ingestion-job-detail": Expectation("vector_store", "lob"),
     "api-schema": Expectation(None, "public"),
     "api-docs": Expectation(None, "public"),
 }
@@ -305,8 +346,10 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
     approved = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
     access.break_glass_decide(request=approved, approver=admin, approve=True)
     agents = _agent_world(lob, use_case, api_key, alias, admin, partner_app)
+    stores = _vector_store_world(lob, use_case, admin, partner_app)
     return {
         **agents,
+        **stores,
         "lob_object": lob,
         "lob": slug,
         "use_case": use_case.slug,
@@ -333,13 +376,39 @@ def _agent_world(lob: Any, use_case: Any, api_key: Any, alias: Any, admin: Any, 
     return {"tool": tool.name, "agent": agent.slug, "spare_agent": spare.slug, "run_id": run.public_id}
 
 
+def _vector_store_world(lob: Any, use_case: Any, admin: Any, partner_app: Any) -> dict[str, Any]:
+    """A store shared with the partner's use case, grounding the LOB's use case, with one document
+    and its job (rows only: nothing is embedded); a spare store; a draft use case to ground."""
+    embed = Alias.objects.get(name="matrix-embed")
+    store = vector_store(ingestion_use_case=use_case, embedding_alias=embed, slug=f"{lob.slug}-docs", dimensions=8)
+    spare = vector_store(ingestion_use_case=use_case, embedding_alias=embed, slug=f"{lob.slug}-spare", dimensions=8)
+    vector_store_share(store=store, use_case=partner_app, actor=admin)
+    Grounding.objects.create(use_case=use_case, store=store)
+    draft = UseCaseFactory(lob=lob, slug=f"{lob.slug}-drafts", name="Drafts", status=UseCase.Status.DRAFT)
+    job = IngestionJob.objects.create(store=store, status="succeeded", documents_total=1, documents_done=1)
+    Document.objects.create(
+        store=store, job=job, external_id=f"{lob.slug}-handbook", content_type="text/plain", sha256="0" * 64,
+        status="ready", chunk_count=1,
+    )  # fmt: skip
+    return {
+        "store": store.slug,
+        "spare_store": spare.slug,
+        "draft_use_case": draft.slug,
+        "document": f"{lob.slug}-handbook",
+        "job_id": job.pk,
+    }
+
+
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+def world(django_db_setup, django_db_blocker, _pgvector_server) -> Iterator[World]:
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
         try:
-            yield _build_world()
+            # The stores' collections go to the session's pgvector server (`vector_db` points each test there).
+            with override_settings(VECTOR_DB_URL=_pgvector_server):
+                world = _build_world()
+            yield world
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
@@ -348,6 +417,7 @@ def world(django_db_setup, django_db_blocker) -> Iterator[World]:
 
 def _build_world() -> World:
     alias = AliasFactory(name="matrix-chat")
+    embedding_alias(name="matrix-embed", dimensions=8)
     partner = LobFactory(slug="partner", name="Partner")
     partner_app = UseCaseFactory(lob=partner, slug="app", name="Partner app")
     UseCaseFactory(lob=partner, slug="spare", name="Partner spare")
