@@ -120,10 +120,18 @@ def embedded_stack(tmp_path_factory) -> Iterator[LiveStack]:
 
 
 @pytest.fixture(scope="module")
-def services_stack(request, tmp_path_factory) -> Iterator[LiveStack]:
+def stack_env(request) -> dict[str, str]:
+    """Settings a test module starts its services stack with: its `STACK_ENV` dict by default; a
+    module overrides this fixture for settings known only at run time (a server a fixture started)."""
+    return getattr(request.module, "STACK_ENV", {})
+
+
+@pytest.fixture(scope="module")
+def services_stack(stack_env, tmp_path_factory) -> Iterator[LiveStack]:
     """PostgreSQL, Redis as cache, reply channel and broker; tasks only run in a separate worker.
 
-    A test module can set `STACK_ENV` (a dict) to start its stack with other settings."""
+    A test module can set `STACK_ENV` (a dict), or override `stack_env`, to start its stack with
+    other settings."""
     logs = tmp_path_factory.mktemp("services")
     database = f"genai_e2e_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
@@ -136,7 +144,7 @@ def services_stack(request, tmp_path_factory) -> Iterator[LiveStack]:
         "CELERY_BROKER_URL": f"{REDIS_BASE}/12",
         "GATEWAY_REQUEST_DEADLINE_SECONDS": "5",
     }
-    env = clean_env(**{**settings, **getattr(request.module, "STACK_ENV", {})})
+    env = clean_env(**{**settings, **stack_env})
     try:
         yield from start_stack(env, logs)
     finally:
@@ -152,10 +160,32 @@ def worker_args(name: str, queue: str = "provider.sandbox", concurrency: int = 2
     ]  # fmt: skip
 
 
+def wait_until_consuming(process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    """Polls a worker's log until Celery says it is ready (consuming its queues); a readiness probe.
+    Start-up takes seconds (Django, and the guardrails' NLP models' imports), more than a request's
+    deadline: a test that sent work at once would see a 504 instead of the worker's answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"worker exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+        if " ready." in log.read_text():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the worker was not ready within {timeout}s:\n{log.read_text()[-3000:]}")
+
+
+@contextlib.contextmanager
+def consuming_worker(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """A `celery worker` process, yielded once it consumes its queues."""
+    with running(args, env, log) as worker:
+        wait_until_consuming(worker, log)
+        yield worker
+
+
 @pytest.fixture
 def sandbox_worker(services_stack: LiveStack) -> Iterator[subprocess.Popen]:
     """A real `celery worker` process consuming only the sandbox provider's queue."""
-    with running(worker_args("sandbox"), services_stack.env, services_stack.logs / "worker.log") as worker:
+    with consuming_worker(worker_args("sandbox"), services_stack.env, services_stack.logs / "worker.log") as worker:
         yield worker
 
 
