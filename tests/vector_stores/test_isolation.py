@@ -221,3 +221,18 @@ def test_a_platform_admin_cannot_read_a_stores_contents(store):
     assert response.status_code == 401  # chunks are only served to a use case's API key, never a session
     assert response.json()["error"]["code"] == "missing_api_key"
     assert "30 days" not in response.content.decode()
+
+
+def test_the_management_api_shows_no_chunk_text_to_anyone(store, owner_admin):
+    platform_admin = UserFactory()
+    committed(access.central_role_grant, user=platform_admin, role="platform_admin")
+    base = f"/api/v1/lobs/{store.lob.slug}/vector-stores/{store.slug}/"
+    platform, owner = Client(), Client()
+    platform.force_login(platform_admin)
+    owner.force_login(owner_admin)
+
+    assert [platform.get(base + path).status_code for path in ("", "documents/")] == [404, 404]
+    for path in ("", "documents/", "jobs/"):
+        response = owner.get(base + path)
+        assert response.status_code == 200, (path, response.content)
+        assert "30 days" not in response.content.decode()  # metadata only, even for the owning LOB's admin
