@@ -47,11 +47,12 @@ class LocalEmbeddingAdapter:
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         model = _model(self._model_directory(request.model))
-        if request.dimensions is not None and request.dimensions != model.get_sentence_embedding_dimension():
+        # sentence-transformers 5 renamed the method; the old name warns there and is all 3 and 4 have.
+        native = (getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension)()
+        if request.dimensions is not None and request.dimensions != native:
             raise ProviderError(
                 ErrorKind.BAD_REQUEST,
-                f"{request.model} produces {model.get_sentence_embedding_dimension()} dimensions, "
-                f"not {request.dimensions}",
+                f"{request.model} produces {native} dimensions, not {request.dimensions}",
                 status_code=400,
             )
         vectors = model.encode(
