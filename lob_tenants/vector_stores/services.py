@@ -78,15 +78,10 @@ def vector_store_create(
     chunk_overlap: int = 120,
 ) -> VectorStore:
     """Registers a store and creates its collection in the backend."""
-    if ingestion_use_case.lob_id != lob.pk:
-        raise ValidationError({"ingestion_use_case": "Ingestion is paid by one of the LOB's own use cases."})
-    if connection and (not connection.startswith(_REFERENCE_SCHEMES) or len(connection) <= 5):
-        raise ValidationError(
-            {"connection": "Give where the connection string is (env:NAME or file:PATH), never the string itself."}
-        )
-    if chunk_overlap >= chunk_size:
-        raise ValidationError({"chunk_overlap": "The overlap must be smaller than the chunk size."})
-    _check_embedding_alias(embedding_alias, data_classification)
+    vector_store_check(
+        lob=lob, ingestion_use_case=ingestion_use_case, connection=connection, chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap, embedding_alias=embedding_alias, data_classification=data_classification,
+    )  # fmt: skip
     store = VectorStore(
         lob=lob, slug=slug, name=name, description=description, backend=backend, connection=connection,
         embedding_alias=embedding_alias, dimensions=dimensions, metric=metric,
@@ -106,6 +101,29 @@ def vector_store_create(
     )  # fmt: skip
     _changed()
     return store
+
+
+def vector_store_check(
+    *,
+    lob: Lob,
+    ingestion_use_case: UseCase,
+    connection: str,
+    chunk_size: int,
+    chunk_overlap: int,
+    embedding_alias: Alias,
+    data_classification: str,
+) -> None:
+    """Raises the ValidationError `vector_store_create` would, without writing anything (the portal's
+    form shows it as field errors before anything is saved)."""
+    if ingestion_use_case.lob_id != lob.pk:
+        raise ValidationError({"ingestion_use_case": "Ingestion is paid by one of the LOB's own use cases."})
+    if connection and (not connection.startswith(_REFERENCE_SCHEMES) or len(connection) <= 5):
+        raise ValidationError(
+            {"connection": "Give where the connection string is (env:NAME or file:PATH), never the string itself."}
+        )
+    if chunk_overlap >= chunk_size:
+        raise ValidationError({"chunk_overlap": "The overlap must be smaller than the chunk size."})
+    _check_embedding_alias(embedding_alias, data_classification)
 
 
 def _check_embedding_alias(alias: Alias, classification: str) -> None:

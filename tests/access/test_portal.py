@@ -46,6 +46,7 @@ from tests.factories import (
     UseCaseFactory,
     UserFactory,
     issue_key,
+    vector_store,
 )
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +137,9 @@ RIGHTS: dict[str, Rights] = {
     "agents.tool": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
     "agents.agent": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
     "agents.agentrun": lob_owned(lob_admin="v", lob_developer="v"),
+    "vector_stores.vectorstore": lob_owned(lob_admin="vad", lob_developer="vad", lob_viewer="v"),
+    "vector_stores.document": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
+    "vector_stores.ingestionjob": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
 }
 
 
@@ -158,6 +162,24 @@ def _agent_run(lob: Lob) -> Any:
         agent=agent, use_case=agent.use_case, request_id=f"req_{lob.slug}", input=[{"role": "user", "content": "hi"}],
         deadline_at=timezone.now(),
     )  # fmt: skip
+
+
+def _vector_store(lob: Lob) -> Any:
+    return vector_store(lob, slug=f"{lob.slug}-docs")
+
+
+def _ingestion_job(lob: Lob) -> Any:
+    from lob_tenants.vector_stores.models import IngestionJob
+
+    return IngestionJob.objects.create(store=_vector_store(lob), status="succeeded", documents_total=1)
+
+
+def _document(lob: Lob) -> Any:
+    from lob_tenants.vector_stores.models import Document
+
+    return Document.objects.create(
+        store=_vector_store(lob), external_id=f"{lob.slug}-handbook", content_type="text/plain", sha256="0" * 64
+    )
 
 
 def _use_case(lob: Lob) -> UseCase:
@@ -225,6 +247,9 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "agents.tool": lambda lob: ToolFactory(lob=lob),
     "agents.agent": lambda lob: _agent(lob),
     "agents.agentrun": lambda lob: _agent_run(lob),
+    "vector_stores.vectorstore": _vector_store,
+    "vector_stores.document": _document,
+    "vector_stores.ingestionjob": _ingestion_job,
 }
 
 #: Admin pages beyond Django's five, with what they need: a list page needs `v`, an object page the right named.
@@ -233,6 +258,7 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "metering_usagerecord_spend": ("list", "v"),
     "governance_guardrailpolicyversion_diff": ("object", "v"),
     "auth_user_password_change": ("object", "c"),
+    "vector_stores_vectorstore_upload": ("object", "a"),
 }
 
 
