@@ -16,6 +16,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -271,10 +272,15 @@ class _JsonUploadInput(serializers.Serializer):
         ref_name = "VectorStoreJsonUpload"
 
 
+@extend_schema_field(OpenApiTypes.BINARY)
+class _UploadedFile(serializers.FileField):
+    """A file part of a multipart body (binary in the schema, not a URL)."""
+
+
 class _MultipartUploadInput(serializers.Serializer):
     """Files, and per file (in the same order, each given for every file or for none) its metadata."""
 
-    file = serializers.ListField(child=serializers.FileField(), min_length=1, max_length=MAX_DOCUMENTS_PER_UPLOAD)
+    file = serializers.ListField(child=_UploadedFile(), min_length=1, max_length=MAX_DOCUMENTS_PER_UPLOAD)
     id = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
                                help_text="Default: the file's name.")  # fmt: skip
     version = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
