@@ -239,7 +239,7 @@ def vector_store_search(
 ) -> GatewayReply:
     """Searches a store the key's use case owns or was granted; any other store is a 404."""
     from lob_tenants.vector_stores.retrieval import search
-    from lob_tenants.vector_stores.selectors import readable_store
+    from lob_tenants.vector_stores.selectors import classification_covers, readable_store
 
     if principal.is_production:
         _gate_production(principal)
@@ -247,6 +247,13 @@ def vector_store_search(
     if store is None:
         raise GatewayError(
             404, f"No vector store found with id '{store_id}'.", param="vector_store_id", code="not_found"
+        )
+    if not classification_covers(principal.data_classification, store.data_classification):
+        raise GatewayError(
+            403,
+            f"Vector store '{store_id}' holds {store.data_classification} data; use case "
+            f"'{principal.use_case_slug}' is approved for {principal.data_classification} data only.",
+            code="data_classification_exceeded",
         )
     query = body.query_text()
     threshold = body.ranking_options.score_threshold if body.ranking_options else None

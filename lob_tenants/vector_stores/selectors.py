@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce
 
 from genai_platform import hotcache
 from genai_platform.access.services import use_case_can_read
-from lob_tenants.models import Lob, UseCase
+from lob_tenants.models import DataClassification, Lob, UseCase
 
 from .backends import Collection
 from .models import Document, Grounding, IngestionJob, VectorStore, VectorStoreGroupObjectPermission
@@ -35,6 +35,7 @@ class StoreRef:
     connection: str
     embedding_alias: str
     collection: Collection
+    data_classification: str = "internal"
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,20 @@ def store_ref(store: VectorStore) -> StoreRef:
         connection=store.connection,
         embedding_alias=store.embedding_alias.name,
         collection=collection_of(store),
+        data_classification=store.data_classification,
+    )
+
+
+def classification_covers(use_case_classification: str, store_classification: str) -> bool:
+    """Whether a use case approved for `use_case_classification` data may receive a store's chunks:
+    its models are approved for that classification, not for anything more sensitive."""
+    order = list(DataClassification.values)  # least to most sensitive
+    return order.index(store_classification) <= order.index(use_case_classification)
+
+
+def _groundable(use_case: UseCase, store: VectorStore) -> bool:
+    return use_case_can_read(use_case, store, store.lob_id) and classification_covers(
+        use_case.data_classification, store.data_classification
     )
 
 
@@ -78,7 +93,8 @@ def _load_readable(use_case_id: int, public_id: str) -> StoreRef | None:
 
 
 def groundings_for(use_case_id: int) -> tuple[GroundingRef, ...]:
-    """The stores a use case's chat completions are grounded in, dropping any it may no longer read."""
+    """The stores a use case's chat completions are grounded in, dropping any it may no longer read
+    or whose data became more sensitive than the use case's."""
     key = f"vs:groundings:{hotcache.generation(GENERATION)}:{use_case_id}"
     return hotcache.lookup(key, lambda: _load_groundings(use_case_id))
 
@@ -88,7 +104,7 @@ def _load_groundings(use_case_id: int) -> tuple[GroundingRef, ...]:
     return tuple(
         GroundingRef(store_ref(g.store), g.top_k, g.score_threshold)
         for g in groundings
-        if use_case_can_read(g.use_case, g.store, g.store.lob_id)
+        if _groundable(g.use_case, g.store)
     )
 
 
@@ -191,9 +207,7 @@ def readable_groundings(
     use_case: UseCase, stores: Iterable[VectorStore], *, top_k: int, score_threshold: float = 0.0
 ) -> tuple[GroundingRef, ...]:
     """The stores `use_case` may still read as groundings, dropping any it no longer may (a share
-    withdrawn after they were attached)."""
+    withdrawn after they were attached, or data more sensitive than the use case's)."""
     return tuple(
-        GroundingRef(store_ref(store), top_k, score_threshold)
-        for store in stores
-        if use_case_can_read(use_case, store, store.lob_id)
+        GroundingRef(store_ref(store), top_k, score_threshold) for store in stores if _groundable(use_case, store)
     )

@@ -30,7 +30,7 @@ from genai_platform.gateway.errors import GatewayError
 from genai_platform.providers.types import EmbeddingRequest
 from governance.models import ModelApproval
 from governance.services import audit_actor, audit_record
-from lob_tenants.models import DataClassification, Lob, UseCase
+from lob_tenants.models import Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal, use_case_principal
 from model_catalog.models import Alias
 from model_catalog.selectors import alias_routes
@@ -38,10 +38,9 @@ from model_catalog.selectors import alias_routes
 from . import documents
 from .backends import BackendError, Chunk, backend_for
 from .models import Document, Grounding, IngestionJob, VectorStore
-from .selectors import GENERATION, StoreRef, collection_of, store_ref
+from .selectors import GENERATION, StoreRef, classification_covers, collection_of, store_ref
 
 _REFERENCE_SCHEMES = ("env:", "file:")
-_SENSITIVITY = list(DataClassification.values)  # least to most sensitive
 
 
 class IngestionError(Exception):
@@ -159,8 +158,7 @@ def grounding_attach(
     material change: it goes back to review, and its current approval keeps serving meanwhile."""
     if not use_case_can_read(use_case, store, store.lob_id):
         raise ValidationError({"store": "This store is neither the LOB's own nor shared with this use case."})
-    if _SENSITIVITY.index(store.data_classification) > _SENSITIVITY.index(use_case.data_classification):
-        # Its chunks would reach models approved only for the use case's (lower) classification.
+    if not classification_covers(use_case.data_classification, store.data_classification):
         raise ValidationError(
             {"store": f"The store holds {store.data_classification} data; use case {use_case.slug} is approved "
              f"for {use_case.data_classification} data only."}

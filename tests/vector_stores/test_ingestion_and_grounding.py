@@ -10,6 +10,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client, TestCase
 
+from genai_platform import hotcache
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from governance.models import AuditEvent, Review
@@ -17,7 +18,7 @@ from governance.workflow import intake_save
 from lob_tenants.models import UseCase
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document, IngestionJob
-from lob_tenants.vector_stores.selectors import collection_of
+from lob_tenants.vector_stores.selectors import GENERATION, collection_of
 from lob_tenants.vector_stores.services import (
     Upload,
     document_delete,
@@ -245,3 +246,13 @@ def test_a_store_of_more_sensitive_data_than_the_use_case_cannot_ground_it(vecto
 
     with pytest.raises(ValidationError, match="holds restricted data"):
         grounding_attach(use_case=use_case, store=restricted, actor=None)
+
+
+def test_a_store_whose_data_became_more_sensitive_than_the_use_case_no_longer_grounds_it(grounded_key, store):
+    store.data_classification = "restricted"
+    store.save(update_fields=["data_classification"])
+    hotcache.generation_bump(GENERATION)  # as every change through the services does
+
+    document = ask(grounded_key, "How long is the warranty?").json()
+
+    assert "sources" not in document

@@ -278,3 +278,16 @@ def test_a_production_key_of_a_use_case_not_approved_is_a_403(store):
         post(production_token, store.public_id, {"query": "refund"}), 403, code="use_case_not_approved"
     )
     assert "submitted" in error["message"]
+
+
+@pytest.mark.django_db
+def test_a_use_case_cannot_search_a_store_of_more_sensitive_data_than_it_is_approved_for(store):
+    store.data_classification = "restricted"
+    store.save(update_fields=["data_classification"])
+    internal = UseCaseFactory(lob=store.lob, data_classification="internal")
+    _, token = issue_key(internal)
+
+    error = assert_openai_error(
+        post(token, store.public_id, {"query": "refund"}), 403, code="data_classification_exceeded"
+    )
+    assert "restricted" in error["message"] and "internal" in error["message"]
