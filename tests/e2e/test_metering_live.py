@@ -15,6 +15,7 @@ import pytest
 from .conftest import (
     LiveStack,
     catalog_setup,
+    consuming_worker,
     free_port,
     gateway_args,
     manage,
@@ -162,7 +163,10 @@ def test_a_worker_killed_mid_invocation_leaves_one_record_for_the_answered_reque
 def test_concurrent_requests_across_two_gateways_never_spend_beyond_the_budget(services_stack, second_gateway, keys):
     worker_log = services_stack.logs / "budget-worker.log"
     gateways = [services_stack.base_url, second_gateway]
-    with running(worker_args("budget", concurrency=8), services_stack.env, worker_log), ThreadPoolExecutor(48) as pool:
+    with (
+        consuming_worker(worker_args("budget", concurrency=8), services_stack.env, worker_log),
+        ThreadPoolExecutor(48) as pool,
+    ):
         answers = list(pool.map(lambda i: ask(gateways[i % 2], keys["budgeted"]), range(300)))
     statuses = [a.status_code for a in answers]
     assert set(statuses) <= {200, 429}
@@ -181,7 +185,10 @@ def test_a_rate_limit_holds_within_one_request_across_two_gateways(services_stac
     wait_for(lambda: time.time() % 60 < 30, timeout=35, what="the start of a minute window")
     gateways = [services_stack.base_url, second_gateway]
     worker_log = services_stack.logs / "limit-worker.log"
-    with running(worker_args("limit", concurrency=8), services_stack.env, worker_log), ThreadPoolExecutor(48) as pool:
+    with (
+        consuming_worker(worker_args("limit", concurrency=8), services_stack.env, worker_log),
+        ThreadPoolExecutor(48) as pool,
+    ):
         answers = list(pool.map(lambda i: ask(gateways[i % 2], keys["limited"]), range(100)))
 
     statuses = [a.status_code for a in answers]

@@ -10,7 +10,7 @@ import openai
 import pytest
 import redis
 
-from .conftest import REDIS_BASE, LiveStack, catalog_setup, running, wait_for, worker_args
+from .conftest import REDIS_BASE, LiveStack, catalog_setup, consuming_worker, wait_for, worker_args
 
 pytestmark = pytest.mark.e2e
 
@@ -97,8 +97,8 @@ def test_the_breaker_is_shared_by_separate_worker_processes_and_half_opens_after
     store = redis.Redis.from_url(f"{REDIS_BASE}/13", decode_responses=True)
     logs = services_stack.logs
     with (
-        running(worker_args("one", concurrency=1), services_stack.env, logs / "one.log"),
-        running(worker_args("two", concurrency=1), services_stack.env, logs / "two.log"),
+        consuming_worker(worker_args("one", concurrency=1), services_stack.env, logs / "one.log"),
+        consuming_worker(worker_args("two", concurrency=1), services_stack.env, logs / "two.log"),
     ):
         # Three failures of `flaky`, recorded by whichever worker ran them, open its breaker for everyone.
         assert [attempts_of(client) for _ in range(3)] == [2, 2, 2]
