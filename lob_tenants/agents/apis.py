@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from lob_tenants.apis import ManagementPage, bad_request, get_or_404, paginated_response
+from lob_tenants.apis import ManagementPage, UseCasePathField, bad_request, get_or_404, paginated_response
 from lob_tenants.models import DataClassification, Lob, UseCase
 from lob_tenants.vector_stores.selectors import stores_by_public_id
 from model_catalog.models import Alias
@@ -352,17 +352,10 @@ class AgentGrantSerializer(serializers.Serializer):
 
 
 class _AgentGrantInput(serializers.Serializer):
-    use_case = serializers.RegexField(r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$", help_text="`<lob>/<use case>`.")
+    use_case = UseCasePathField()
 
     class Meta:
         ref_name = "AgentGrantChange"
-
-    def validate_use_case(self, value: str) -> UseCase:
-        lob_slug, slug = value.split("/")
-        use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
-        if use_case is None:
-            raise ValidationError("No such use case.")
-        return use_case
 
 
 def _agent_grants(agent: Agent) -> Any:

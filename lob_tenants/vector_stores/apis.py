@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from lob_tenants.apis import ManagementPage, bad_request, get_or_404, paginated_response
+from lob_tenants.apis import ManagementPage, UseCasePathField, bad_request, get_or_404, paginated_response
 from lob_tenants.models import DataClassification, Lob, UseCase
 from model_catalog.models import Alias
 
@@ -477,17 +477,10 @@ class VectorStoreGrantSerializer(serializers.Serializer):
 
 
 class _VectorStoreGrantInput(serializers.Serializer):
-    use_case = serializers.RegexField(r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$", help_text="`<lob>/<use case>`.")
+    use_case = UseCasePathField()
 
     class Meta:
         ref_name = "VectorStoreGrantChange"
-
-    def validate_use_case(self, value: str) -> UseCase:
-        lob_slug, slug = value.split("/")
-        use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
-        if use_case is None:
-            raise ValidationError("No such use case.")
-        return use_case
 
 
 class VectorStoreShareApi(APIView):
