@@ -101,7 +101,6 @@ class Document(models.Model):
         PENDING = "pending"
         READY = "ready"
         FAILED = "failed"
-        DELETING = "deleting"
 
     store = models.ForeignKey(VectorStore, on_delete=models.CASCADE, related_name="documents")
     job = models.ForeignKey(

@@ -251,7 +251,6 @@ class Migration(migrations.Migration):
                             ("pending", "Pending"),
                             ("ready", "Ready"),
                             ("failed", "Failed"),
-                            ("deleting", "Deleting"),
                         ],
                         default="pending",
                         max_length=16,
