@@ -7,6 +7,7 @@ urlpatterns = [
     path("lobs/", include("lob_tenants.urls")),
     path("", include("genai_platform.access.urls")),
     path("metering/", include("genai_platform.metering.urls")),
+    path("reviews/", include("governance.urls")),
     path("", include("lob_tenants.agents.urls")),
     path("", include("lob_tenants.vector_stores.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

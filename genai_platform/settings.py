@@ -160,6 +160,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several endpoints (the use case's and the review's status differ).
+    "ENUM_NAME_OVERRIDES": {
+        "ReviewStatusEnum": "governance.models.Review.Status",
+        "ApprovalStatusEnum": "governance.models.Approval.Status",
+        "UseCaseStatusEnum": "lob_tenants.models.UseCase.Status",
+        "DataClassificationEnum": "lob_tenants.models.DataClassification",
+    },
 }
 
 LOGGING = {
