@@ -5,6 +5,8 @@ retirement. Bad input is refused field by field and writes nothing."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -129,7 +131,7 @@ def test_the_whole_review_journey_through_the_api(world):
     assert decision["comment"] == "Name the underwriter who checks."
     download = lob.get(decision["evidence_url"])
     assert download.status_code == 200
-    assert b"".join(download.streaming_content) == open(__file__, "rb").read()
+    assert b"".join(download.streaming_content) == Path(__file__).read_bytes()
     assert "attachment" in download["Content-Disposition"]
 
     # Resubmitting needs an answer; the answer and the changed fields reach the next round.
