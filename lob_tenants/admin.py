@@ -269,9 +269,7 @@ class UseCaseAdmin(PortalAdmin):
         return [
             path("<path:object_id>/intake/", wrap(self.intake_view), name="lob_tenants_usecase_intake"),
             path(
-                "<path:object_id>/governance/<slug:action>/",
-                wrap(self.governance_action_view),
-                name="lob_tenants_usecase_governance",
+                "<path:object_id>/governance/", wrap(self.governance_action_view), name="lob_tenants_usecase_governance"
             ),
             *super().get_urls(),
         ]
@@ -316,9 +314,13 @@ class UseCaseAdmin(PortalAdmin):
         }
         return TemplateResponse(request, "admin/lob_tenants/usecase/intake.html", context)
 
-    def governance_action_view(self, request: HttpRequest, object_id: str, action: str) -> Any:
+    def governance_action_view(self, request: HttpRequest, object_id: str) -> Any:
+        """POST: one of GOVERNANCE_ACTIONS (the `action` field); GET shows the intake and the tier."""
+        if request.method != "POST":
+            return self.intake_view(request, object_id)
         use_case = self.get_object(request, unquote(object_id))
-        if action not in GOVERNANCE_ACTIONS or request.method != "POST":
+        action = request.POST.get("action", "")
+        if action not in GOVERNANCE_ACTIONS:
             raise Http404("No such action.")
         self.portal_require(request, use_case, WRITE)
         form_class, done = GOVERNANCE_ACTIONS[action]

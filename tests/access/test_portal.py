@@ -259,6 +259,8 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "governance_guardrailpolicyversion_diff": ("object", "v"),
     "auth_user_password_change": ("object", "c"),
     "vector_stores_vectorstore_upload": ("object", "a"),
+    "lob_tenants_usecase_intake": ("object", "v"),
+    "lob_tenants_usecase_governance": ("object", "v"),
 }
 
 

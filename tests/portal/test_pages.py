@@ -160,11 +160,11 @@ def test_the_use_case_page_submits_shows_comments_and_resubmits_with_an_answer(w
     submitted_with_changes_requested(world)
     page = lob.get(reverse("admin:lob_tenants_usecase_change", args=[use_case.pk])).content.decode()
     assert "Add the DPIA." in page and "Changes requested" in page
-    submit = reverse("admin:lob_tenants_usecase_governance", args=[use_case.pk, "submit"])
+    submit = reverse("admin:lob_tenants_usecase_governance", args=[use_case.pk])
 
-    refused = lob.post(submit, {"answer": ""}, follow=True).content.decode()
+    refused = lob.post(submit, {"action": "submit", "answer": ""}, follow=True).content.decode()
     assert "Nothing was changed" in refused
-    lob.post(submit, {"answer": "DPIA attached to the wiki."})
+    lob.post(submit, {"action": "submit", "answer": "DPIA attached to the wiki."})
 
     use_case.refresh_from_db()
     assert use_case.status == UseCase.Status.SUBMITTED
