@@ -29,9 +29,9 @@ from genai_platform.access.permissions import RolePermission
 from lob_tenants.apis import ManagementPage, get_or_404
 from model_catalog.models import Alias
 
-from . import workflow
 from .models import Approval, Review, ReviewDecision
 from .selectors import missing_sign_offs, review_changes, reviews_for_board
+from .services import workflow
 
 #: Evidence larger than this is refused with a field error (a document, not a data dump).
 MAX_EVIDENCE_BYTES = 10 * 1024 * 1024

@@ -21,9 +21,9 @@ from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
-from governance import workflow
 from governance.models import Intake
 from governance.selectors import approval_current, intake_of, reviews_of
+from governance.services import workflow
 from governance.tiering import REQUIRED_SIGN_OFFS
 from model_catalog.models import Alias
 

@@ -24,10 +24,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from governance import workflow
 from governance.apis import ApprovalSerializer, ReviewSerializer, evidence_response, service_error
 from governance.models import Intake, ReviewDecision
 from governance.selectors import approval_current, intake_of, reviews_of
+from governance.services import workflow
 
 from .apis import get_or_404, use_cases_of
 from .models import DataClassification, Lob, UseCase

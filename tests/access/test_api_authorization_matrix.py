@@ -32,7 +32,7 @@ from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.metering.models import UsageRecord
-from governance import workflow
+from governance.services import workflow
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
 from lob_tenants.models import PromptTemplate, UseCase

@@ -17,8 +17,8 @@ from django.utils import timezone
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.metering.models import UsageRecord
-from governance import workflow
 from governance.models import AuditEvent, Intake, Review
+from governance.services import workflow
 from lob_tenants.models import UseCase
 from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, UserFactory
 from tests.governance.test_review_api import HIGH_RISK
