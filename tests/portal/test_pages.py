@@ -214,3 +214,16 @@ def test_the_dashboard_shows_each_use_cases_calls_and_cost(world):
     assert "$1.25" in page  # 1.2508 to the cent
     assert "<svg" in page and "requests per day" in page
     assert "fraud-triage" not in signed_in(world["wealth-admin"]).get(reverse("portal:dashboard")).content.decode()
+
+
+def test_the_spend_page_shows_a_sub_cent_day_the_same_way_in_its_headline_and_its_bar(world):
+    UsageRecord.objects.create(
+        request_id="tiny", occurred_at=timezone.now(), lob=world["use_case"].lob, use_case=world["use_case"],
+        endpoint="chat", alias="retail-chat", status="success", cost=Decimal("0.0008"),
+    )  # fmt: skip
+    platform = UserFactory(username="platform", is_staff=True, is_superuser=True)
+
+    page = signed_in(platform).get(reverse("admin:metering_usagerecord_spend")).content.decode()
+
+    assert "&lt; $0.01" in page
+    assert "$0.0008" not in page and "<strong>$0.00</strong>" not in page
