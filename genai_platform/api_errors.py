@@ -11,7 +11,10 @@ def field_errors(error: Exception) -> ValidationError:
     if isinstance(error, DjangoValidationError):
         if hasattr(error, "error_dict"):
             return ValidationError(
-                {("detail" if field == "__all__" else field): messages for field, messages in error.message_dict.items()}
+                {
+                    ("detail" if field == "__all__" else field): messages
+                    for field, messages in error.message_dict.items()
+                }
             )
         return ValidationError({"detail": error.messages})
     return ValidationError({"detail": [str(error)]})

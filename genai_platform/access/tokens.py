@@ -30,7 +30,7 @@ from lob_tenants.models import Lob, Membership
 from .models import PersonalApiToken
 from .policy import READ, WRITE
 
-TOKEN_SCHEME = "gp-pat-"
+TOKEN_SCHEME = "gp-pat-"  # noqa: S105 (the public scheme, not a secret)
 PREFIX_LENGTH = 12
 _PREFIX_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"
 MAX_LIFETIME = dt.timedelta(days=366)
