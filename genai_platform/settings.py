@@ -164,6 +164,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
+        "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
+    },
 }
 
 LOGGING = {

@@ -30,7 +30,7 @@ class TokenSerializer(serializers.Serializer):
     name = serializers.CharField()
     prefix = serializers.CharField()
     scope = serializers.ChoiceField(choices=PersonalApiToken.Scope.choices)
-    lob = serializers.SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    lob = serializers.CharField(source="lob.slug", read_only=True, allow_null=True)
     created_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     last_used_at = serializers.DateTimeField(allow_null=True)

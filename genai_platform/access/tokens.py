@@ -124,7 +124,7 @@ def personal_token_issue(
 @transaction.atomic
 def personal_token_revoke(*, token: PersonalApiToken, actor: Any) -> PersonalApiToken:
     """Revokes a token at once (the next request with it is refused). Revoking twice changes nothing."""
-    token = PersonalApiToken.objects.select_for_update().select_related("user", "lob").get(pk=token.pk)
+    token = PersonalApiToken.objects.select_for_update(of=("self",)).select_related("user", "lob").get(pk=token.pk)
     if token.revoked_at is not None:
         return token
     before = _state(token)
