@@ -11,9 +11,9 @@ from django.urls import path
 
 from genai_platform.access.portal import VIEW, PortalAdmin
 
-from .guardrail_policies import shadow_report
 from .models import GuardrailPolicyVersion
 from .selectors import versions_diff
+from .services.guardrail_policies import shadow_report
 
 
 @admin.register(GuardrailPolicyVersion)

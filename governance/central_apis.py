@@ -23,11 +23,11 @@ from lob_tenants.apis import get_or_404
 from lob_tenants.models import DataClassification, Lob, UseCase
 from model_catalog.models import Alias
 
-from .guardrail_policies import guardrail_publish, shadow_report
 from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
-from .policy_authoring import guardrail_policy_draft
 from .selectors import guardrail_policies, guardrail_versions, model_approvals, version_previous, versions_diff
-from .workflow import model_approval_set
+from .services.guardrail_policies import guardrail_publish, shadow_report
+from .services.policy_authoring import guardrail_policy_draft
+from .services.workflow import model_approval_set
 
 # ---- model approvals ----
 

@@ -10,9 +10,9 @@ from django.db import transaction
 
 from lob_tenants.models import Lob, UseCase
 
+from ..models import GuardrailPolicyRecord, GuardrailPolicyVersion
+from . import audit_actor, audit_record
 from .guardrail_policies import guardrail_draft_save
-from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
-from .services import audit_actor, audit_record
 
 
 @transaction.atomic
