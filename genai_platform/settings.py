@@ -170,18 +170,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
-<<<<<<< HEAD
     # One name per choice set shared by several endpoints (the use case's and the review's status differ).
     "ENUM_NAME_OVERRIDES": {
+        "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
+        "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
         "ReviewStatusEnum": "governance.models.Review.Status",
         "ApprovalStatusEnum": "governance.models.Approval.Status",
         "UseCaseStatusEnum": "lob_tenants.models.UseCase.Status",
         "DataClassificationEnum": "lob_tenants.models.DataClassification",
-=======
-    "ENUM_NAME_OVERRIDES": {
-        "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
-        "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
->>>>>>> main
     },
 }
 
