@@ -13,10 +13,18 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
+# On RabbitMQ the queues are quorum queues: replicated across the cluster's nodes, so a broker node
+# lost does not lose queued invocations, and a message whose consumer died is redelivered at once
+# (Celery >= 5.5 notices quorum queues and drops the global QoS they do not support). Redis ignores
+# queue arguments.
+_queue_arguments = {"x-queue-type": "quorum"} if app.conf.broker_url.startswith(("amqp", "pyamqp")) else {}
 _invocations = Exchange("invocations", type="direct")
 app.conf.task_queues = [
-    *(Queue(queue_name(provider), _invocations, routing_key=queue_name(provider)) for provider in PROVIDERS),
-    Queue("platform", Exchange("platform", type="direct"), routing_key="platform"),
+    *(
+        Queue(queue_name(provider), _invocations, routing_key=queue_name(provider), queue_arguments=_queue_arguments)
+        for provider in PROVIDERS
+    ),
+    Queue("platform", Exchange("platform", type="direct"), routing_key="platform", queue_arguments=_queue_arguments),
 ]
 app.conf.task_default_queue = "platform"
 app.conf.task_default_exchange = "platform"

@@ -11,7 +11,7 @@ def _warm_up() -> None:
     would otherwise pay for loading Presidio's analyzers (seconds) while a client waits."""
     from django.urls import get_resolver
 
-    from governance.guardrail_policies import guardrail_engine
+    from governance.services.guardrail_policies import guardrail_engine
 
     get_resolver().url_patterns  # noqa: B018 - importing every view module is the point
     guardrail_engine()

@@ -10,12 +10,12 @@ from typing import Any
 
 from genai_platform.metering.metrics import observe_guardrail
 from genai_platform.providers.types import ChatRequest
-from governance.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from governance.guardrails.masking import MaskingSession
 from governance.guardrails.policy import Direction
 from governance.guardrails.results import GuardrailResult
 from governance.guardrails.shadow import shadow_evaluate
 from governance.guardrails.streaming import StreamingGuard
+from governance.services.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from lob_tenants.selectors import KeyPrincipal
 
 from .errors import GatewayError

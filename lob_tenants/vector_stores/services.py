@@ -173,7 +173,7 @@ def grounding_attach(
         after={"store": store.public_id, "top_k": top_k, "score_threshold": score_threshold},
     )  # fmt: skip
     if created and use_case.status == UseCase.Status.APPROVED:
-        from governance.workflow import use_case_material_change
+        from governance.services.workflow import use_case_material_change
 
         use_case_material_change(use_case=use_case, actor=actor, what=f"vector store {store.public_id} added")
     _changed()

@@ -10,7 +10,7 @@ import pytest
 from django.test import Client
 
 from genai_platform.access import services as access_services
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.agents import gateway_apis
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_save, agent_share, agent_unshare, tool_save
