@@ -14,7 +14,7 @@ from django.urls import path
 from genai_platform.access.portal import VIEW, PortalAdmin
 
 from .models import GuardrailPolicyVersion
-from .services.guardrail_policies import shadow_report
+from .shadow_rollout import shadow_report
 
 
 def versions_diff(older: GuardrailPolicyVersion, newer: GuardrailPolicyVersion) -> dict[str, Any]:
@@ -80,7 +80,7 @@ class GuardrailPolicyVersionAdmin(PortalAdmin):
             "older": older,
             "newer": newer,
             "diff": versions_diff(older, newer) if older is not None else None,
-            "shadow": shadow_report(f"{newer.policy.name}@v{newer.number}") if newer.mode == "shadow" else None,
+            "shadow": shadow_report(newer) if newer.mode == "shadow" else None,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/governance/guardrailpolicyversion/diff.html", context)
