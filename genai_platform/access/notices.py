@@ -21,6 +21,9 @@ from lob_tenants.models import Lob, Membership
 from .models import LobNoticeSettings, PeopleNotice
 from .selectors import user_can_in_lob
 
+#: The subject of a notice about the LOB itself rather than one of its people.
+LOB_SUBJECT = "(the line of business)"
+
 
 def _acts_for_lob(actor: Any, lob: Lob) -> bool:
     """The LOB's own admins need not be told what they did themselves."""
@@ -53,6 +56,20 @@ def people_notify(
             # change already committed; the notice stays listed on the LOB's page either way.
             transaction.on_commit(lambda pk=notice.pk: deliver_people_notice.delay(pk), robust=True)
     return notices
+
+
+def lob_notify(*, event: AuditEvent, lob: Lob, actor: Any) -> list[PeopleNotice]:
+    """A notice of a central action on the LOB itself (its record, a break-glass request for its data)."""
+    if _acts_for_lob(actor, lob):
+        return []
+    notice = PeopleNotice.objects.create(
+        lob=lob, occurred_at=event.occurred_at, actor=audit_actor(actor), action=event.action,
+        subject=LOB_SUBJECT, details=_details(event), audit_event_id=event.pk,
+    )  # fmt: skip
+    from .tasks import deliver_people_notice
+
+    transaction.on_commit(lambda: deliver_people_notice.delay(notice.pk), robust=True)
+    return [notice]
 
 
 def _details(event: AuditEvent) -> dict[str, Any]:

@@ -84,10 +84,11 @@ def central_role_grant(*, user: Any, role: str, specialty: str = "", actor: Any 
     assignment.specialty = specialty
     assignment.full_clean()
     assignment.save()
-    audit_record(
+    event = audit_record(
         actor=audit_actor(actor), action="central_role.granted", target=assignment, before=before,
         after={"user": user.get_username(), "role": role, "specialty": specialty},
     )  # fmt: skip
+    notices.people_notify(event=event, subject=user, actor=actor)
     transaction.on_commit(announce_policy_change)
     return assignment
 
@@ -173,10 +174,11 @@ def break_glass_request(*, requester: Any, lob: Lob, reason: str, duration_minut
     request = BreakGlassRequest.objects.create(
         requester=requester, lob=lob, reason=reason.strip(), duration_minutes=duration_minutes
     )
-    audit_record(
+    event = audit_record(
         actor=audit_actor(requester), action="break_glass.requested", target=request, lob_slug=lob.slug,
         after={"reason": request.reason, "duration_minutes": duration_minutes},
     )  # fmt: skip
+    notices.lob_notify(event=event, lob=lob, actor=requester)
     return request
 
 
