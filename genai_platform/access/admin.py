@@ -226,3 +226,6 @@ class LobNoticeSettingsAdmin(PortalAdmin):
 
     def portal_save(self, request: HttpRequest, obj: LobNoticeSettings, form: Any, change: bool) -> Any:
         return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
+
+
+from genai_platform.access import token_admin  # noqa: E402, F401  (personal API tokens: every person's own page)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("access", "0002_default_policy"),
+        ("access", "0003_personal_api_token"),
         ("lob_tenants", "0004_prompt_catalog"),
     ]
 
