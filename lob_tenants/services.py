@@ -24,6 +24,7 @@ from .selectors import key_cache_key, prompt_template_readable
 
 @transaction.atomic
 def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: str = "", actor: Any = None) -> Lob:
+    existing = Lob.objects.filter(slug=slug).values("name", "business_owner", "cost_center").first()
     lob, created = Lob.objects.update_or_create(
         slug=slug, defaults={"name": name, "business_owner": business_owner, "cost_center": cost_center}
     )
@@ -32,6 +33,7 @@ def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: s
         action="lob.created" if created else "lob.updated",
         target=lob,
         lob_slug=lob.slug,
+        before=existing,
         after={"name": name, "business_owner": business_owner, "cost_center": cost_center},
     )
     if not created:
