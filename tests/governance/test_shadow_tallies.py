@@ -118,7 +118,7 @@ def test_two_shadow_versions_at_once_are_each_reported(backend):
 
 
 @pytest.mark.django_db
-def test_the_portal_diff_page_shows_the_numbers_of_shadow_report(backend, client):
+def test_the_portal_diff_page_and_the_api_show_the_numbers_of_shadow_report(backend, client):
     from io import StringIO
 
     from django.core.management import call_command
@@ -135,6 +135,8 @@ def test_the_portal_diff_page_shows_the_numbers_of_shadow_report(backend, client
     out = StringIO()
     call_command("guardrails", "shadow-report", "--json", stdout=out)
 
+    api = client.get(reverse("central:guardrail-version-shadow", kwargs={"version_id": shadow.pk}))
+
     assert page.status_code == 200
-    assert [page.context["shadow"]] == json.loads(out.getvalue())
+    assert [page.context["shadow"]] == json.loads(out.getvalue()) == [api.json()]
     assert page.context["shadow"]["texts"] == 3
