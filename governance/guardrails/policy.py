@@ -73,6 +73,33 @@ DEFAULT_THRESHOLDS: dict[Check, float] = {
 }
 # Presidio entity types of the structured identifiers this engine recognizes.
 PII_ENTITIES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
+# Named entities from the packaged NER model (loaded only by a process whose policy asks for one).
+NAMED_ENTITIES = ("LOCATION", "ORGANIZATION", "PERSON")
+ADDRESS_ENTITIES = ("STREET_ADDRESS", "UK_POSTCODE", "US_ZIP_CODE")
+IDENTITY_DOCUMENT_ENTITIES = (
+    "DE_TAX_ID",
+    "DRIVER_LICENSE",
+    "ES_NIE",
+    "ES_NIF",
+    "FI_PERSONAL_IDENTITY_CODE",
+    "IT_FISCAL_CODE",
+    "PASSPORT",
+    "PL_PESEL",
+    "UK_DRIVING_LICENCE",
+    "UK_NHS",
+    "UK_NINO",
+    "UK_PASSPORT",
+    "US_ITIN",
+    "US_PASSPORT",
+)
+#: Every entity type a pii rule may name.
+KNOWN_PII_ENTITIES = (
+    *PII_ENTITIES,
+    *NAMED_ENTITIES,
+    *ADDRESS_ENTITIES,
+    "DATE_OF_BIRTH",
+    *IDENTITY_DOCUMENT_ENTITIES,
+)
 
 _ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,47}$")
 
@@ -92,7 +119,7 @@ class CustomEntity:
     def __post_init__(self) -> None:
         if not _ENTITY_NAME.match(self.name):
             raise PolicyError(f"custom entity name {self.name!r} must be UPPER_SNAKE_CASE")
-        if self.name in PII_ENTITIES:
+        if self.name in KNOWN_PII_ENTITIES:
             raise PolicyError(f"custom entity name {self.name!r} shadows a built-in entity")
         try:
             compiled = re.compile(self.pattern)
@@ -194,9 +221,9 @@ class CheckRule:
         for name in ("entities", "custom_entities", "words", "topics", "max_chars", "max_tokens"):
             if name not in allowed and getattr(self, name) not in ((), None):
                 refuse(f"{name} is not read by this check")
-        unknown = set(self.entities) - set(PII_ENTITIES)
+        unknown = set(self.entities) - set(KNOWN_PII_ENTITIES)
         if unknown:
-            refuse(f"unknown entities {sorted(unknown)}; known: {list(PII_ENTITIES)}")
+            refuse(f"unknown entities {sorted(unknown)}; known: {sorted(KNOWN_PII_ENTITIES)}")
         names = [entity.name for entity in self.custom_entities]
         if len(names) != len(set(names)):
             refuse("two custom entities share a name")
