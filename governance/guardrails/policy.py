@@ -22,7 +22,9 @@ SCHEMA_VERSION = 1
 
 class Action(StrEnum):
     FLAG = "flag"
+    QUOTE = "quote"  # indirect_injection: the item reaches the model wrapped as quoted data
     MASK = "mask"
+    DROP = "drop"  # indirect_injection: the item never reaches the model
     BLOCK = "block"
 
     @property
@@ -33,7 +35,7 @@ class Action(StrEnum):
         return self.rank >= other.rank
 
 
-_ACTION_RANK = {Action.FLAG: 0, Action.MASK: 1, Action.BLOCK: 2}
+_ACTION_RANK = {Action.FLAG: 0, Action.QUOTE: 1, Action.MASK: 2, Action.DROP: 3, Action.BLOCK: 4}
 
 
 def strongest(*actions: Action) -> Action:
@@ -53,6 +55,18 @@ class Check(StrEnum):
     DENIED_TOPICS = "denied_topics"
     SIZE = "size"
     GROUNDING = "grounding"
+    # Instructions inside retrieved chunks, tool results and ingested documents (not the user's
+    # own words): checked item by item by `context.screen_items`, never by `evaluate`.
+    INDIRECT_INJECTION = "indirect_injection"
+
+
+class OnError(StrEnum):
+    """What a check that fails (raises, or overruns its time) does to the call. `block` is the
+    default and the stricter; `flag` lets the call through, but the failure is still recorded,
+    counted and alerted on: no setting makes a failure silent."""
+
+    BLOCK = "block"
+    FLAG = "flag"
 
 
 class Scope(StrEnum):
@@ -70,7 +84,10 @@ DEFAULT_THRESHOLDS: dict[Check, float] = {
     Check.INJECTION: 0.5,
     Check.DENIED_TOPICS: 0.6,
     Check.GROUNDING: 0.4,
+    Check.INDIRECT_INJECTION: 0.5,
 }
+# Actions that only the item-by-item check of context can take.
+CONTEXT_ACTIONS = frozenset({Action.QUOTE, Action.DROP})
 # Presidio entity types of the structured identifiers this engine recognizes.
 PII_ENTITIES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
 # Named entities from the packaged NER model (loaded only by a process whose policy asks for one).
@@ -212,6 +229,10 @@ class CheckRule:
 
         if self.action is Action.MASK and self.check not in MASKABLE_CHECKS:
             refuse("mask is only meaningful for pii, secrets and denied_words; use flag or block")
+        if self.action in CONTEXT_ACTIONS and self.check is not Check.INDIRECT_INJECTION:
+            refuse(f"{self.action.value} is only meaningful for indirect_injection")
+        if self.check is Check.INDIRECT_INJECTION and self.direction is not Direction.INPUT:
+            refuse("indirect_injection applies to the input direction only (what reaches the model)")
         if self.threshold is not None:
             if self.check not in DEFAULT_THRESHOLDS:
                 refuse("this check takes no threshold")
@@ -299,9 +320,14 @@ class GuardrailPolicy:
     rules: tuple[CheckRule, ...] = ()
     version: int = 1
     sources: tuple[str, ...] = field(default=())
+    on_error: OnError = OnError.BLOCK
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scope", Scope(self.scope))
+        try:
+            object.__setattr__(self, "on_error", OnError(self.on_error))
+        except ValueError as exc:
+            raise PolicyError(f"policy {self.name!r}: on_error must be block or flag") from exc
         keys = [rule.key for rule in self.rules]
         if len(keys) != len(set(keys)):
             raise PolicyError(f"policy {self.name!r}: more than one rule for the same check and direction")
@@ -333,6 +359,8 @@ class GuardrailPolicy:
         }
         if self.sources:
             data["sources"] = list(self.sources)
+        if self.on_error is not OnError.BLOCK:  # the default is left out, so older documents keep their JSON
+            data["on_error"] = self.on_error.value
         return data
 
     def to_json(self) -> str:
@@ -340,12 +368,15 @@ class GuardrailPolicy:
 
     def fingerprint(self) -> str:
         """A digest of the rules alone: two policies that enforce the same thing share it."""
-        rules = json.dumps([rule.to_dict() for rule in self.rules], sort_keys=True, separators=(",", ":"))
+        enforced: list[Any] = [rule.to_dict() for rule in self.rules]
+        if self.on_error is not OnError.BLOCK:
+            enforced.append({"on_error": self.on_error.value})
+        rules = json.dumps(enforced, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(rules.encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuardrailPolicy:
-        _refuse_unknown(data, {"schema", "name", "scope", "version", "rules", "sources"}, "policy")
+        _refuse_unknown(data, {"schema", "name", "scope", "version", "rules", "sources", "on_error"}, "policy")
         if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise PolicyError(f"unsupported policy schema {data.get('schema')!r}")
         try:
@@ -358,6 +389,7 @@ class GuardrailPolicy:
             version=int(data.get("version", 1)),
             rules=tuple(CheckRule.from_dict(rule) for rule in data.get("rules", ())),
             sources=tuple(data.get("sources", ())),
+            on_error=data.get("on_error", OnError.BLOCK),
         )
 
     @classmethod
@@ -373,6 +405,7 @@ _FIELDS_BY_CHECK: dict[Check, frozenset[str]] = {
     Check.DENIED_TOPICS: frozenset({"topics"}),
     Check.SIZE: frozenset({"max_chars", "max_tokens"}),
     Check.GROUNDING: frozenset(),
+    Check.INDIRECT_INJECTION: frozenset(),
 }
 _RULE_KEYS = {
     "check",

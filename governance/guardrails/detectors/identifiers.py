@@ -80,9 +80,7 @@ _DATE = (
     r"|\d{4}-\d{2}-\d{2}"
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2}))"
 )
-_BIRTH_CUE = (
-    r"\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|DOB|geboren|n[ée]e?\s+le)\b"
-)
+_BIRTH_CUE = r"\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|DOB|geboren|n[ée]e?\s+le)\b"
 _DOB = re.compile(rf"{_BIRTH_CUE}[^.\n\d]{{0,25}}?(?:on\s+|:\s*|is\s+)?(?P<date>{_DATE})", re.IGNORECASE)
 
 
@@ -178,4 +176,3 @@ def pattern_recognizers() -> list[EntityRecognizer]:
         FiPersonalIdentityCodeRecognizer(supported_language=LANGUAGE),
         DeTaxIdRecognizer(supported_language=LANGUAGE),
     ]
-

@@ -39,9 +39,64 @@ _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z'\u2019\-]*[a-z][a-zA-Z'\u2019\-]*\b")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"\u201c(]\s*|\n\s*[-*\u2022]\s*)$")
 # Capitalised words that are names of nothing personal: never candidates on their own.
 _COMMON = frozenset(
-    """I I'm I've I'd I'll OK AI API CEO CFO CTO FAQ PDF CSV JSON SQL URL HTTP HTTPS EU UN Q1 Q2 Q3 Q4
-    Monday Tuesday Wednesday Thursday Friday Saturday Sunday January February March April May June July
-    August September October November December Mr Mrs Ms Dr Please Thanks Thank Hi Hello Dear Yes No""".split()
+    {
+        "I",
+        "I'm",
+        "I've",
+        "I'd",
+        "I'll",
+        "OK",
+        "AI",
+        "API",
+        "CEO",
+        "CFO",
+        "CTO",
+        "FAQ",
+        "PDF",
+        "CSV",
+        "JSON",
+        "SQL",
+        "URL",
+        "HTTP",
+        "HTTPS",
+        "EU",
+        "UN",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "Please",
+        "Thanks",
+        "Thank",
+        "Hi",
+        "Hello",
+        "Dear",
+        "Yes",
+        "No",
+    }
 )
 
 
@@ -49,9 +104,7 @@ def load_pipeline() -> Any:
     """The packaged pipeline with only its named-entity recognizer (import and load happen here)."""
     import spacy
 
-    return spacy.load(
-        MODEL_PACKAGE, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"]
-    )
+    return spacy.load(MODEL_PACKAGE, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
 
 def candidate_windows(text: str) -> list[tuple[int, int]]:
