@@ -130,9 +130,9 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
                 request = with_pinned_prompt(principal, unpinned, variables)
         request = guard.check_input(request)  # the provider receives masked text, or nothing at all
     except GatewayError as blocked:
-        meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code="guardrail_blocked")
+        meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code=blocked.code or "guardrail_blocked")
         raise blocked
-    request, sources = _grounded(principal, request, request_id, meter)
+    request, sources = _grounded(principal, request, request_id, meter, guard)
     if sources:  # the added context lengthens the prompt: plan again for windows that fit it
         try:
             plan = chat_plan(principal, request)
@@ -170,7 +170,7 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     except GatewayError as blocked:
         meter.finish(
             status=UsageRecord.Status.GUARDRAIL_BLOCKED, served=outcome.served, usage=outcome.response.usage,
-            error_code="guardrail_blocked",
+            error_code=blocked.code or "guardrail_blocked",
         )  # fmt: skip
         raise blocked
     cost = meter.finish(
@@ -188,7 +188,7 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
     request = body.to_embedding_request()
     routes = _routes_for(principal, request.model)
     outcome, cost, rate_headers = routed_embeddings(
-        principal, routes, request, request_id=request_id, end_user=body.user or ""
+        principal, routes, request, request_id=request_id, end_user=body.user or "", guard=call_guard(principal)
     )
     usage = outcome.response.usage
     document = {
@@ -211,6 +211,7 @@ def routed_embeddings(
     request_id: str,
     end_user: str = "",
     endpoint: str = "embeddings",
+    guard: CallGuard | None = None,
 ) -> tuple[EmbeddingOutcome, Decimal, dict[str, str]]:
     """Embeds through the router, admitted and metered as the principal's call: the one way the
     platform embeds, whether for `/v1/embeddings`, retrieval or ingestion. Raises `GatewayError`."""
@@ -223,6 +224,13 @@ def routed_embeddings(
         output_tokens=0,
     )
     meter = CallMeter(principal, request_id, endpoint, routes.alias, end_user=end_user)
+    if guard is not None:  # a caller's own texts (not the platform's chunks) are checked like prompts
+        meter.guardrails = guard.summary()
+        try:
+            request = dataclasses.replace(request, inputs=guard.check_texts(request.inputs))
+        except GatewayError as blocked:
+            meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code=blocked.code or "guardrail_blocked")
+            raise blocked
     rate_headers = meter.admit(targets, input_tokens=input_tokens, max_output_tokens=0)
     deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
     try:
@@ -255,7 +263,7 @@ def vector_store_search(
             f"'{principal.use_case_slug}' is approved for {principal.data_classification} data only.",
             code="data_classification_exceeded",
         )
-    query = body.query_text()
+    query = call_guard(principal).check_texts((body.query_text(),))[0]  # a search query is the caller's input
     threshold = body.ranking_options.score_threshold if body.ranking_options else None
     filters = body.filters.model_dump() if body.filters is not None else None
     hits = search(
@@ -422,14 +430,16 @@ def _completion_document(
 
 
 def _grounded(
-    principal: KeyPrincipal, request: ChatRequest, request_id: str, meter: CallMeter
+    principal: KeyPrincipal, request: ChatRequest, request_id: str, meter: CallMeter, guard: CallGuard
 ) -> tuple[ChatRequest, list[dict[str, Any]]]:
     from lob_tenants.vector_stores.retrieval import ground
 
-    try:
-        return ground(principal, request, request_id)
+    try:  # each retrieved chunk is screened for instructions before the model reads it
+        return ground(principal, request, request_id, screen=guard.screen_retrieved)
     except GatewayError as failed:
-        meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=failed.code or "retrieval_failed")
+        refused = (failed.code or "").startswith("guardrail_")
+        status = UsageRecord.Status.GUARDRAIL_BLOCKED if refused else UsageRecord.Status.PROVIDER_ERROR
+        meter.finish(status=status, error_code=failed.code or "retrieval_failed")
         raise failed
 
 

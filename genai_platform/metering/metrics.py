@@ -32,6 +32,17 @@ def observe_guardrail(*, check: str, action: str, direction: str) -> None:
     GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
 
 
+GUARDRAIL_ERRORS = Counter(
+    "genai_guardrail_errors", "Guardrail checks that failed (raised or overran), by check, direction and error.",
+    ["check", "direction", "error"],
+)  # fmt: skip
+
+
+def observe_guardrail_error(*, check: str, direction: str, error: str) -> None:
+    """A check that could not give a verdict; alerted on (deploy/kubernetes/guardrail-alerts.yaml)."""
+    GUARDRAIL_ERRORS.labels(check, direction, error).inc()
+
+
 def observe_call(
     *,
     endpoint: str,

@@ -105,6 +105,11 @@ class ContextScreen:
         return any(decision.action is ItemAction.BLOCK for decision in self.decisions)
 
     @property
+    def acted(self) -> bool:
+        """Whether any item was anything but kept."""
+        return any(decision.action is not ItemAction.KEEP for decision in self.decisions)
+
+    @property
     def failed(self) -> bool:
         """Blocked because the check itself failed (`guardrail_error`), not because of a finding."""
         return any(d.action is ItemAction.BLOCK and d.error for d in self.decisions)

@@ -123,11 +123,15 @@ class GuardrailEngine:
         self, text: str, rule: CheckRule, context: str | None = None, on_error: OnError = OnError.BLOCK
     ) -> CheckOutcome:
         """One rule's outcome; a detector that raises or overruns gives a failed outcome instead."""
-        started = time.perf_counter()
+        detector = self._detectors[rule.check]
         try:
+            prepare = getattr(detector, "prepare", None)
+            if prepare is not None:  # loading a model on first use is not the check overrunning
+                prepare(rule)
+            started = time.perf_counter()
             detection = self.detect(text, rule, context)
         except Exception as exc:  # any failure of a check is a verdict, never a pass
-            return failed_outcome(rule, self._detectors[rule.check].name, type(exc).__name__, on_error)
+            return failed_outcome(rule, detector.name, type(exc).__name__, on_error)
         if (time.perf_counter() - started) * 1000 > self.check_timeout_ms:
             return failed_outcome(rule, detection.detector, "timeout", on_error)
         return outcome_for(rule, detection)

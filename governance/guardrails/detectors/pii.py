@@ -188,6 +188,11 @@ class PiiDetector:
         self._custom: OrderedDict[tuple[CustomEntity, ...], list[PatternRecognizer]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def prepare(self, rule: CheckRule) -> None:
+        """Loads the NER model now if `rule` asks for a named entity (once per process)."""
+        if set(rule.entities) & set(NER_ENTITIES):
+            self.ner.pipeline()
+
     def detect(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> Detection:
         if not text.strip():
             return Detection((), self.name, 0.0)
