@@ -81,6 +81,11 @@ class CallGuard:
         policy's indirect_injection rule; GatewayError when the rule (or a failed check) blocks."""
         return self._screen(texts, ContextKind.RETRIEVED)
 
+    def screen_tool_result(self, text: str) -> str | None:
+        """A tool's (or an MCP server's) result as the model may read it (quoted, or None when
+        dropped); see screen_retrieved."""
+        return self._screen([text], ContextKind.TOOL)[0]
+
     @property
     def _screens_context(self) -> bool:
         policy = self.effective.policy

@@ -85,7 +85,7 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS):
             registry.register(collector)
     registry.register(BreakerCollector())
     return generate_latest(registry)
