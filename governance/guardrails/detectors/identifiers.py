@@ -81,7 +81,9 @@ _DATE = (
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2}))"
 )
 _BIRTH_CUE = r"\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|DOB|geboren|n[ée]e?\s+le)\b"
-_DOB = re.compile(rf"{_BIRTH_CUE}[^.\n\d]{{0,25}}?(?:on\s+|:\s*|is\s+)?(?P<date>{_DATE})", re.IGNORECASE)
+# The date must follow the cue closely ("born 14 March 1962", "DOB: 04/07/1985", "date of birth
+# (1 May 1990)", "born on ..."): "born out of a hackathon on 5 May 1995" is not a birth date.
+_DOB = re.compile(rf"{_BIRTH_CUE}[\s:,(\-]*(?:(?:is|was|on|of)\s+){{0,2}}(?P<date>{_DATE})", re.IGNORECASE)
 
 
 def _document_number(name: str) -> str:

@@ -36,13 +36,15 @@ _PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         (
             "addressed.when_processing",
             0.7,
-            r"\bwhen\s+(?:you\s+)?(?:summari[sz]\w*|process\w*|read\w*|answer\w*|asked about)\s+(?:this|these|the)\s+"
+            r"\bwhen\s+(?:you\s+)?(?:summari[sz]\w*|process\w*|read\w*|answer\w*|asked about)(?:\s+\w+){0,2}\s+"
+            r"(?:this|these|the)\s+"
             r"(?:document|page|text|file|email|content|chunk|result|data)\b[^.]{0,80}\b(?:you\s+must|always|instead|do\s+not|never|respond|reply|say|tell)\b",
         ),
         (
             "role.fake_turn",
             0.75,
-            r"(?:^|\n)\s*(?:###\s*)?(?:system|assistant|developer)\s*(?:prompt|message)?\s*:\s*\S",
+            r"(?:^|\n|[.!?]\s+)\s*(?:###\s*)?(?:system|assistant|developer)\s*(?:prompt|message)?\s*:\s*"
+            r"(?:you|ignore|disregard|forget|new|from now)",
         ),
         ("role.fake_tag", 0.8, r"<\s*/?\s*(?:system|im_start|im_end|instructions?|admin)\s*>|\[/?INST\]|<<SYS>>"),
         (

