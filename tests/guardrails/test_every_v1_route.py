@@ -13,8 +13,8 @@ import pytest
 from django.test import Client, TestCase
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from governance.guardrail_policies import central_baseline_install
-from governance.workflow import intake_save
+from governance.services.guardrail_policies import central_baseline_install
+from governance.services.workflow import intake_save
 from lob_tenants.vector_stores.services import grounding_attach
 from tests.factories import AgentFactory, AliasFactory, UseCaseFactory, UserFactory, issue_key, vector_store
 from tests.governance.flows import LOW_RISK

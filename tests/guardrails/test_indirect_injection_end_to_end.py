@@ -12,21 +12,21 @@ import pytest
 from django.test import Client, TestCase
 from prometheus_client.parser import text_string_to_metric_families
 
-from genai_platform.gateway.guarding import TOOL_RESULT_WITHHELD, CallGuard
+from genai_platform.inference.guarding import TOOL_RESULT_WITHHELD, CallGuard
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ChatRequest, Message
-from governance.guardrail_policies import (
+from governance.guardrails import Action, Check, Direction
+from governance.guardrails.policy import CheckRule, GuardrailPolicy, Scope
+from governance.models import AuditEvent, GuardrailPolicyRecord
+from governance.services.guardrail_policies import (
     EffectivePolicy,
     central_baseline_install,
     guardrail_draft_save,
     guardrail_engine,
     guardrail_publish,
 )
-from governance.guardrails import Action, Check, Direction
-from governance.guardrails.policy import CheckRule, GuardrailPolicy, Scope
-from governance.models import AuditEvent, GuardrailPolicyRecord
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document
 from lob_tenants.vector_stores.selectors import collection_of

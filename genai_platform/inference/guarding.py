@@ -1,6 +1,6 @@
-"""Guardrails on the request path: the use case's effective policy checks every user and tool
+"""Guardrails on every model call: the use case's effective policy checks every user and tool
 message before dispatch (masked text is what the provider receives) and the answer after it,
-whole or streamed."""
+whole or streamed; retrieved chunks and tool results are screened item by item for instructions."""
 
 from __future__ import annotations
 
@@ -10,16 +10,16 @@ from typing import Any
 
 from genai_platform.metering.metrics import observe_guardrail, observe_guardrail_error
 from genai_platform.providers.types import ChatRequest
-from governance.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from governance.guardrails.context import ContextKind, ContextScreen, screen_items
 from governance.guardrails.masking import MaskingSession
 from governance.guardrails.policy import Check, Direction, GuardrailPolicy
 from governance.guardrails.results import GuardrailResult
 from governance.guardrails.shadow import shadow_evaluate
 from governance.guardrails.streaming import StreamingGuard
+from governance.services.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from lob_tenants.selectors import KeyPrincipal
 
-from .errors import GatewayError
+from .errors import GuardrailBlocked, GuardrailFailed
 
 CHECKED_ROLES = ("user", "tool")
 #: What the model reads instead of a tool result the indirect_injection rule dropped.
@@ -56,7 +56,7 @@ class CallGuard:
         return self.effective.label or "none"
 
     def check_input(self, request: ChatRequest) -> ChatRequest:
-        """The request with user and tool messages masked, or GatewayError 400 `guardrail_blocked`."""
+        """The request with user and tool messages masked, or `GuardrailBlocked` 400 `guardrail_blocked`."""
         if not self.active:
             return request
         messages = []
@@ -71,14 +71,14 @@ class CallGuard:
 
     def check_texts(self, texts: tuple[str, ...]) -> tuple[str, ...]:
         """Texts the caller sends for a model to read without a chat (embeddings input, a search
-        query), checked like user messages: masked, or GatewayError `guardrail_blocked`."""
+        query), checked like user messages: masked, or `GuardrailBlocked`."""
         if not self.active:
             return texts
         return tuple(self._evaluate(text, Direction.INPUT).text if text else text for text in texts)
 
     def screen_retrieved(self, texts: list[str]) -> list[str | None]:
         """Retrieved chunks as the model may read them (quoted, or None when dropped), by the
-        policy's indirect_injection rule; GatewayError when the rule (or a failed check) blocks."""
+        policy's indirect_injection rule; `GuardrailBlocked` when the rule (or a failed check) blocks."""
         return self._screen(texts, ContextKind.RETRIEVED)
 
     def screen_tool_result(self, text: str) -> str | None:
@@ -93,7 +93,7 @@ class CallGuard:
 
     def _checked_tool_result(self, content: str) -> str:
         """A tool's result (from an agent's tool, an MCP server, or a client's tool message):
-        screened by the indirect_injection rule (quoted, withheld, or GatewayError), then checked
+        screened by the indirect_injection rule (quoted, withheld, or `GuardrailBlocked`), then checked
         by the other input rules. The direct-injection rule is left out for it: instructions in
         data are the indirect rule's to decide, so a quoted result is not then blocked for them."""
         screened = self.screen_tool_result(content)
@@ -127,7 +127,7 @@ class CallGuard:
 
     def check_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """Prompt variables checked like user messages (they are the caller's words, rendered into a
-        system message): the values masked, or GatewayError 400 `guardrail_blocked`."""
+        system message): the values masked, or `GuardrailBlocked` 400 `guardrail_blocked`."""
         if not self.active:
             return values
         return {name: self._checked_value(value) for name, value in values.items()}
@@ -220,17 +220,15 @@ class CallGuard:
             raise self._refusal(check, direction, "guardrail_error" if result.failed else "guardrail_blocked")
         return result
 
-    def _refusal(self, check: str, direction: Direction, code: str, what: str = "") -> GatewayError:
-        """`guardrail_blocked` (400: the content was refused) or `guardrail_error` (503: a check
+    def _refusal(self, check: str, direction: Direction, code: str, what: str = "") -> GuardrailBlocked:
+        """`GuardrailBlocked` (the content was refused) or `GuardrailFailed` (`guardrail_error`: a check
         failed and the policy fails closed); never echoes the text."""
         noun = what or ("request" if direction is Direction.INPUT else "response")
         if code == "guardrail_error":
             message = f"The {noun} was refused because the '{check}' check of guardrail policy {self.version} failed."
-            status = 503
-        else:
-            message = f"The {noun} was blocked by the '{check}' check of guardrail policy {self.version}."
-            status = 400
-        return GatewayError(status, message, code=code, headers={"x-genai-guardrail-policy": self.version})
+            return GuardrailFailed(message, policy_version=self.version)
+        message = f"The {noun} was blocked by the '{check}' check of guardrail policy {self.version}."
+        return GuardrailBlocked(message, policy_version=self.version)
 
     def _note(self, check: str, action: str, direction: Direction) -> None:
         self.actions[f"{direction.value}.{check}"] = action
