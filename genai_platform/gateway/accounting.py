@@ -80,8 +80,7 @@ class CallMeter:
                 else UsageRecord.Status.RATE_LIMITED
             )
             self.finish(status=status, error_code=refused.code)
-            headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
-            raise GatewayError(429, refused.message, code=refused.code, headers=headers) from None
+            raise GatewayError(429, refused.message, code=refused.code, headers=refused.headers) from None
         return self.admission.rate_headers
 
     def finish(
