@@ -10,7 +10,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
-from . import pipeline
+from . import draining, pipeline
 from .errors import GatewayError, error_response
 from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
@@ -52,7 +52,8 @@ def _too_large(limit: int) -> GatewayError:
 
 def render(reply: pipeline.GatewayReply) -> HttpResponse:
     if reply.stream is not None:
-        response: HttpResponse = StreamingHttpResponse(reply.stream, content_type="text/event-stream")
+        stream = draining.until_drained(reply.stream)  # ended cleanly if the gateway shuts down
+        response: HttpResponse = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must relay each event as it comes
     else:
