@@ -1,6 +1,6 @@
-from django.urls import include, path
+from django.urls import path
 
-from . import apis, openapi
+from . import agent_apis, apis, openapi
 
 urlpatterns = [
     path("openapi.json", openapi.openapi_view, name="inference-openapi"),
@@ -10,5 +10,11 @@ urlpatterns = [
     path("vector_stores/<str:store_id>/search", apis.VectorStoreSearchApi.as_view(), name="vector-store-search"),
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<path:model>", apis.ModelDetailApi.as_view(), name="model-detail"),
-    path("agents/", include("lob_tenants.agents.gateway_urls")),
+    path("agents/<str:agent_id>/runs", agent_apis.AgentRunCreateApi.as_view(), name="agent-run-create"),
+    path("agents/<str:agent_id>/runs/<str:run_id>", agent_apis.AgentRunDetailApi.as_view(), name="agent-run-detail"),
+    path(
+        "agents/<str:agent_id>/runs/<str:run_id>/cancel",
+        agent_apis.AgentRunCancelApi.as_view(),
+        name="agent-run-cancel",
+    ),
 ]
