@@ -192,7 +192,7 @@ def test_a_rate_limit_holds_within_one_request_across_two_gateways(services_stac
     statuses = [a.status_code for a in answers]
     assert statuses.count(200) == 25
     assert statuses.count(429) == 75
-    assert all(1 <= int(a.headers["retry-after"]) <= 60 for a in answers if a.status_code == 429)
+    assert all(1 <= int(a.headers["retry-after"]) <= 61 for a in answers if a.status_code == 429)
 
 
 BOUNDARY_SETUP = """
