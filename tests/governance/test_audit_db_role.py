@@ -27,7 +27,8 @@ def event() -> AuditEvent:
     lob = LobFactory(slug="retail")
     with transaction.atomic():
         event = audit_record(actor="alice", action="use_case.updated", target=lob, lob_slug="retail", after={"n": 1})
-    database_roles_apply(connection=connection, owner=OWNER, app=APP)
+    with connection.cursor() as cursor:
+        database_roles_apply(cursor=cursor, owner=OWNER, app=APP)
     return event
 
 
@@ -112,6 +113,7 @@ def test_even_the_table_owner_is_refused_by_the_triggers(event, statement):
 
 
 def test_applying_the_roles_twice_changes_nothing(event):
-    again = database_roles_apply(connection=connection, owner=OWNER, app=APP)
+    with connection.cursor() as cursor:
+        again = database_roles_apply(cursor=cursor, owner=OWNER, app=APP)
 
     assert again.created == () and again.tables_reowned == 0

@@ -23,16 +23,15 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        try:
-            with transaction.atomic():
-                applied = database_roles_apply(
-                    connection=connection,
-                    owner=options["owner"],
-                    app=options["app"],
-                    app_password=os.environ.get(options["app_password_env"]) or None,
-                )
-        except ValueError as refused:
-            raise CommandError(str(refused)) from refused
+        if connection.vendor != "postgresql":
+            raise CommandError("database roles exist only on PostgreSQL")
+        with transaction.atomic(), connection.cursor() as cursor:
+            applied = database_roles_apply(
+                cursor=cursor,
+                owner=options["owner"],
+                app=options["app"],
+                app_password=os.environ.get(options["app_password_env"]) or None,
+            )
         created = ", ".join(applied.created) or "none"
         self.stdout.write(
             f"roles ready: owner {options['owner']}, application {options['app']} "
