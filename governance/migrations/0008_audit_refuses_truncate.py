@@ -36,6 +36,6 @@ def drop_trigger(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("governance", "0006_guardrail_policies")]
+    dependencies = [("governance", "0007_guardrail_shadow_counts")]
 
     operations = [migrations.RunPython(create_trigger, drop_trigger)]
