@@ -4,9 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # `make up` and `make test` use the machine's PostgreSQL and Redis.
-PG_URL ?= postgres://postgres@127.0.0.1:5432
+PG_HOST ?= 127.0.0.1:5432
+PG_URL ?= postgres://postgres@$(PG_HOST)
 REDIS ?= redis://127.0.0.1:6379
-UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
+# `make up` runs as production does (docs/configuration.md, "Database roles"): migrations as the
+# owner role, every process as the application role (no superuser, owns nothing), DEBUG off.
+PG_OWNER_URL ?= postgres://genai_owner@$(PG_HOST)
+PG_APP_URL ?= postgres://genai_app@$(PG_HOST)
+UP_ENV := DATABASE_URL=$(PG_APP_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1 DJANGO_DEBUG=off
 
 .PHONY: run stop-embedded-pg up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
 
@@ -47,7 +52,10 @@ stop-embedded-pg:
 # The same product on PostgreSQL and Redis, with a separate Celery worker consuming the provider queues.
 up: $(VENV)/.installed-dev
 	createdb -h 127.0.0.1 -U postgres genai_platform 2>/dev/null || true
-	$(UP_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(PG_URL)/genai_platform $(BIN)/python manage.py db_roles
+	$(UP_ENV) DATABASE_URL=$(PG_OWNER_URL)/genai_platform $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(PG_URL)/genai_platform $(BIN)/python manage.py db_roles
+	$(UP_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
 	$(UP_ENV) PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	$(UP_ENV) PORT=$(PORT) exec $(BIN)/honcho --procfile deploy/Procfile.local start
 

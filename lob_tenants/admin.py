@@ -437,10 +437,15 @@ class ApiKeyAdmin(PortalAdmin):
                 messages.ERROR,
             )  # fmt: skip
             return None
-        with transaction.atomic():  # every successor is shown, or none was made
-            issued = [
-                api_key_rotate(api_key=key, overlap=PORTAL_ROTATION_OVERLAP, actor=request.user) for key in candidates
-            ]
+        try:
+            with transaction.atomic():  # every successor is shown, or none was made
+                issued = [
+                    api_key_rotate(api_key=key, overlap=PORTAL_ROTATION_OVERLAP, actor=request.user)
+                    for key in candidates
+                ]
+        except ValueError as refused:
+            self.message_user(request, f"Nothing was rotated: {refused}.", messages.ERROR)
+            return None
         return self.issued_response(request, issued, title="API keys rotated")
 
 

@@ -59,9 +59,13 @@ class LimitRefused(InferenceError):
 
     retryable = True
 
-    def __init__(self, message: str, *, code: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str, retry_after: int | None = None, rate_headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        #: The x-ratelimit-* state at the refusal (OpenAI sends it on 429s too).
+        self.rate_headers = rate_headers or {}
 
 
 class Unavailable(InferenceError):

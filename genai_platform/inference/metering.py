@@ -137,7 +137,9 @@ class CallMeter:
                 self.policy, tokens=input_tokens + (max_output_tokens or 0), reserve=worst_case
             )
         except LimitExceeded as refused:
-            raise LimitRefused(refused.message, code=refused.code, retry_after=refused.retry_after) from None
+            raise LimitRefused(
+                refused.message, code=refused.code, retry_after=refused.retry_after, rate_headers=refused.rate_headers
+            ) from None
         return self.admission.rate_headers
 
     def _record(self) -> Decimal:

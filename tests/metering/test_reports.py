@@ -366,6 +366,15 @@ def test_a_bad_parameter_is_answered_in_json_even_when_csv_was_asked_for(staff_c
     assert "end" in response.json()
 
 
+def test_options_on_the_csv_report_describes_the_endpoint_in_json(staff_client):
+    # Issue 16: the CSV renderer was handed OPTIONS' description and failed with KeyError 'group_by'.
+    response = staff_client.options(f"{URL}?format=csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"]
+
+
 def test_a_full_leap_year_is_allowed(staff_client):
     assert staff_client.get(URL, {"start": "2024-01-01", "end": "2024-12-31"}).status_code == 200
 
