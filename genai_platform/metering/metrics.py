@@ -8,7 +8,9 @@ import logging
 import os
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
+from kombu.exceptions import ChannelError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -143,13 +145,22 @@ class QueueCollector(Collector):
 
             try:
                 with app.connection_for_read() as connection:
-                    channel = connection.default_channel
                     for queue in app.conf.task_queues:
-                        declared = channel.queue_declare(queue=queue.name, passive=True)
-                        gauge.add_metric([queue.name], declared.message_count)
+                        gauge.add_metric([queue.name], _queue_depth(connection, queue.name))
             except Exception:  # a scrape must answer even when the broker does not; the gap is the alert
                 logger.warning("could not read queue depths from the broker", exc_info=True)
         yield gauge
+
+
+def _queue_depth(connection: Any, name: str) -> int:
+    """Messages ready on `name`; a channel each, since AMQP closes a channel whose passive declare failed."""
+    from amqp.exceptions import NotFound
+
+    with connection.channel() as channel:
+        try:
+            return channel.queue_declare(queue=name, passive=True).message_count
+        except (NotFound, ChannelError):  # never declared yet: nothing was ever sent to it
+            return 0
 
 
 def metrics_exposition() -> bytes:
