@@ -27,6 +27,8 @@ GUARDRAIL_ACTIONS = Counter(
     ["check", "action", "direction"],
 )  # fmt: skip
 
+DEAD_LETTERS = Counter("genai_ledger_dead_letters", "Buffered usage records the ledger could not store and set aside.")
+
 
 def observe_guardrail(*, check: str, action: str, direction: str) -> None:
     GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
@@ -68,13 +70,36 @@ class BreakerCollector(Collector):
         yield gauge
 
 
+class LedgerCollector(Collector):
+    """genai_ledger_backlog (entries waiting in the usage buffer), genai_ledger_backlog_limit and
+    genai_ledger_dead_letters_open (set-aside records nobody resolved yet), read at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.conf import settings
+
+        from .ledger import usage_backlog
+        from .models import DeadLetterUsage
+
+        yield GaugeMetricFamily("genai_ledger_backlog", "Usage records buffered, not yet in the ledger.",
+                                value=usage_backlog())  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_backlog_limit", "Backlog above which /readyz is degraded.",
+            value=settings.METERING_BACKLOG_LIMIT,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_dead_letters_open", "Set-aside usage records not yet resolved.",
+            value=DeadLetterUsage.objects.filter(resolved_at__isnull=True).count(),
+        )  # fmt: skip
+
+
 def metrics_exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, DEAD_LETTERS):
             registry.register(collector)
     registry.register(BreakerCollector())
+    registry.register(LedgerCollector())
     return generate_latest(registry)
