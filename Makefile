@@ -8,7 +8,7 @@ PG_URL ?= postgres://postgres@127.0.0.1:5432
 REDIS ?= redis://127.0.0.1:6379
 UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
 
-.PHONY: run up worker test browser-deps lint bench bench-guardrails bench-rag clean
+.PHONY: run up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,12 @@ browser-deps:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(BROWSER_PACKAGES))
 
-test: $(VENV)/.installed-dev browser-deps
+# The manifests' test renders them with kubectl's built-in kustomize.
+deploy-tools:
+	@command -v kubectl >/dev/null || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kubernetes-client)
+
+test: $(VENV)/.installed-dev browser-deps deploy-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run

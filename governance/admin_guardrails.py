@@ -13,8 +13,8 @@ from django.urls import path
 
 from genai_platform.access.portal import VIEW, PortalAdmin
 
-from .guardrail_policies import shadow_report
 from .models import GuardrailPolicyVersion
+from .services.guardrail_policies import shadow_report
 
 
 def versions_diff(older: GuardrailPolicyVersion, newer: GuardrailPolicyVersion) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from genai_platform.dbcopy import bulk_insert
 
-from .audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
-from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
+from ..audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
+from ..models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 def audit_actor(user: Any) -> str:
