@@ -71,3 +71,17 @@ def spend_in_month(*, scope: str, scope_id: int, month: str) -> Decimal:
     rollups = UsageDailyRollup.objects.filter(day__gte=start.date(), day__lt=end.date())
     rollups = rollups.filter(use_case_id=scope_id) if scope == "use_case" else rollups.filter(lob_id=scope_id)
     return rollups.aggregate(total=Sum("cost"))["total"] or Decimal("0")
+
+
+def ledger_warnings() -> list[str]:
+    """What /readyz reports as degraded: a usage backlog over METERING_BACKLOG_LIMIT (flushers too few
+    or stopped; Redis memory grows with it) or a buffer that cannot be read."""
+    from .ledger import usage_backlog
+
+    try:
+        backlog = usage_backlog()
+    except Exception as exc:
+        return [f"usage buffer: {exc.__class__.__name__}"]
+    if backlog > settings.METERING_BACKLOG_LIMIT:
+        return [f"usage backlog: {backlog} records waiting (limit {settings.METERING_BACKLOG_LIMIT})"]
+    return []

@@ -247,3 +247,20 @@ def test_until_the_counter_can_be_rebuilt_budgeted_calls_are_refused(key, use_ca
     assert refused.status_code == 429
     assert refused.json()["error"]["code"] == "budget_unavailable"
     assert refused["Retry-After"] == "5"
+
+
+@pytest.mark.django_db
+def test_a_backlog_over_its_bound_degrades_readyz_and_shows_in_the_metrics(settings):
+    settings.METERING_BACKLOG_LIMIT = 3
+    use_case = UseCaseFactory()
+    for _ in range(4):
+        usage_record(usage_event(use_case))
+
+    ready = CLIENT.get("/readyz")
+    metrics = CLIENT.get("/metrics").content.decode()
+
+    assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+    assert "usage backlog: 4 records" in ready.json()["warnings"][0]
+    assert "genai_ledger_backlog 4.0" in metrics and "genai_ledger_backlog_limit 3.0" in metrics
+    usage_flush(consumer="test")
+    assert CLIENT.get("/readyz").json()["status"] == "ok"
