@@ -59,3 +59,31 @@ def usage_rollups_add_records(records: Iterable[UsageRecord]) -> int:
             for r in records
         ]
     )  # fmt: skip
+
+
+def usage_rollups_rebuild() -> int:
+    """Recomputes every rollup from the ledger in the current transaction (a repair, an import, the
+    benchmark's synthetic ledger); how many rollup rows. PostgreSQL sums in one statement."""
+    from django.db.models import Count, Sum
+    from django.db.models.functions import TruncDate
+
+    UsageDailyRollup.objects.all().delete()
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(UsageDailyRollup._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join((*_KEY, *_SUMS))}) "  # noqa: S608 - names are ours
+                "SELECT (occurred_at AT TIME ZONE %s)::date, lob_id, use_case_id, alias, deployment, provider, "
+                "count(*), sum(input_tokens), sum(output_tokens), sum(cost) FROM metering_usagerecord "
+                "GROUP BY 1, 2, 3, 4, 5, 6",
+                [settings.METERING_TIMEZONE],
+            )
+            return cursor.rowcount
+    grouped = (
+        UsageRecord.objects.annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(settings.METERING_TIMEZONE)))
+        .values("day", "lob_id", "use_case_id", "alias", "deployment", "provider")
+        .annotate(requests=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
+                  cost=Sum("cost"))
+        .order_by()
+    )  # fmt: skip
+    return len(UsageDailyRollup.objects.bulk_create([UsageDailyRollup(**row) for row in grouped], batch_size=1_000))

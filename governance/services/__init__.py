@@ -161,10 +161,8 @@ def audit_verify() -> list[ChainProblem]:
     chains |= set(AuditCheckpoint.objects.values_list("chain", flat=True).distinct())
     chains |= set(AuditChainHead.objects.values_list("chain", flat=True))
     for chain in sorted(chains):
-        events = (
-            model_to_dict(e) | {"id": e.pk, "occurred_at": e.occurred_at}
-            for e in AuditEvent.objects.filter(chain=chain).order_by("sequence").iterator()
-        )
+        # Plain rows, read in large chunks: a million events verify without building a model for each.
+        events = AuditEvent.objects.filter(chain=chain).order_by("sequence").values().iterator(chunk_size=10_000)
         checkpoints = list(AuditCheckpoint.objects.filter(chain=chain).values())
         problem = verify_chain(chain, events, checkpoints)
         if problem is None:
