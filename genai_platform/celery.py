@@ -33,6 +33,10 @@ app.conf.task_default_routing_key = "platform"
 app.autodiscover_tasks()
 
 
+# Workers report their busy slots for /metrics (signal handlers connected on import).
+from genai_platform import worker_load  # noqa: E402, F401
+
+
 @worker_init.connect
 def _telemetry_for_worker(**_: object) -> None:
     """Traces from the worker's side of each call, when OTEL_* asks (the SDK re-creates its export

@@ -148,7 +148,11 @@ if WHITENOISE_USE_FINDERS:
     Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The session first: an anonymous caller keeps DRF's 403 (a header scheme first would make it 401).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "genai_platform.access.tokens.PersonalTokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -161,6 +165,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
+        "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
+    },
 }
 
 # One line per record on stderr, JSON with LOG_FORMAT=json (production), each with the request id
