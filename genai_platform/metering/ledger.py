@@ -54,8 +54,8 @@ class UsageSpool:
         self._path: Path | None = None
 
     def append(self, payload: str) -> float:
-        """Spools one payload; returns its time stamp."""
-        now = time.time()
+        """Spools one payload; returns its time stamp, exactly as written (so a replay can leave it out)."""
+        now = float(f"{time.time():.6f}")
         directory = settings.METERING_SPOOL_DIR
         if not directory:
             return now
