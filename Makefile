@@ -85,6 +85,12 @@ bench: $(VENV)/.installed-dev
 bench-guardrails: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/guardrails/run.py
 
+# Ledger: flush records/s (1 and 2 flushers, capture off and redacted), reports over 10M records, budget
+# rebuild, audit verify events/s, on PostgreSQL + Redis (docs/performance.md). Its own database and Redis db.
+bench-ledger: $(VENV)/.installed-dev
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/genai_bench_ledger} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/14} $(BIN)/python benchmarks/ledger/run.py
+
 # Recall@1/@5 and MRR of retrieval on the labelled question set, with the local embedding model (benchmarks/rag/README.md).
 bench-rag: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/rag/run.py

@@ -282,6 +282,17 @@ METERING_TIMEZONE = env.str("METERING_TIMEZONE", default="UTC")
 METERING_ENABLED = env.bool("METERING_ENABLED", default=True)
 #: A buffered usage entry unacknowledged this long belonged to a flusher that died; another takes it.
 METERING_CLAIM_IDLE_MS = env.int("METERING_CLAIM_IDLE_MS", default=30_000)
+#: Usage records a flusher moves per transaction (one chain lock, one COPY per table per batch).
+METERING_FLUSH_BATCH = env.int("METERING_FLUSH_BATCH", default=1_000)
+#: Buffered usage records above which the platform reports a backlog (metric, /readyz degraded).
+METERING_BACKLOG_LIMIT = env.int("METERING_BACKLOG_LIMIT", default=200_000)
+#: Where each gateway process also appends the usage it buffers, to replay it after a Redis loss
+#: ("" turns the spool off), and how long a spooled record is kept for that.
+METERING_SPOOL_DIR = env.str("METERING_SPOOL_DIR", default=str(VAR_DIR / "usage-spool"))
+METERING_SPOOL_RETENTION_SECONDS = env.int("METERING_SPOOL_RETENTION_SECONDS", default=900)
+#: Who hears that a usage record was set aside as a dead letter (comma-separated emails, a webhook).
+LEDGER_ALERT_EMAILS = env.str("LEDGER_ALERT_EMAILS", default="")
+LEDGER_ALERT_WEBHOOK_URL = env.str("LEDGER_ALERT_WEBHOOK_URL", default="")
 #: When set, GET /metrics requires `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)

@@ -32,6 +32,8 @@ from django.conf import settings
 NANOS_PER_USD = Decimal(1_000_000_000)
 WINDOW_SECONDS = 60
 BUDGET_KEY_TTL_SECONDS = 40 * 86_400
+#: Retry-After of a call refused because its budget counter could not be rebuilt yet.
+BUDGET_REBUILD_RETRY_SECONDS = 5
 
 
 def to_nanos(usd: Decimal) -> int:
@@ -255,11 +257,14 @@ end
 local crossed = {}
 local b = 1
 for i = n_rates + 1, #KEYS do
-  local spent = redis.call('INCRBY', KEYS[i], cost_delta)
+  -- A counter Redis lost is rebuilt from the ledger (this call included) before the next admission:
+  -- settling into a fresh key would make it look rebuilt at nearly zero.
+  local spent = false
+  if redis.call('EXISTS', KEYS[i]) == 1 then spent = redis.call('INCRBY', KEYS[i], cost_delta) end
   local limit = tonumber(ARGV[4 + b * 3 - 2])
   local alert_prefix = ARGV[4 + b * 3]
   for threshold in string.gmatch(ARGV[4 + b * 3 - 1], '([^,]+)') do
-    if limit > 0 and spent * 100 >= limit * tonumber(threshold) then
+    if spent and limit > 0 and spent * 100 >= limit * tonumber(threshold) then
       if redis.call('SET', alert_prefix .. threshold, '1', 'NX', 'EX', 3456000) then
         table.insert(crossed, b)
         table.insert(crossed, tonumber(threshold))
@@ -306,8 +311,18 @@ class RedisLimitStore:
             if outcome[0] != "missing":
                 break
             budget = policy.budgets[int(outcome[1]) - 1]
-            # Redis lost this month's counter (or the month just began): rebuild it from the ledger.
-            self._redis.set(_budget_key(budget, month), rebuild(budget, month), nx=True, ex=BUDGET_KEY_TTL_SECONDS)
+            # Redis lost this month's counter (or the month just began): rebuild it from the ledger and
+            # the buffered records before admitting anything. Until that succeeds, refuse (fail closed).
+            try:
+                spent = rebuild(budget, month)
+            except Exception as exc:
+                raise LimitExceeded(
+                    "budget_unavailable",
+                    f"The budget for this {_label(budget.name)} is being recounted; retry in a few seconds.",
+                    BUDGET_REBUILD_RETRY_SECONDS,
+                    budget.name,
+                ) from exc
+            self._redis.set(_budget_key(budget, month), spent, nx=True, ex=BUDGET_KEY_TTL_SECONDS)
         verdict = outcome[0]
         if verdict in ("requests", "tokens"):
             usage = _usage_of([int(value) for value in outcome[3]])

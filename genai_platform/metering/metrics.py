@@ -32,6 +32,8 @@ GUARDRAIL_ACTIONS = Counter(
     ["check", "action", "direction"],
 )  # fmt: skip
 
+DEAD_LETTERS = Counter("genai_ledger_dead_letters", "Buffered usage records the ledger could not store and set aside.")
+
 
 ERRORS = Counter("genai_errors", "Calls that did not succeed, by error code.", ["endpoint", "code"])
 # The GenAI semantic conventions' client metrics, under Prometheus' names for them.
@@ -132,6 +134,28 @@ class BreakerCollector(Collector):
         yield gauge
 
 
+class LedgerCollector(Collector):
+    """genai_ledger_backlog (entries waiting in the usage buffer), genai_ledger_backlog_limit and
+    genai_ledger_dead_letters_open (set-aside records nobody resolved yet), read at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.conf import settings
+
+        from .ledger import usage_backlog
+        from .models import DeadLetterUsage
+
+        yield GaugeMetricFamily("genai_ledger_backlog", "Usage records buffered, not yet in the ledger.",
+                                value=usage_backlog())  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_backlog_limit", "Backlog above which /readyz is degraded.",
+            value=settings.METERING_BACKLOG_LIMIT,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_dead_letters_open", "Set-aside usage records not yet resolved.",
+            value=DeadLetterUsage.objects.filter(resolved_at__isnull=True).count(),
+        )  # fmt: skip
+
+
 class QueueCollector(Collector):
     """genai_queue_depth{queue}: invocations waiting on each provider queue (and `platform`), asked of
     the broker at scrape time; the signal to scale a provider's workers on."""
@@ -169,10 +193,12 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS, ERRORS, *_GENAI):
+        collectors = (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS, ERRORS, DEAD_LETTERS)
+        for collector in (*collectors, *_GENAI):
             registry.register(collector)
     registry.register(BreakerCollector())
     registry.register(QueueCollector())
+    registry.register(LedgerCollector())
     from genai_platform.worker_load import WorkerLoadCollector
 
     registry.register(WorkerLoadCollector())

@@ -17,6 +17,7 @@ from django.test import TestCase
 from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.reports import month_end_forecast, spend_breakdown, spend_over_time
+from genai_platform.metering.rollups import usage_rollups_add_records
 from lob_tenants.models import Lob
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 
@@ -42,6 +43,13 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
     output_tokens = 50
     cost = Decimal("0.0001")
     status = UsageRecord.Status.SUCCESS
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Like the flusher: the record and its day's rollup together."""
+        record = super()._create(model_class, *args, **kwargs)
+        usage_rollups_add_records([record])
+        return record
 
 
 def usage(at: dt.datetime, cost: str, **fields) -> UsageRecord:
