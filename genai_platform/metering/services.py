@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from genai_platform.notifications import notify
 from governance.capture import capture_finalize
 from governance.models import CENTRAL_CHAIN, CapturedExchange
-from governance.services import audit_chains_lock, audit_record
+from governance.services import audit_actor, audit_chains_lock, audit_record
 
 from .ledger import RedisStreamBuffer, usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, limit_store, to_nanos
@@ -211,8 +211,6 @@ def budget_set(
     actor: Any = None,
 ) -> Budget:
     """Creates or replaces the monthly budget of one LOB or one use case."""
-    from governance.services import audit_actor, audit_record
-
     scope = {"lob": lob} if lob is not None else {"use_case": use_case}
     budget, _ = Budget.objects.update_or_create(
         **scope,
@@ -248,8 +246,6 @@ def rate_limit_set(
     actor: Any = None,
 ) -> RateLimit:
     """Creates or replaces the per-minute limits of one LOB, use case or key."""
-    from governance.services import audit_actor, audit_record
-
     scope = (
         {"lob": lob} if lob is not None else {"use_case": use_case} if use_case is not None else {"api_key": api_key}
     )
