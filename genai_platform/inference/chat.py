@@ -21,6 +21,7 @@ from typing import Any
 
 from django.conf import settings
 
+from genai_platform import telemetry
 from genai_platform.metering.models import UsageRecord
 from genai_platform.providers.tokens import estimate_tokens
 from genai_platform.providers.types import (
@@ -141,17 +142,20 @@ def chat_guard_input(
     """The input guardrails: the provider receives masked text, or nothing at all. Prompt variables
     are the caller's words too: checked, and the pinned prompt rendered again from `unpinned` with
     the masked values if any changed."""
-    if prompt_variables and unpinned is not None:
-        variables = call.guard.check_values(prompt_variables)
-        if variables != prompt_variables:
-            call.request = with_pinned_prompt(call.principal, unpinned, variables)
-    call.request = call.guard.check_input(call.request)
+    with telemetry.step("guardrails.input"):
+        if prompt_variables and unpinned is not None:
+            variables = call.guard.check_values(prompt_variables)
+            if variables != prompt_variables:
+                call.request = with_pinned_prompt(call.principal, unpinned, variables)
+        call.request = call.guard.check_input(call.request)
 
 
 def chat_ground(call: ChatCall, grounder: Grounder) -> None:
     """Adds retrieved context after the input guardrails (the search sees masked text); the longer
     prompt is planned again, for the context windows that still fit it."""
-    call.request, call.sources = grounder(call.principal, call.request, call.request_id)
+    with telemetry.step("retrieval") as span:
+        call.request, call.sources = grounder(call.principal, call.request, call.request_id)
+        span.set_attribute("genai_platform.sources", len(call.sources))
     if call.sources:
         call.plan = chat_plan(call.principal, call.request)
 
@@ -173,9 +177,10 @@ def chat_cached(call: ChatCall) -> ChatResponse | None:
 
 def chat_admit(call: ChatCall) -> None:
     """Counts the call against every rate limit and reserves its worst-case cost on every budget."""
-    call.rate_headers = call.meter.admit(
-        call.plan.targets, input_tokens=call.plan.prompt_tokens, max_output_tokens=call.request.max_tokens
-    )
+    with telemetry.step("admission"):
+        call.rate_headers = call.meter.admit(
+            call.plan.targets, input_tokens=call.plan.prompt_tokens, max_output_tokens=call.request.max_tokens
+        )
     if call.deadline is None:
         call.deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
 
@@ -194,7 +199,8 @@ def chat_finish(call: ChatCall, outcome: ChatOutcome) -> ChatResponse:
     """The output guardrails, then what the meter records: the answer as the caller may see it."""
     meter = call.meter
     meter.served, meter.usage = outcome.served, outcome.response.usage
-    content = call.guard.check_output(outcome.response.content)
+    with telemetry.step("guardrails.output"):
+        content = call.guard.check_output(outcome.response.content)
     meter.prompt, meter.output = transcript(call.request), content
     response = dataclasses.replace(outcome.response, content=content)
     if call.cache_key is not None:
@@ -226,11 +232,15 @@ def chat_stream_relay(call: ChatCall, stream: DispatchedStream) -> Iterator[Stre
             if isinstance(event, TextDelta):
                 text = screen.feed(event.text) if screen is not None else event.text
                 if text:
+                    if not relayed:
+                        meter.first_chunk()
                     relayed.append(text)
                     yield TextDelta(text)
                 if screen is not None and screen.blocked:
                     break
             elif isinstance(event, ToolCallDelta):
+                if not relayed:
+                    meter.first_chunk()
                 relayed.append(event.arguments)
                 yield event
             elif isinstance(event, StreamEnd):

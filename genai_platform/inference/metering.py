@@ -16,7 +16,9 @@ from types import TracebackType
 from typing import Any, Self
 
 from django.conf import settings
+from opentelemetry.trace import SpanKind
 
+from genai_platform import telemetry
 from genai_platform.metering.limits import Admission, LimitExceeded, LimitPolicy
 from genai_platform.metering.metrics import observe_call
 from genai_platform.metering.models import UsageRecord
@@ -56,8 +58,19 @@ class CallMeter:
     output: str = ""
     #: The call's cost at the deployment's price, known once the scope ended.
     cost: Decimal = Decimal("0")
+    #: The call's span and GenAI metrics (no-ops unless OpenTelemetry is on).
+    _trace_scope: Any = field(default=None, repr=False)
+    _traced: telemetry.ModelCall | None = field(default=None, repr=False)
 
     def __enter__(self) -> Self:
+        self._trace_scope = telemetry.model_call(
+            operation=_OPERATION_NAMES.get(self.endpoint, self.endpoint),
+            provider="",
+            request_model=self.alias,
+            kind=SpanKind.SERVER,
+            attributes={"genai_platform.lob": self.principal.lob_slug, "genai_platform.request_id": self.request_id},
+        )
+        self._traced = self._trace_scope.__enter__()
         return self
 
     def __exit__(
@@ -65,7 +78,30 @@ class CallMeter:
     ) -> None:
         if exc is not None:
             self.status, self.error_code = _failure_of(exc, self.status, self.error_code)
-        self.cost = self._record()
+        try:
+            self.cost = self._record()
+        finally:
+            self._end_trace(exc_type, exc, traceback)
+
+    def first_chunk(self) -> None:
+        """A stream's first chunk reached the caller (its time is the GenAI time to first chunk)."""
+        if self._traced is not None:
+            self._traced.first_chunk()
+
+    def _end_trace(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        traced, scope = self._traced, self._trace_scope
+        if traced is None or scope is None:
+            return
+        self._traced = self._trace_scope = None
+        if self.served is not None:
+            traced.served(provider=self.served.target.provider, response_model=self.served.target.provider_model_id)
+        if self.usage is not None:
+            traced.usage(input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens)
+        if self.status not in (UsageRecord.Status.SUCCESS, UsageRecord.Status.CACHE_HIT):
+            traced.failed(self.error_code or str(self.status))
+        scope.__exit__(exc_type, exc, traceback)
 
     @property
     def enabled(self) -> bool:
@@ -134,6 +170,7 @@ class CallMeter:
             output_tokens=usage.output_tokens,
             cost=cost,
             latency_seconds=latency,
+            error_code=error_code,
         )
         usage_record(
             {
@@ -165,6 +202,10 @@ class CallMeter:
             }
         )
         return cost
+
+
+#: The meter's endpoint -> `gen_ai.operation.name`.
+_OPERATION_NAMES = {"chat": "chat", "embeddings": "embeddings", "agent": "invoke_agent"}
 
 
 def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, str]:
