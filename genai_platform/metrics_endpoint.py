@@ -19,7 +19,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from genai_platform.metering.metrics import _GENAI, COST, ERRORS, GUARDRAIL_ACTIONS, LATENCY, REQUESTS, TOKENS
+from genai_platform.metering.metrics import (
+    _GENAI,
+    COST,
+    ERRORS,
+    GUARDRAIL_ACTIONS,
+    GUARDRAIL_ERRORS,
+    LATENCY,
+    REQUESTS,
+    TOKENS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +85,7 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, ERRORS, *_GENAI):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS, ERRORS, *_GENAI):
             registry.register(collector)
     registry.register(BreakerCollector())
     registry.register(QueueCollector())
