@@ -74,6 +74,7 @@ deploy-tools:
 test: $(VENV)/.installed-dev browser-deps deploy-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -95,8 +96,9 @@ bench-ledger: $(VENV)/.installed-dev
 bench-rag: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/rag/run.py
 
+# Style, then the architecture's import contracts (.importlinter, docs/architecture.md).
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache
 
 # The private pgvector server of the embedded default outlives `make run`: stop it before removing its data.
 clean:

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
 from genai_platform.api_errors import field_errors
-from lob_tenants.apis import get_or_404
+from genai_platform.management_api import get_or_404
 from lob_tenants.models import DataClassification, Lob, UseCase
 from model_catalog.models import Alias
 

@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
 from genai_platform.api_errors import field_errors
+from genai_platform.management_api import get_or_404
 
 from . import services
 from .models import Alias, CatalogModel, Deployment, ProviderAccount
@@ -85,8 +86,6 @@ class CatalogApi(APIView):
         return cls.serializer_class.Meta.model.objects.all()
 
     def row(self, name: str) -> models.Model:
-        from lob_tenants.apis import get_or_404
-
         return get_or_404(self.rows(), name=name)
 
     def save(self, instance: models.Model, request: Request) -> models.Model:

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, path, reverse
 
 from genai_platform.access.policy import READ
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
-from genai_platform.portal.formatting import money
+from genai_platform.formatting import money
 from lob_tenants.models import Lob
 
 from . import reports
