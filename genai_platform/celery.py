@@ -4,6 +4,7 @@ can be scaled and credentialed on their own (`celery -A genai_platform worker -Q
 import os
 
 from celery import Celery
+from celery.signals import beat_init, worker_init
 from kombu import Exchange, Queue
 
 from genai_platform.providers.registry import PROVIDERS, queue_name
@@ -30,3 +31,23 @@ app.conf.task_default_queue = "platform"
 app.conf.task_default_exchange = "platform"
 app.conf.task_default_routing_key = "platform"
 app.autodiscover_tasks()
+
+
+# Workers report their busy slots for /metrics (signal handlers connected on import).
+from genai_platform import worker_load  # noqa: E402, F401
+
+
+@worker_init.connect
+def _telemetry_for_worker(**_: object) -> None:
+    """Traces from the worker's side of each call, when OTEL_* asks (the SDK re-creates its export
+    thread in forked pool processes)."""
+    from genai_platform import telemetry
+
+    telemetry.configure("worker")
+
+
+@beat_init.connect
+def _telemetry_for_beat(**_: object) -> None:
+    from genai_platform import telemetry
+
+    telemetry.configure("beat")

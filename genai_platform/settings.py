@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "genai_platform.gateway.middleware.RequestIdMiddleware",
+    "genai_platform.logs.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -170,17 +171,37 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# One line per record on stderr, JSON with LOG_FORMAT=json (production), each with the request id
+# and trace id it was written under (genai_platform/logs.py). genai_platform.access and
+# genai_platform.task write one line per request and per task; LOG_ACCESS=false keeps them quiet.
+_LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"context": {"()": "genai_platform.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env.str("LOG_FORMAT", default="plain"),
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "presidio-analyzer": {"level": "WARNING"},
-        # One line per finished task is noise at gateway volumes (and costs worker CPU); failures still log.
+        # Celery's own line per task duplicates genai_platform.task's; failures still log.
         "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "genai_platform.access": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
+        "genai_platform.task": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
     },
 }
 

@@ -2,7 +2,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from genai_platform import telemetry
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
+telemetry.configure("gateway")
 application = get_wsgi_application()
 
 
