@@ -24,9 +24,10 @@ from lob_tenants.models import DataClassification
 
 from .models import GuardrailPolicyRecord, GuardrailPolicyVersion, ModelApproval
 from .selectors import versions_diff
-from .services.guardrail_policies import guardrail_draft_save, guardrail_publish, shadow_report
+from .services.guardrail_policies import guardrail_draft_save, guardrail_publish
 from .services.policy_authoring import guardrail_policy_draft
 from .services.workflow import model_approval_set
+from .shadow_rollout import shadow_report
 
 
 def _publish(modeladmin: PortalAdmin, request: HttpRequest, queryset: QuerySet, mode: str) -> None:
@@ -90,7 +91,7 @@ class GuardrailPolicyVersionAdmin(PortalAdmin):
             "older": older,
             "newer": newer,
             "diff": versions_diff(older, newer) if older is not None else None,
-            "shadow": shadow_report(f"{newer.policy.name}@v{newer.number}") if newer.mode == "shadow" else None,
+            "shadow": shadow_report(newer) if newer.mode == "shadow" else None,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/governance/guardrailpolicyversion/diff.html", context)

@@ -1,4 +1,5 @@
-"""The Grafana dashboard in deploy/grafana queries only metrics that /metrics actually exports."""
+"""The Grafana dashboard (deploy/grafana) and the alerting rules (deploy/prometheus) query only metrics
+that /metrics actually exports."""
 
 from __future__ import annotations
 
@@ -7,28 +8,34 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import AliasFactory, UseCaseFactory, issue_key
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "deploy/grafana/genai-platform.json"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+DASHBOARD = DEPLOY / "grafana/genai-platform.json"
+ALERTS = DEPLOY / "prometheus/genai-alerts.yaml"
 METRIC_NAME = re.compile(r"\b(?:genai|gen_ai)_[a-z_]+\b")
 GROUPING = re.compile(r"\bby \([^)]*\)")
 
 
-def dashboard_metric_names() -> set[str]:
-    panels = json.loads(DASHBOARD.read_text())["panels"]
-    return {
-        name
-        for panel in panels
-        for target in panel["targets"]
-        for name in METRIC_NAME.findall(GROUPING.sub("", target["expr"]))
-    }
+def metric_names(expressions: list[str]) -> set[str]:
+    return {name for expr in expressions for name in METRIC_NAME.findall(GROUPING.sub("", expr))}
+
+
+def dashboard_expressions() -> list[str]:
+    return [target["expr"] for panel in json.loads(DASHBOARD.read_text())["panels"] for target in panel["targets"]]
+
+
+def alert_expressions() -> list[str]:
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    return [rule["expr"] for group in groups for rule in group["rules"]]
 
 
 @pytest.mark.django_db
-def test_every_metric_the_dashboard_queries_is_exported():
+def test_every_metric_the_dashboard_and_the_alerts_query_is_exported():
     key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="dashboard-chat")]))[1]
     body = {"model": "dashboard-chat", "messages": [{"role": "user", "content": "fill the metrics"}]}
     Client().post(
@@ -48,5 +55,6 @@ def test_every_metric_the_dashboard_queries_is_exported():
         if family.type == "histogram":
             exported |= {f"{family.name}_{suffix}" for suffix in ("bucket", "sum", "count")}
 
-    assert dashboard_metric_names() - exported == set()
-    assert len(dashboard_metric_names()) >= 10
+    assert metric_names(dashboard_expressions()) - exported == set()
+    assert metric_names(alert_expressions()) - exported == set()
+    assert len(metric_names(dashboard_expressions())) >= 10

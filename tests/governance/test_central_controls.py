@@ -140,7 +140,7 @@ def test_a_policy_is_drafted_diffed_shadowed_and_published_through_the_api(api):
     assert drafted.status_code == 201
     assert diff["added"] == ["injection/input"] and diff["older"]["number"] == 1
     assert shadowed.status_code == 200 and shadowed.json()["mode"] == "shadow" and shadowed.json()["number"] == 2
-    assert report.status_code == 200 and report.json()["shadow"] == "baseline@v2"
+    assert report.status_code == 200 and report.json()["shadow"].endswith("baseline@v2")
     saved = last("guardrail_policy.draft_saved")
     assert saved.before["number"] == 1 and len(saved.after["rules"]) == 2
     published = last("guardrail_policy.published_shadow")
