@@ -25,9 +25,10 @@ from model_catalog.models import Alias
 
 from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
 from .selectors import guardrail_policies, guardrail_versions, model_approvals, version_previous, versions_diff
-from .services.guardrail_policies import guardrail_publish, shadow_report
+from .services.guardrail_policies import guardrail_publish
 from .services.policy_authoring import guardrail_policy_draft
 from .services.workflow import model_approval_set
+from .shadow_rollout import shadow_report
 
 # ---- model approvals ----
 
