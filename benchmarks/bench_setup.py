@@ -125,7 +125,7 @@ def _governance_approve(use_case: object, aliases: list[object]) -> str:
     """Where the governance workflow exists, the board's current approval of the use case and of the
     alias for every data classification (what a production key needs), issued as the tests do."""
     try:
-        from governance.workflow import approval_issue, model_approval_set
+        from governance.services.workflow import approval_issue, model_approval_set
         from lob_tenants.models import DataClassification
     except ImportError:
         return "use case status only (no governance workflow in this checkout)"

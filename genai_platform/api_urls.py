@@ -3,9 +3,16 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from genai_platform.access.onboarding_apis import LobOnboardApi
+
 urlpatterns = [
+    # Before the LOBs' own URLs: `onboard` is an action of the central team, not a LOB.
+    path("lobs/onboard/", LobOnboardApi.as_view(), name="lob-onboard"),
     path("lobs/", include("lob_tenants.urls")),
     path("", include("genai_platform.access.urls")),
+    path("tokens/", include("genai_platform.access.token_urls")),
+    path("catalog/", include("model_catalog.urls")),
+    path("", include("governance.central_urls")),
     path("metering/", include("genai_platform.metering.urls")),
     path("", include("lob_tenants.agents.urls")),
     path("", include("lob_tenants.vector_stores.urls")),

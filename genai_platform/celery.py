@@ -4,7 +4,8 @@ can be scaled and credentialed on their own (`celery -A genai_platform worker -Q
 import os
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery
+from celery.signals import beat_init, celeryd_init, worker_init
 from kombu import Exchange, Queue
 
 from genai_platform import runtime
@@ -17,10 +18,18 @@ runtime.configure_process()
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 
+# On RabbitMQ the queues are quorum queues: replicated across the cluster's nodes, so a broker node
+# lost does not lose queued invocations, and a message whose consumer died is redelivered at once
+# (Celery >= 5.5 notices quorum queues and drops the global QoS they do not support). Redis ignores
+# queue arguments.
+_queue_arguments = {"x-queue-type": "quorum"} if app.conf.broker_url.startswith(("amqp", "pyamqp")) else {}
 _invocations = Exchange("invocations", type="direct")
 app.conf.task_queues = [
-    *(Queue(queue_name(provider), _invocations, routing_key=queue_name(provider)) for provider in PROVIDERS),
-    Queue("platform", Exchange("platform", type="direct"), routing_key="platform"),
+    *(
+        Queue(queue_name(provider), _invocations, routing_key=queue_name(provider), queue_arguments=_queue_arguments)
+        for provider in PROVIDERS
+    ),
+    Queue("platform", Exchange("platform", type="direct"), routing_key="platform", queue_arguments=_queue_arguments),
 ]
 app.conf.task_default_queue = "platform"
 app.conf.task_default_exchange = "platform"
@@ -28,9 +37,25 @@ app.conf.task_default_routing_key = "platform"
 app.autodiscover_tasks()
 
 
-@signals.celeryd_init.connect
+@celeryd_init.connect
 def _worker_frameworks(options: dict[str, Any] | None = None, **_: Any) -> None:
-    """A worker learns its queues here, before Django is set up: only the local provider's worker
-    gets torch and transformers back."""
+    """A worker learns its queues here, before it consumes: only the local provider's worker gets
+    torch and transformers back (imported when its first embedding call loads the model)."""
     if runtime.worker_wants_ml_frameworks(os.environ, (options or {}).get("queues")):
         runtime.let_ml_frameworks_in()
+
+
+@worker_init.connect
+def _telemetry_for_worker(**_: object) -> None:
+    """Traces from the worker's side of each call, when OTEL_* asks (the SDK re-creates its export
+    thread in forked pool processes)."""
+    from genai_platform import telemetry
+
+    telemetry.configure("worker")
+
+
+@beat_init.connect
+def _telemetry_for_beat(**_: object) -> None:
+    from genai_platform import telemetry
+
+    telemetry.configure("beat")

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "genai_platform.gateway.middleware.RequestIdMiddleware",
+    "genai_platform.logs.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,7 +148,11 @@ if WHITENOISE_USE_FINDERS:
     Path(STATIC_ROOT).mkdir(parents=True, exist_ok=True)
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
+    # The session first: an anonymous caller keeps DRF's 403 (a header scheme first would make it 401).
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "genai_platform.access.tokens.PersonalTokenAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -160,19 +165,43 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
+        "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
+    },
 }
 
+# One line per record on stderr, JSON with LOG_FORMAT=json (production), each with the request id
+# and trace id it was written under (genai_platform/logs.py). genai_platform.access and
+# genai_platform.task write one line per request and per task; LOG_ACCESS=false keeps them quiet.
+_LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "filters": {"context": {"()": "genai_platform.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(trace_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": env.str("LOG_FORMAT", default="plain"),
+            "filters": ["context"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": _LOG_LEVEL},
     "loggers": {
         "django.request": {"level": "ERROR"},
         "presidio-analyzer": {"level": "WARNING"},
-        # One line per finished task is noise at gateway volumes (and costs worker CPU); failures still log.
+        # Celery's own line per task duplicates genai_platform.task's; failures still log.
         "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        "genai_platform.access": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
+        "genai_platform.task": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
     },
 }
 
@@ -245,6 +274,16 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="genai-platform@localhost")
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# With Redis, beat keeps its schedule there and holds a lock (celery-redbeat): a second beat process,
+# a rollout's new pod or an HA replica, waits on the lock and takes over within the lock's timeout
+# when the holder dies, so every periodic task is sent once however many beats run.
+if REDIS_URL:
+    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_REDBEAT_REDIS_URL = REDIS_URL
+    CELERY_REDBEAT_REDIS_OPTIONS: dict = {}
+    CELERY_REDBEAT_KEY_PREFIX = "genai:beat"
+    CELERY_BEAT_MAX_LOOP_INTERVAL = env.int("BEAT_MAX_LOOP_SECONDS", default=5)
+    CELERY_REDBEAT_LOCK_TIMEOUT = env.int("BEAT_LOCK_TIMEOUT_SECONDS", default=30)
 CELERY_BEAT_SCHEDULE = {
     "flush-usage": {"task": "metering.flush_usage", "schedule": env.float("METERING_FLUSH_SECONDS", default=2.0)},
     "expire-break-glass": {"task": "access.expire_break_glass", "schedule": 60.0},

@@ -23,8 +23,8 @@ from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import VIEW, PortalAdmin
 from model_catalog.models import Alias
 
-from . import workflow
 from .models import Approval, AuditEvent, CapturedExchange, Intake, Review, ReviewDecision
+from .services import workflow
 
 
 @admin.register(AuditEvent)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-import json
 from typing import Any
 
 from django.contrib import admin
@@ -13,31 +11,9 @@ from django.urls import path
 
 from genai_platform.access.portal import VIEW, PortalAdmin
 
-from .guardrail_policies import shadow_report
 from .models import GuardrailPolicyVersion
-
-
-def versions_diff(older: GuardrailPolicyVersion, newer: GuardrailPolicyVersion) -> dict[str, Any]:
-    """What changed between two versions of one policy: rules added, removed and changed, and a
-    line diff of their JSON documents."""
-
-    def rules(version: GuardrailPolicyVersion) -> dict[str, dict[str, Any]]:
-        return {f"{r['check']}/{r['direction']}": r for r in version.document.get("rules", [])}
-
-    before, after = rules(older), rules(newer)
-    lines = difflib.unified_diff(
-        json.dumps(older.document, indent=2, sort_keys=True).splitlines(),
-        json.dumps(newer.document, indent=2, sort_keys=True).splitlines(),
-        fromfile=str(older),
-        tofile=str(newer),
-        lineterm="",
-    )
-    return {
-        "added": sorted(set(after) - set(before)),
-        "removed": sorted(set(before) - set(after)),
-        "changed": sorted(key for key in set(before) & set(after) if before[key] != after[key]),
-        "lines": list(lines),
-    }
+from .selectors import versions_diff
+from .services.guardrail_policies import shadow_report
 
 
 @admin.register(GuardrailPolicyVersion)

@@ -3,7 +3,7 @@
 from celery import shared_task
 
 from .services import audit_checkpoint as audit_checkpoint_service
-from .workflow import approvals_expire_due, approvals_warn_expiring, reviews_escalate_overdue
+from .services.workflow import approvals_expire_due, approvals_warn_expiring, reviews_escalate_overdue
 
 
 @shared_task(name="governance.audit_checkpoint", ignore_result=True)

@@ -183,9 +183,9 @@ def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any], intake: 
     """Runs the demo use case through the real workflow once: the demo admin administers the LOB and
     the platform, a demo board member (who cannot log in) approves it."""
     from genai_platform.access.services import central_role_grant, membership_set
-    from governance.guardrail_policies import central_baseline_install
     from governance.models import Approval
-    from governance.workflow import intake_save, model_approval_set, review_decide, use_case_submit
+    from governance.services.guardrail_policies import central_baseline_install
+    from governance.services.workflow import intake_save, model_approval_set, review_decide, use_case_submit
 
     membership_set(lob=use_case.lob, user=admin, role="lob_admin")
     central_role_grant(user=admin, role="platform_admin")

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import models, transaction
-from django.db.models.deletion import ProtectedError
 
 from governance.services import audit_record
 
+from . import services
 from .catalog_format import (
     ACCOUNT,
     ALIAS,
@@ -114,7 +114,7 @@ def catalog_import(*, document: str, prune: bool = False, dry_run: bool = False,
     )
     if dry_run or not report.changed:
         return report
-    _apply(plan, current)
+    _apply(plan, current, actor=actor)
     audit_record(
         actor=actor,
         action="catalog.imported",
@@ -231,6 +231,8 @@ class _Plan:
     deletes: dict[str, list[models.Model]] = field(default_factory=dict)
     route_writes: list[tuple[str, ObjectSpec]] = field(default_factory=list)
     route_deletes: list[Route] = field(default_factory=list)
+    #: alias name -> every route the document gives it, for the aliases whose routes change
+    alias_routes: dict[str, tuple[ObjectSpec, ...]] = field(default_factory=dict)
 
 
 def _same(left: Any, right: Any) -> bool:
@@ -296,6 +298,7 @@ def _plan_routes(plan: _Plan, alias: ObjectSpec, existing: Mapping[str, Route]) 
     for deployment in sorted(set(existing) - set(wanted)):
         plan.route_deletes.append(existing[deployment])
         plan.changes.append(Change(ROUTE.name, _route_name(alias.name, deployment), DELETED))
+    plan.alias_routes[alias.name] = tuple(alias.routes)
 
 
 # Applying a plan
@@ -311,33 +314,55 @@ def _assign(kind: Kind, instance: models.Model, values: Mapping[str, Any], by_na
         setattr(instance, spec_field.attr, value)
 
 
-def _apply(plan: _Plan, current: _Catalog) -> None:
+#: The service that saves each kind: the import writes through the same services as the portal and
+#: the API, telling them it records the whole import as one audit event itself.
+_SAVE = {
+    ACCOUNT.name: lambda instance, actor: services.provider_account_save(
+        account=instance, actor=actor, audited_by_caller=True
+    ),
+    MODEL.name: lambda instance, actor: services.catalog_model_save(
+        model=instance, actor=actor, audited_by_caller=True
+    ),
+    DEPLOYMENT.name: lambda instance, actor: services.deployment_save(
+        deployment=instance, actor=actor, audited_by_caller=True
+    ),
+    ALIAS.name: lambda instance, actor: services.alias_save(alias=instance, actor=actor, audited_by_caller=True),
+}
+
+
+def _apply(plan: _Plan, current: _Catalog, *, actor: str) -> None:
     by_name = {kind.name: dict(current.objects[kind.name]) for kind in KINDS}
     for kind in KINDS:
         for obj in plan.writes[kind.name]:
             instance = by_name[kind.name].get(obj.name) or kind.model()
             _assign(kind, instance, obj.values, by_name)
-            instance.save()
+            _SAVE[kind.name](instance, actor)
             by_name[kind.name][obj.name] = instance
         if kind is DEPLOYMENT:
             for obj in plan.writes[kind.name]:
                 deployment = by_name[kind.name][obj.name]
                 replacement = obj.values["replacement"]
                 deployment.replacement = by_name[kind.name][replacement] if replacement else None
-                deployment.save(update_fields=["replacement"])
-    for route in plan.route_deletes:
-        route.delete()
-    for alias_name, route_spec in plan.route_writes:
+                _SAVE[kind.name](deployment, actor)
+    changed_aliases = {alias_name for alias_name, _ in plan.route_writes}
+    changed_aliases |= {route.alias.name for route in plan.route_deletes}
+    for alias_name in sorted(changed_aliases):
         alias = by_name[ALIAS.name][alias_name]
-        route = current.routes.get(alias_name, {}).get(route_spec.values["deployment"]) or Route(alias=alias)
-        _assign(ROUTE, route, route_spec.values, by_name)
-        route.save()
+        routes = [
+            services.RouteSpec(
+                deployment=by_name[DEPLOYMENT.name][spec.values["deployment"]],
+                priority=spec.values["priority"],
+                weight=spec.values["weight"],
+            )
+            for spec in plan.alias_routes[alias_name]
+        ]
+        services.alias_routes_set(alias=alias, routes=routes, actor=actor, audited_by_caller=True)
     for kind_name, instances in plan.deletes.items():
         for instance in instances:
             try:
-                instance.delete()
-            except ProtectedError as error:
-                users = ", ".join(sorted(str(obj) for obj in error.protected_objects))
+                services.catalog_entry_delete(instance=instance, actor=actor, audited_by_caller=True)
+            except services.CatalogEntryInUse as error:
+                users = ", ".join(error.users)
                 raise CatalogImportError(
                     [Problem("--prune", f"cannot delete {kind_name} {instance}: still used by {users}")]
                 ) from None

@@ -118,7 +118,7 @@ def approve(use_case: UseCase, **conditions) -> None:
     from django.db import transaction
 
     from governance.models import ModelApproval
-    from governance.workflow import approval_issue
+    from governance.services.workflow import approval_issue
     from lob_tenants.models import DataClassification
 
     with transaction.atomic():

@@ -159,3 +159,6 @@ class GroupAdmin(PortalAdmin, auth_admin.GroupAdmin):
 
     def portal_delete(self, request: HttpRequest, obj: Group) -> None:
         obj.delete()
+
+
+from genai_platform.access import token_admin  # noqa: E402, F401  (personal API tokens: every person's own page)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -89,3 +91,37 @@ class BreakGlassRequest(models.Model):
 
     def __str__(self) -> str:
         return f"break-glass {self.pk}: {self.requester} -> {self.lob} ({self.status})"
+
+
+class PersonalApiToken(models.Model):
+    """A person's token for the management API (`Authorization: Bearer gp-pat-<prefix>.<secret>`),
+    for automation that has no browser session. Only the secret's SHA-256 digest is stored; the
+    whole token is shown once, when it is issued. A token acts as its owner, never more: its scope
+    (`read` or `write`, optionally one LOB) only narrows what the owner's roles allow."""
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=16, unique=True)
+    secret_hash = models.CharField(max_length=64)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
+    lob = models.ForeignKey(
+        Lob, null=True, blank=True, on_delete=models.CASCADE, related_name="+", help_text="Only this LOB's URLs."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "personal API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix})"
+
+    def is_usable(self, now: Any) -> bool:
+        return self.revoked_at is None and self.expires_at > now

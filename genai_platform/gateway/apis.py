@@ -10,20 +10,25 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 
+from genai_platform.inference.errors import InferenceError
+
 from . import pipeline
-from .errors import GatewayError, error_response
+from .errors import GatewayError, error_response, gateway_error_for
 from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
 
 @method_decorator(csrf_exempt, name="dispatch")
 class OpenAIApi(View):
-    """Answers every failure, including a wrong method, as an OpenAI-style JSON error."""
+    """Answers every failure, including a wrong method and the inference core's refusals, as an
+    OpenAI-style JSON error."""
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return super().dispatch(request, *args, **kwargs)
         except GatewayError as error:
             return error_response(error)
+        except InferenceError as error:
+            return error_response(gateway_error_for(error))
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         allowed = ", ".join(m.upper() for m in self.http_method_names if hasattr(self, m) and m != "options")

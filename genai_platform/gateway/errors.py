@@ -1,9 +1,22 @@
-"""OpenAI-style errors: `{"error": {"message", "type", "param", "code"}}` with the right status."""
+"""OpenAI-style errors: `{"error": {"message", "type", "param", "code"}}` with the right status.
+
+`gateway_error_for` is the one place where the inference core's domain errors become HTTP errors."""
 
 from __future__ import annotations
 
 from django.http import JsonResponse
 
+from genai_platform.inference.errors import (
+    GuardrailBlocked,
+    InferenceError,
+    InvalidRequest,
+    LimitRefused,
+    ModelNotFound,
+    NotPermitted,
+    ProviderFailed,
+    ProviderMisbehaved,
+    Unavailable,
+)
 from genai_platform.providers.types import ErrorKind, ProviderError
 
 _TYPE_BY_STATUS = {
@@ -66,3 +79,29 @@ def provider_error_as_gateway_error(error: ProviderError) -> GatewayError:
     if error.kind == ErrorKind.THROTTLED and error.retry_after:
         headers["Retry-After"] = str(max(1, round(error.retry_after)))
     return GatewayError(status, message or error.message, code=error.kind.value, headers=headers)
+
+
+_STATUS_BY_ERROR: tuple[tuple[type[InferenceError], int], ...] = (
+    (InvalidRequest, 400),
+    (GuardrailBlocked, 400),
+    (NotPermitted, 403),
+    (ModelNotFound, 404),
+    (LimitRefused, 429),
+    (ProviderMisbehaved, 502),
+    (Unavailable, 503),
+)
+
+
+def gateway_error_for(error: InferenceError) -> GatewayError:
+    """The HTTP error an application sees for a refused or failed model call."""
+    if isinstance(error, ProviderFailed):
+        mapped = provider_error_as_gateway_error(error.error)
+        mapped.headers["x-genai-attempts"] = str(error.attempts)
+        return mapped
+    status = next((s for kind, s in _STATUS_BY_ERROR if isinstance(error, kind)), 500)
+    headers: dict[str, str] = {}
+    if isinstance(error, GuardrailBlocked):
+        headers["x-genai-guardrail-policy"] = error.policy_version
+    if isinstance(error, LimitRefused) and error.retry_after:
+        headers["Retry-After"] = str(error.retry_after)
+    return GatewayError(status, error.message, code=error.code, param=error.param, headers=headers)

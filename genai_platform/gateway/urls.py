@@ -1,6 +1,6 @@
-from django.urls import include, path
+from django.urls import path
 
-from . import apis
+from . import agent_apis, apis
 
 urlpatterns = [
     path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
@@ -9,5 +9,11 @@ urlpatterns = [
     path("vector_stores/<str:store_id>/search", apis.VectorStoreSearchApi.as_view(), name="vector-store-search"),
     path("models", apis.ModelListApi.as_view(), name="models"),
     path("models/<path:model>", apis.ModelDetailApi.as_view(), name="model-detail"),
-    path("agents/", include("lob_tenants.agents.gateway_urls")),
+    path("agents/<str:agent_id>/runs", agent_apis.AgentRunCreateApi.as_view(), name="agent-run-create"),
+    path("agents/<str:agent_id>/runs/<str:run_id>", agent_apis.AgentRunDetailApi.as_view(), name="agent-run-detail"),
+    path(
+        "agents/<str:agent_id>/runs/<str:run_id>/cancel",
+        agent_apis.AgentRunCancelApi.as_view(),
+        name="agent-run-cancel",
+    ),
 ]

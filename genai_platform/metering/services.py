@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from genai_platform.notifications import notify
@@ -214,6 +215,10 @@ def budget_set(
     from governance.services import audit_actor, audit_record
 
     scope = {"lob": lob} if lob is not None else {"use_case": use_case}
+    if (lob is None) == (use_case is None):
+        raise ValidationError("A budget is for one line of business or one use case: name exactly one.")
+    previous = Budget.objects.filter(**scope).first()
+    before = _budget_state(previous) if previous is not None else None
     budget, _ = Budget.objects.update_or_create(
         **scope,
         defaults={
@@ -231,7 +236,8 @@ def budget_set(
         action="budget.set",
         target=budget,
         lob_slug=owner.slug,
-        after={"monthly_limit_usd": str(monthly_limit_usd), "hard_limit": hard_limit, "thresholds": budget.thresholds},
+        before=before,
+        after=_budget_state(budget),
     )
     transaction.on_commit(limits_invalidate)
     return budget
@@ -250,9 +256,13 @@ def rate_limit_set(
     """Creates or replaces the per-minute limits of one LOB, use case or key."""
     from governance.services import audit_actor, audit_record
 
+    if sum(owner is not None for owner in (lob, use_case, api_key)) != 1:
+        raise ValidationError("A rate limit is for one line of business, one use case or one key: name exactly one.")
     scope = (
         {"lob": lob} if lob is not None else {"use_case": use_case} if use_case is not None else {"api_key": api_key}
     )
+    previous = RateLimit.objects.filter(**scope).first()
+    before = _rate_limit_state(previous) if previous is not None else None
     limit, _ = RateLimit.objects.update_or_create(
         **scope, defaults={"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute}
     )
@@ -262,7 +272,22 @@ def rate_limit_set(
         action="rate_limit.set",
         target=limit,
         lob_slug=owner.slug,
-        after={"requests_per_minute": requests_per_minute, "tokens_per_minute": tokens_per_minute},
+        before=before,
+        after=_rate_limit_state(limit),
     )
     transaction.on_commit(limits_invalidate)
     return limit
+
+
+def _budget_state(budget: Budget) -> dict[str, Any]:
+    return {
+        "monthly_limit_usd": str(budget.monthly_limit_usd),
+        "hard_limit": budget.hard_limit,
+        "thresholds": budget.thresholds,
+        "notify_emails": budget.notify_emails,
+        "webhook_url": budget.webhook_url,
+    }
+
+
+def _rate_limit_state(limit: RateLimit) -> dict[str, Any]:
+    return {"requests_per_minute": limit.requests_per_minute, "tokens_per_minute": limit.tokens_per_minute}

@@ -2,10 +2,14 @@
 
 from django.urls import path
 
-from . import apis
+from . import apis, limit_apis
 
 app_name = "metering"
 
 urlpatterns = [
     path("chargeback", apis.ChargebackApi.as_view(), name="chargeback"),
+    path("budgets/", limit_apis.BudgetListApi.as_view(), name="budget-list"),
+    path("budgets/set/", limit_apis.BudgetSetApi.as_view(), name="budget-set"),
+    path("rate-limits/", limit_apis.RateLimitListApi.as_view(), name="rate-limit-list"),
+    path("rate-limits/set/", limit_apis.RateLimitSetApi.as_view(), name="rate-limit-set"),
 ]

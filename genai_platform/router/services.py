@@ -10,6 +10,7 @@ import time
 from collections import OrderedDict
 from typing import Any
 
+from genai_platform import telemetry
 from genai_platform.providers.credentials import resolve_credentials
 from genai_platform.providers.registry import build_adapter
 from genai_platform.providers.types import (
@@ -116,27 +117,51 @@ def invocation_execute(
         channel.publish(invocation_id, {"type": "error", "error": error.to_dict()})
         return
     started = time.monotonic()
-    try:
-        adapter = adapters.get(invocation["target"])
-        if kind == "chat":
-            response = adapter.chat(chat_request_from_dict(invocation["request"]))
-            reply: dict[str, Any] = {"type": "result", "response": chat_response_to_dict(response)}
-        elif kind == "chat_stream":
-            reply = _relay_stream(adapter, invocation, channel)
-        elif kind == "embed":
-            embedded = adapter.embed(embedding_request_from_dict(invocation["request"]))
-            reply = {"type": "result", "response": embedding_response_to_dict(embedded)}
-        else:
-            raise ProviderError(ErrorKind.BAD_REQUEST, f"unknown invocation kind {kind!r}")
-    except ProviderError as exc:
-        reply = {"type": "error", "error": exc.to_dict()}
-    except Exception:
-        logger.exception("invocation %s failed unexpectedly", invocation_id)
-        reply = {"type": "error", "error": ProviderError(ErrorKind.UNAVAILABLE, "the provider worker failed").to_dict()}
+    target = invocation["target"]
+    with telemetry.model_call(
+        operation=_OPERATION_NAMES.get(kind, kind),
+        provider=target["provider"],
+        request_model=str(invocation["request"].get("model", "")),
+        attributes={"genai_platform.deployment": deployment, "genai_platform.invocation": invocation_id},
+        record_metrics=False,  # the gateway's span records the call's metrics, fallback included
+    ) as traced:
+        reply = _invoke(adapters, invocation, channel, traced)
     latency_ms = round((time.monotonic() - started) * 1000, 3)
     reply["latency_ms"] = latency_ms
     channel.publish(invocation_id, reply)
     _record_health(health, deployment, reply, latency_ms)
+
+
+#: Invocation kinds -> `gen_ai.operation.name`.
+_OPERATION_NAMES = {"chat": "chat", "chat_stream": "chat", "embed": "embeddings"}
+
+
+def _invoke(
+    adapters: AdapterPool, invocation: dict[str, Any], channel: ReplyChannel, traced: telemetry.ModelCall
+) -> dict[str, Any]:
+    """Calls the provider once; the reply to publish, whatever happened."""
+    kind, invocation_id = invocation["kind"], invocation["id"]
+    try:
+        adapter = adapters.get(invocation["target"])
+        if kind == "chat":
+            response = adapter.chat(chat_request_from_dict(invocation["request"]))
+            traced.usage(input_tokens=response.usage.input_tokens, output_tokens=response.usage.output_tokens)
+            traced.finish_reasons = (str(response.finish_reason),)
+            traced.response_id = response.provider_response_id or ""
+            return {"type": "result", "response": chat_response_to_dict(response)}
+        if kind == "chat_stream":
+            return _relay_stream(adapter, invocation, channel)
+        if kind == "embed":
+            embedded = adapter.embed(embedding_request_from_dict(invocation["request"]))
+            return {"type": "result", "response": embedding_response_to_dict(embedded)}
+        raise ProviderError(ErrorKind.BAD_REQUEST, f"unknown invocation kind {kind!r}")
+    except ProviderError as exc:
+        traced.failed(exc.kind.value)
+        return {"type": "error", "error": exc.to_dict()}
+    except Exception:
+        logger.exception("invocation %s failed unexpectedly", invocation_id)
+        traced.failed("internal_error")
+        return {"type": "error", "error": ProviderError(ErrorKind.UNAVAILABLE, "the provider worker failed").to_dict()}
 
 
 def _relay_stream(adapter: Any, invocation: dict[str, Any], channel: ReplyChannel) -> dict[str, Any]:

@@ -1,12 +1,13 @@
 """The plan-act loop of one agent run: model -> tool calls -> results -> model, until the model
 answers, the step limit, the token limit, the timeout, or a cancellation.
 
-Every model step takes the gateway's own path: `gateway.pipeline.chat_plan` (production gate, the
-key's models, routing), `gateway.guarding` (user input and tool results checked and masked, the
-answer checked), `router.dispatch.chat_dispatch` (the provider queues, fallback, deadline) and
-`gateway.accounting.CallMeter` (limits, one usage record with its inference audit event). The
-caller's key is the principal: the calling use case's limits, budgets and guardrail policy apply,
-and its ledger pays.
+Every model step is a call of the inference core (`genai_platform.inference.chat`), step by step
+because the run's token budget sits between the plan and the admission: `chat_plan` (production
+gate, the key's models, routing), `chat_guard_input` (the run's input checked and masked once;
+tool results are checked as they arrive), `chat_admit` (limits and budgets), `chat_wait` (the
+provider queues, fallback, deadline) and `chat_finish` (the answer checked), all inside the call's
+metering scope (one usage record with its inference audit event). The caller's key is the
+principal: the calling use case's limits, budgets and guardrail policy apply, and its ledger pays.
 
 Every step is stored as it happens, so a poll shows a run's progress.
 """
@@ -23,13 +24,12 @@ from django.conf import settings
 from django.utils import timezone
 from jsonschema import Draft202012Validator, validators
 
-from genai_platform.gateway.accounting import CallMeter
-from genai_platform.gateway.errors import GatewayError
-from genai_platform.gateway.guarding import CallGuard, call_guard
-from genai_platform.gateway.pipeline import chat_plan, transcript
-from genai_platform.metering.models import UsageRecord
+from genai_platform.inference.chat import chat_admit, chat_call, chat_finish, chat_guard_input, chat_wait
+from genai_platform.inference.errors import GuardrailBlocked, InferenceError, ProviderFailed
+from genai_platform.inference.guarding import CallGuard, call_guard
+from genai_platform.inference.planning import chat_plan
 from genai_platform.providers.types import ChatRequest, ChatResponse, ErrorKind, Message, ToolCall, ToolDefinition
-from genai_platform.router.dispatch import DispatchError, chat_dispatch
+from genai_platform.router.dispatch import ChatOutcome
 from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.retrieval import grounding_context, last_question, with_context
 
@@ -155,7 +155,7 @@ class _Loop:
         started = time.monotonic()
         try:
             plan = chat_plan(self.principal, request)
-        except GatewayError as refused:
+        except InferenceError as refused:
             return self._failed_step(step, started, refused.code or "refused", refused.message)
         remaining = agent.max_tokens - record.total_tokens
         if plan.prompt_tokens >= remaining:
@@ -165,54 +165,39 @@ class _Loop:
             request = dataclasses.replace(request, max_tokens=remaining - plan.prompt_tokens)
         step_request_id = f"{record.request_id}.{step.index}"[:64]
         step.usage_request_id = step_request_id
-        meter = CallMeter(self.principal, step_request_id, METERED_ENDPOINT, plan.routes.alias)
-        guard = self._step_guard()
-        meter.guardrails = guard.summary()
+        call = chat_call(
+            self.principal, request, request_id=step_request_id, endpoint=METERED_ENDPOINT, plan=plan,
+            guard=self._step_guard(),
+        )  # fmt: skip
+        call.deadline = min(self.deadline, time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
+        outcome: ChatOutcome | None = None
         try:
-            if not self.input_checked:
-                request = guard.check_input(request)  # the provider receives masked text, or nothing
-                self.messages, self.input_checked = list(request.messages), True
-                step.inputs["input"] = [  # the sources are the retrieval step's
-                    {"role": m.role, "content": m.content} for m in request.messages[1:] if m.role != "system"
-                ]
-            meter.admit(plan.targets, input_tokens=plan.prompt_tokens, max_output_tokens=request.max_tokens)
-            deadline = min(self.deadline, time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
-            outcome = chat_dispatch(
-                request=request, targets=plan.targets, deadline=deadline, request_id=step_request_id
-            )
-        except GatewayError as refused:
-            blocked = refused.code == "guardrail_blocked"
-            if blocked:
-                meter.finish(status=UsageRecord.Status.GUARDRAIL_BLOCKED, error_code="guardrail_blocked")
-            step.guardrails = guard.summary()
-            return self._failed_step(step, started, refused.code or "refused", refused.message, blocked=blocked)
-        except DispatchError as failed:
-            meter.finish(status=UsageRecord.Status.PROVIDER_ERROR, error_code=failed.error.kind.value)
-            step.guardrails = guard.summary()
-            if failed.error.kind == ErrorKind.TIMEOUT and time.time() >= self.deadline:
-                self._failed_step(step, started, "timeout", failed.error.message)
+            with call.meter:
+                if not self.input_checked:
+                    chat_guard_input(call)  # the provider receives masked text, or nothing
+                    self.messages, self.input_checked = list(call.request.messages), True
+                    step.inputs["input"] = [  # the sources are the retrieval step's
+                        {"role": m.role, "content": m.content} for m in call.request.messages[1:] if m.role != "system"
+                    ]
+                chat_admit(call)
+                outcome = chat_wait(call)
+                response = chat_finish(call, outcome)
+        except InferenceError as failed:
+            step.guardrails = call.guard.summary()
+            if outcome is not None:  # the answer came and was blocked: its tokens were spent
+                usage = outcome.response.usage
+                self._count(step, usage.input_tokens, usage.output_tokens, Decimal("0"))
+            timed_out = isinstance(failed, ProviderFailed) and failed.error.kind == ErrorKind.TIMEOUT
+            if timed_out and time.time() >= self.deadline:
+                self._failed_step(step, started, "timeout", failed.message)
                 return _Ending(
                     S.TIMED_OUT, error_code="timeout",
                     error=f"The run did not finish within the agent's {agent.timeout_seconds} s.",
                 )  # fmt: skip
-            return self._failed_step(step, started, failed.error.kind.value, failed.error.message)
-        response = outcome.response
-        usage = response.usage
-        try:
-            content = guard.check_output(response.content)
-        except GatewayError as blocked:
-            meter.finish(
-                status=UsageRecord.Status.GUARDRAIL_BLOCKED, served=outcome.served, usage=usage,
-                error_code="guardrail_blocked",
-            )  # fmt: skip
-            step.guardrails = guard.summary()
-            self._count(step, usage.input_tokens, usage.output_tokens, Decimal("0"))
-            return self._failed_step(step, started, "guardrail_blocked", blocked.message, blocked=True)
-        cost = meter.finish(
-            status=UsageRecord.Status.SUCCESS, served=outcome.served, usage=usage,
-            prompt=transcript(request), output=content,
-        )  # fmt: skip
-        response = dataclasses.replace(response, content=content)
+            blocked = isinstance(failed, GuardrailBlocked)
+            return self._failed_step(step, started, failed.code or "refused", failed.message, blocked=blocked)
+        assert outcome is not None
+        usage, cost, content = response.usage, call.meter.cost, response.content
         step.outputs = {
             "content": content,
             "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in response.tool_calls],
@@ -220,7 +205,7 @@ class _Loop:
             "deployment": outcome.served.target.deployment,
             "provider": outcome.served.target.provider,
         }
-        step.guardrails = guard.summary()
+        step.guardrails = call.guard.summary()
         self._count(step, usage.input_tokens, usage.output_tokens, cost)
         self._save(step, started)
         self.model_steps += 1
@@ -252,7 +237,7 @@ class _Loop:
         guard = self._step_guard()
         try:
             checked = guard.check_input(ChatRequest(model="", messages=(Message(role="user", content=question),)))
-        except GatewayError as blocked:
+        except GuardrailBlocked as blocked:
             step.guardrails = guard.summary()
             return self._failed_step(step, started, "guardrail_blocked", blocked.message, blocked=True)
         step.guardrails = guard.summary()
@@ -261,7 +246,7 @@ class _Loop:
         step.usage_request_id = f"{self.run_record.request_id}.{step.index}"[:48]
         try:
             context, sources = grounding_context(self.principal, query, groundings, step.usage_request_id)
-        except GatewayError as failed:
+        except InferenceError as failed:
             return self._failed_step(step, started, failed.code or "retrieval_failed", failed.message)
         self.messages = list(with_context(self.messages, context))
         step.outputs = {"sources": sources}
@@ -307,7 +292,7 @@ class _Loop:
             checked = guard.check_input(
                 ChatRequest(model="", messages=(Message(role="tool", content=answer.body, tool_call_id=call.id),))
             )
-        except GatewayError as blocked:
+        except GuardrailBlocked as blocked:
             step.guardrails = guard.summary()
             return self._tool_error(step, started, call, blocked.message, AgentStep.Outcome.BLOCKED)
         content = checked.messages[0].content

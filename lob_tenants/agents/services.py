@@ -2,7 +2,7 @@
 
 Each change is validated here (never in a view), audited in its own transaction, and an agent
 that gains a tool under an approved use case sends that use case back to the governance board
-(`governance.workflow.use_case_material_change`) in the same transaction; so does one that
+(`governance.services.workflow.use_case_material_change`) in the same transaction; so does one that
 gains a vector store.
 """
 
@@ -258,7 +258,7 @@ def _require_readable(stores: list[VectorStore], use_case: UseCase) -> None:
 
 
 def _material_change_if_approved(use_case: UseCase, actor: Any, what: str) -> None:
-    from governance.workflow import use_case_material_change
+    from governance.services.workflow import use_case_material_change
 
     use_case.refresh_from_db(fields=["status"])
     if use_case.status == UseCase.Status.APPROVED:

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from genai_platform.gateway.errors import GatewayError
+from genai_platform.inference.errors import Unavailable
 from genai_platform.providers.types import ChatRequest, Message
 from lob_tenants.selectors import KeyPrincipal
 
@@ -42,7 +42,7 @@ def search(
             store.collection, vector, top_k=top_k, score_threshold=score_threshold, filters=filters
         )
     except BackendError as exc:
-        raise GatewayError(503, f"The vector store is unavailable: {exc}", code="vector_store_unavailable") from None
+        raise Unavailable(f"The vector store is unavailable: {exc}", code="vector_store_unavailable") from None
 
 
 def source_document(index: int, store: StoreRef, hit: Hit) -> dict[str, Any]:

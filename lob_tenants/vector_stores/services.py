@@ -26,7 +26,8 @@ from django.utils import timezone
 
 from genai_platform import hotcache
 from genai_platform.access.services import object_share, object_unshare, use_case_can_read
-from genai_platform.gateway.errors import GatewayError
+from genai_platform.inference.embeddings import embeddings_create
+from genai_platform.inference.errors import InferenceError, ProviderMisbehaved, Unavailable
 from genai_platform.providers.types import EmbeddingRequest
 from governance.models import ModelApproval
 from governance.services import audit_actor, audit_record
@@ -173,7 +174,7 @@ def grounding_attach(
         after={"store": store.public_id, "top_k": top_k, "score_threshold": score_threshold},
     )  # fmt: skip
     if created and use_case.status == UseCase.Status.APPROVED:
-        from governance.workflow import use_case_material_change
+        from governance.services.workflow import use_case_material_change
 
         use_case_material_change(use_case=use_case, actor=actor, what=f"vector store {store.public_id} added")
     _changed()
@@ -376,8 +377,8 @@ def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
     texts = [_embedding_text(document, piece) for piece in pieces]
     try:
         vectors = embed_texts(store_ref(store), principal, texts, "search_document")
-    except GatewayError as exc:
-        raise IngestionError(exc.message, retryable=exc.status == 429 or exc.status >= 500) from None
+    except InferenceError as exc:
+        raise IngestionError(exc.message, retryable=exc.retryable) from None
     chunks = [
         Chunk(
             document_id=document.external_id,
@@ -459,12 +460,10 @@ def embed_texts(
     store: StoreRef, principal: KeyPrincipal, texts: Sequence[str], input_type: str, *, request_id: str = ""
 ) -> list[list[float]]:
     """Embeds with the store's alias through the router, in batches, each batch one metered call.
-    Raises `GatewayError` (OpenAI-style status and message)."""
-    from genai_platform.gateway.pipeline import routed_embeddings
-
+    Raises an `InferenceError`."""
     routes = alias_routes(store.embedding_alias)
     if routes is None:
-        raise GatewayError(503, f"the store's embedding alias {store.embedding_alias} no longer exists")
+        raise Unavailable(f"the store's embedding alias {store.embedding_alias} no longer exists")
     vectors: list[list[float]] = []
     batch = settings.VECTOR_STORE_EMBEDDING_BATCH
     for start in range(0, len(texts), batch):
@@ -475,11 +474,10 @@ def embed_texts(
         )
         # Each call is its own usage record; a gateway request's retrieval shares its request id's stem.
         call_id = f"{request_id}-r{start // batch}" if request_id else f"vs-{uuid.uuid4().hex}"
-        outcome, _, _ = routed_embeddings(principal, routes, request, request_id=call_id, endpoint="embeddings")
-        for vector in outcome.response.vectors:
+        result = embeddings_create(principal, request, request_id=call_id, routes=routes)
+        for vector in result.response.vectors:
             if len(vector) != store.collection.dimensions:
-                raise GatewayError(
-                    502,
+                raise ProviderMisbehaved(
                     f"{store.embedding_alias} returned {len(vector)} dimensions; the store has "
                     f"{store.collection.dimensions}",
                     code="embedding_dimensions_mismatch",

@@ -30,7 +30,9 @@ from genai_platform.access import services as access
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
+from genai_platform.access.tokens import personal_token_issue
 from genai_platform.metering.models import UsageRecord
+from governance.models import GuardrailPolicyRecord, GuardrailPolicyVersion
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
 from lob_tenants.models import PromptTemplate, UseCase
@@ -216,6 +218,82 @@ EXPECTATIONS: dict[str, Expectation] = {
     "vector_stores:document-delete": Expectation("vector_store", "lob"),
     "vector_stores:ingestion-job-list": Expectation("vector_store", "lob"),
     "vector_stores:ingestion-job-detail": Expectation("vector_store", "lob"),
+    # The central platform team: catalog, model approvals, guardrail policies, budgets, onboarding.
+    **{
+        f"catalog:{kind}-{action}": expectation
+        for kind, create_body, update_body in (
+            ("account", lambda o: {"name": "matrix-new-account", "provider": "sandbox"}, lambda o: {"region": "eu"}),
+            ("model", lambda o: {"name": "matrix-new-model"}, lambda o: {"context_window": 1000}),
+            (
+                "deployment",
+                lambda o: {
+                    "name": "matrix-new-deployment",
+                    "account": o["account"],
+                    "model": o["model"],
+                    "provider_model_id": "sandbox-chat",
+                },
+                lambda o: {"provider_model_id": "sandbox-chat-2"},
+            ),
+            ("alias", lambda o: {"name": "matrix-new-alias"}, lambda o: {"description": "Changed."}),
+        )
+        for action, expectation in (
+            ("list", Expectation("catalog", "central")),
+            ("create", Expectation("catalog", "central", body=create_body, success=201)),
+            ("detail", Expectation("catalog", "central", objects={"name": kind})),
+            ("update", Expectation("catalog", "central", objects={"name": kind}, body=update_body)),
+        )
+    },
+    "catalog:deployment-deprecate": Expectation("catalog", "central", objects={"name": "deployment"}),
+    "catalog:deployment-retire": Expectation("catalog", "central", objects={"name": "deployment"}),
+    "catalog:alias-routes": Expectation(
+        "catalog", "central", objects={"name": "alias"}, body=lambda o: {"routes": [{"deployment": o["deployment"]}]}
+    ),
+    "catalog:alias-retire": Expectation("catalog", "central", objects={"name": "alias"}),
+    "central:model-approval-list": Expectation("catalog", "central"),
+    "central:model-approval-set": Expectation(
+        "catalog", "central", body=lambda o: {"alias": "matrix-chat", "classifications": ["internal"]}
+    ),
+    "central:guardrail-policy-list": Expectation("guardrail_policy", "central"),
+    "central:guardrail-policy-draft": Expectation(
+        "guardrail_policy",
+        "central",
+        body=lambda o: {
+            "scope": "central",
+            "name": "matrix-new-policy",
+            "document": {"rules": [{"check": "secrets", "direction": "input", "action": "block"}]},
+        },
+        success=201,
+    ),
+    "central:guardrail-version-detail": Expectation(
+        "guardrail_policy", "central", objects={"version_id": "draft_version"}
+    ),
+    "central:guardrail-version-diff": Expectation(
+        "guardrail_policy", "central", objects={"version_id": "draft_version"}
+    ),
+    "central:guardrail-version-publish": Expectation(
+        "guardrail_policy", "central", objects={"version_id": "draft_version"}, body=lambda o: {"mode": "shadow"}
+    ),
+    "central:guardrail-version-shadow": Expectation(
+        "guardrail_policy", "central", objects={"version_id": "shadow_version"}
+    ),
+    "metering:budget-list": Expectation("budget", "central"),
+    "metering:budget-set": Expectation(
+        "budget", "central", body=lambda o: {"lob": "retail", "monthly_limit_usd": "10"}
+    ),
+    "metering:rate-limit-list": Expectation("budget", "central"),
+    "metering:rate-limit-set": Expectation(
+        "budget", "central", body=lambda o: {"use_case": "retail/retail-chatbot", "requests_per_minute": 5}
+    ),
+    "lob-onboard": Expectation(
+        "lob",
+        "central",
+        body=lambda o: {"slug": "newly-onboarded", "name": "Newly onboarded", "admin_username": "newcomer"},
+        success=201,
+    ),
+    # Every signed-in person's own tokens (a token acts as its owner, so owning one grants nothing).
+    "tokens:token-list": Expectation(None, "signed_in"),
+    "tokens:token-issue": Expectation(None, "signed_in", body=lambda o: {"name": "ci pipeline"}, success=201),
+    "tokens:token-revoke": Expectation(None, "signed_in", objects={"prefix": "own_token"}),
     "api-schema": Expectation(None, "public"),
     "api-docs": Expectation(None, "public"),
 }
@@ -399,6 +477,27 @@ def _vector_store_world(lob: Any, use_case: Any, admin: Any, partner_app: Any) -
     }
 
 
+def _central_world(alias: Any) -> dict[str, Any]:
+    """The catalog rows behind `alias`, and a central guardrail policy with a draft and a shadow version."""
+    deployment = alias.routes.select_related("deployment__account", "deployment__model").first().deployment
+    policy = GuardrailPolicyRecord.objects.create(scope="central", name="matrix-policy")
+    document = {"rules": [{"check": "secrets", "direction": "input", "action": "block"}]}
+    shadow = GuardrailPolicyVersion.objects.create(
+        policy=policy, number=1, status="published", mode="shadow", document=document
+    )
+    draft = GuardrailPolicyVersion.objects.create(policy=policy, document=document)
+    return {
+        "account": deployment.account.name,
+        "model": deployment.model.name,
+        "deployment": deployment.name,
+        "alias": alias.name,
+        "draft_version": draft.pk,
+        "shadow_version": shadow.pk,
+        # Whose token a call revokes when the caller has none (anonymous): nobody's.
+        "own_token": "nosuchtoken0",
+    }
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker, _pgvector_server) -> Iterator[World]:
     with django_db_blocker.unblock():
@@ -436,6 +535,13 @@ def _build_world() -> World:
     access.break_glass_decide(request=own_request, approver=users["lob_admin"], approve=True)
     policy_enforcer().reload()
     allowance = ToolAllowanceFactory(endpoint_prefix="https://tools.example.com/matrix")
+    central = _central_world(alias)
+    tokens = {
+        f"central:{role}": {"own_token": personal_token_issue(
+            user=user, name="matrix", scope="write", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        ).token.prefix}
+        for role, user in users.items()
+    }  # fmt: skip
 
     clients = {"anonymous": Client()}
     for role, user in users.items():
@@ -450,8 +556,15 @@ def _build_world() -> World:
             "other_lob": other,
             "unknown_lob": unknown,
             "own_lob_their_objects": own_with_their_objects,
-            "central": {"own_request": own_request.pk, "allowance_id": allowance.pk},
-            "central_their_objects": {"own_request": other["approved_request"], "allowance_id": allowance.pk + 1000},
+            "central": {"own_request": own_request.pk, "allowance_id": allowance.pk, **central},
+            "central_their_objects": {
+                "own_request": other["approved_request"],
+                "allowance_id": allowance.pk + 1000,
+                **{name: f"no-such-{name}" for name in ("account", "model", "deployment", "alias")},
+                "draft_version": central["draft_version"] + 1000,
+                "shadow_version": central["shadow_version"] + 1000,
+            },
+            **tokens,
         },
     )
 
@@ -507,7 +620,7 @@ def test_authorization_matrix(world, name, role):
     client = world.clients[role]
     problems, not_found_bodies = [], {}
     for target in targets_of(endpoint, expectation):
-        objects = world.targets[target]
+        objects = {**world.targets[target], **world.targets.get(f"{target}:{role}", {})}
         kwargs = {p: objects[expectation.objects.get(p, p)] for p in endpoint.parameters}
         url = reverse(name, kwargs=kwargs)
         for method in endpoint.methods:
@@ -520,20 +633,20 @@ def test_authorization_matrix(world, name, role):
             if expected == NOT_FOUND:
                 not_found_bodies[target] = response.content
             if method == "get" and response.status_code == 200 and "json" in response.get("Content-Type", ""):
-                problems.extend(f"{where}: {p}" for p in leaks(response, expectation, role))
+                problems.extend(f"{where}: {p}" for p in leaks(response, expectation, role, name))
     both = {"other_lob", "unknown_lob"} <= set(not_found_bodies)
     if both and not_found_bodies["other_lob"] != not_found_bodies["unknown_lob"]:
         problems.append(f"{name} as {role}: another LOB and an unknown LOB answer differently")
     assert not problems, "\n".join(problems)
 
 
-def leaks(response: Any, expectation: Expectation, role: str) -> list[str]:
+def leaks(response: Any, expectation: Expectation, role: str, name: str) -> list[str]:
     body = response.json()
     text = json.dumps(body).lower()
     found = [f"mentions {marker!r}" for marker in leak_markers(expectation, role) if marker in text]
     if isinstance(body, dict) and "count" in body and body["count"] != len(body["results"]):
         found.append(f"count {body['count']} but {len(body['results'])} rows")
-    if role == "platform_admin" and expectation.scope == "signed_in":
+    if role == "platform_admin" and name == "tenants:lob-list":
         extra = {key for row in body["results"] for key in row} - {"slug", "name", "role"}
         if extra:
             found.append(f"LOB data beyond names for the platform admin: {sorted(extra)}")

@@ -194,13 +194,13 @@ def _captured(lob: Lob) -> CapturedExchange:
 
 
 def _guardrail_version() -> Any:
-    from governance.guardrail_policies import central_baseline_install
+    from governance.services.guardrail_policies import central_baseline_install
 
     return committed(central_baseline_install, actor="test")
 
 
 def _review(lob: Lob) -> Any:
-    from governance.workflow import intake_save, use_case_submit
+    from governance.services.workflow import intake_save, use_case_submit
     from tests.governance.flows import LOW_RISK
 
     use_case = UseCaseFactory(

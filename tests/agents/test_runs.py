@@ -11,7 +11,7 @@ from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ToolCall
 from governance.models import AuditEvent
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.agents import services
 from lob_tenants.agents.models import AgentRun, AgentStep
 from lob_tenants.agents.runner import _Loop

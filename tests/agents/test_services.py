@@ -6,7 +6,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from governance.models import AuditEvent, Review
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.agents.endpoints import endpoint_allowed
 from lob_tenants.agents.services import agent_save, tool_allowance_save, tool_save
 from lob_tenants.models import UseCase

@@ -11,7 +11,7 @@ from django.test import Client, TestCase
 
 from genai_platform.access import services as access_services
 from governance.models import AuditEvent, Review
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.agents.models import AgentRun, AgentStep
 from lob_tenants.agents.services import agent_run_create, agent_run_execute, agent_save
 from lob_tenants.models import UseCase

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.e2e
 #: Runs after WORLD: a security board member, and a low-risk retail use case submitted for review
 #: with a production key issued beforehand.
 SUBMITTED = """
-from governance.workflow import intake_save, model_approval_set, use_case_submit
+from governance.services.workflow import intake_save, model_approval_set, use_case_submit
 from genai_platform.access.services import central_role_grant
 from lob_tenants.models import Lob
 from lob_tenants.services import api_key_issue

@@ -12,7 +12,7 @@ from django.test import Client, TestCase
 
 from genai_platform import hotcache
 from genai_platform.access import services as access
-from governance.guardrail_policies import central_baseline_install
+from governance.services.guardrail_policies import central_baseline_install
 from lob_tenants.keys import key_parse
 from lob_tenants.selectors import key_cache_key
 from lob_tenants.services import use_case_prompt_pin

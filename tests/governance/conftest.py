@@ -10,7 +10,7 @@ def submitter():
 
 @pytest.fixture
 def use_case():
-    from governance.workflow import model_approval_set
+    from governance.services.workflow import model_approval_set
 
     alias = AliasFactory(name="chat")
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from genai_platform.access.services import central_role_grant
-from governance import workflow
 from governance.models import Review
+from governance.services import workflow
 from tests.factories import UserFactory
 
 LOW_RISK = {

@@ -11,7 +11,7 @@ from django.core import mail
 from django.utils import timezone
 
 from genai_platform.access.services import membership_set
-from governance import workflow
+from governance.services import workflow
 from tests.factories import UserFactory
 from tests.fakes.server import FakeResponse, FakeServer
 from tests.governance.flows import approve_low, submitted

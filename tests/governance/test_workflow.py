@@ -13,8 +13,8 @@ from django.test import Client, TestCase
 from django.utils import timezone
 
 from genai_platform.access.services import membership_set
-from governance import workflow
 from governance.models import Approval, Intake, Review
+from governance.services import workflow
 from governance.tiering import tier_of
 from lob_tenants.models import ApiKey, UseCase
 from tests.factories import AliasFactory, UseCaseFactory, UserFactory, issue_key
@@ -254,8 +254,8 @@ def test_the_approvals_budget_cap_is_enforced_like_a_budget(use_case, submitter)
 
 
 def test_an_approval_pins_the_use_case_guardrail_version_the_board_reviewed(use_case, submitter):
-    from governance.guardrail_policies import guardrail_draft_save, guardrail_publish
     from governance.models import GuardrailPolicyRecord
+    from governance.services.guardrail_policies import guardrail_draft_save, guardrail_publish
 
     record = GuardrailPolicyRecord.objects.create(scope="use_case", use_case=use_case, name="words")
 

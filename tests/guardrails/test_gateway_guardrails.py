@@ -8,9 +8,9 @@ import json
 import pytest
 from django.test import Client, TestCase
 
-from governance.guardrail_policies import central_baseline_install, guardrail_draft_save, guardrail_publish
 from governance.guardrails.policy import PII_ENTITIES
 from governance.models import GuardrailPolicyRecord
+from governance.services.guardrail_policies import central_baseline_install, guardrail_draft_save, guardrail_publish
 from model_catalog.services import provider_account_upsert
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
 from tests.fakes.openai_wire import OpenAIWireFake

@@ -6,8 +6,8 @@ import pytest
 from django.test import TestCase
 
 from genai_platform.access.services import central_role_grant, membership_set
-from governance.guardrail_policies import guardrail_draft_save, guardrail_publish
 from governance.models import GuardrailPolicyRecord
+from governance.services.guardrail_policies import guardrail_draft_save, guardrail_publish
 from tests.factories import LobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

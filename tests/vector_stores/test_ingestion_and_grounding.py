@@ -14,7 +14,7 @@ from genai_platform import hotcache
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from governance.models import AuditEvent, Review
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.models import UseCase
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document, IngestionJob

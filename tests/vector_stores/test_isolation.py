@@ -12,7 +12,7 @@ from django.test import Client, TestCase
 
 from genai_platform.access import services as access
 from genai_platform.access.selectors import can_read_lob_data
-from governance.workflow import intake_save
+from governance.services.workflow import intake_save
 from lob_tenants.vector_stores.models import Grounding
 from lob_tenants.vector_stores.services import (
     Upload,

@@ -3,8 +3,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from governance.guardrail_policies import shadow_report
 from governance.models import GuardrailPolicyVersion
+from governance.services.guardrail_policies import shadow_report
 
 
 class Command(BaseCommand):

@@ -23,9 +23,9 @@ from lob_tenants.models import Membership, UseCase
 from lob_tenants.services import api_keys_forget
 from model_catalog.models import Alias
 
-from .models import Approval, Intake, ModelApproval, Review, ReviewDecision, RiskTier
-from .services import audit_actor, audit_record
-from .tiering import APPROVAL_VALIDITY, REQUIRED_SIGN_OFFS, REVIEW_SLA, tier_of
+from ..models import Approval, Intake, ModelApproval, Review, ReviewDecision, RiskTier
+from ..tiering import APPROVAL_VALIDITY, REQUIRED_SIGN_OFFS, REVIEW_SLA, tier_of
+from . import audit_actor, audit_record
 
 S = UseCase.Status
 

@@ -1,5 +1,10 @@
-"""Metering for one gateway call: admit it against rate limits and budgets before dispatch, then
-settle the reservation and write exactly one usage record, whatever the outcome."""
+"""Metering for one model call: admit it against rate limits and budgets before dispatch, then
+settle the reservation and write exactly one usage record, whatever ends the call.
+
+`CallMeter` is a context manager around the call (`with meter: ...`): the steps of the call say
+what they learned (`served`, `usage`, `prompt`, `output`, or a `status` other than success) and
+leaving the block records it, or records the exception that ended the call. Nothing calls a
+`finish()` on each way out."""
 
 from __future__ import annotations
 
@@ -7,10 +12,13 @@ import datetime as dt
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from types import TracebackType
+from typing import Any, Self
 
 from django.conf import settings
+from opentelemetry.trace import SpanKind
 
+from genai_platform import telemetry
 from genai_platform.metering.limits import Admission, LimitExceeded, LimitPolicy
 from genai_platform.metering.metrics import observe_call
 from genai_platform.metering.models import UsageRecord
@@ -22,11 +30,13 @@ from governance.capture import capture_for_buffer
 from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import DeploymentTarget
 
-from .errors import GatewayError
+from .errors import GuardrailBlocked, InferenceError, LimitRefused
 
 
 @dataclass
 class CallMeter:
+    """The metering scope of one call. Entered before anything is reserved; left once the call is over."""
+
     principal: KeyPrincipal
     request_id: str
     endpoint: str
@@ -39,6 +49,59 @@ class CallMeter:
     finished: bool = False
     #: What the guardrails did on this call (policy versions and actions), for the audit event.
     guardrails: dict[str, Any] = field(default_factory=dict)
+    # What the call's steps learned, recorded when the scope ends.
+    status: str = UsageRecord.Status.SUCCESS
+    error_code: str = ""
+    served: Served | None = None
+    usage: Usage | None = None
+    prompt: str = ""
+    output: str = ""
+    #: The call's cost at the deployment's price, known once the scope ended.
+    cost: Decimal = Decimal("0")
+    #: The call's span and GenAI metrics (no-ops unless OpenTelemetry is on).
+    _trace_scope: Any = field(default=None, repr=False)
+    _traced: telemetry.ModelCall | None = field(default=None, repr=False)
+
+    def __enter__(self) -> Self:
+        self._trace_scope = telemetry.model_call(
+            operation=_OPERATION_NAMES.get(self.endpoint, self.endpoint),
+            provider="",
+            request_model=self.alias,
+            kind=SpanKind.SERVER,
+            attributes={"genai_platform.lob": self.principal.lob_slug, "genai_platform.request_id": self.request_id},
+        )
+        self._traced = self._trace_scope.__enter__()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        if exc is not None:
+            self.status, self.error_code = _failure_of(exc, self.status, self.error_code)
+        try:
+            self.cost = self._record()
+        finally:
+            self._end_trace(exc_type, exc, traceback)
+
+    def first_chunk(self) -> None:
+        """A stream's first chunk reached the caller (its time is the GenAI time to first chunk)."""
+        if self._traced is not None:
+            self._traced.first_chunk()
+
+    def _end_trace(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        traced, scope = self._traced, self._trace_scope
+        if traced is None or scope is None:
+            return
+        self._traced = self._trace_scope = None
+        if self.served is not None:
+            traced.served(provider=self.served.target.provider, response_model=self.served.target.provider_model_id)
+        if self.usage is not None:
+            traced.usage(input_tokens=self.usage.input_tokens, output_tokens=self.usage.output_tokens)
+        if self.status not in (UsageRecord.Status.SUCCESS, UsageRecord.Status.CACHE_HIT):
+            traced.failed(self.error_code or str(self.status))
+        scope.__exit__(exc_type, exc, traceback)
 
     @property
     def enabled(self) -> bool:
@@ -74,31 +137,16 @@ class CallMeter:
                 self.policy, tokens=input_tokens + (max_output_tokens or 0), reserve=worst_case
             )
         except LimitExceeded as refused:
-            status = (
-                UsageRecord.Status.BUDGET_EXCEEDED
-                if refused.code == "budget_exceeded"
-                else UsageRecord.Status.RATE_LIMITED
-            )
-            self.finish(status=status, error_code=refused.code)
-            headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else {}
-            raise GatewayError(429, refused.message, code=refused.code, headers=headers) from None
+            raise LimitRefused(refused.message, code=refused.code, retry_after=refused.retry_after) from None
         return self.admission.rate_headers
 
-    def finish(
-        self,
-        *,
-        status: str,
-        served: Served | None = None,
-        usage: Usage | None = None,
-        error_code: str = "",
-        prompt: str = "",
-        output: str = "",
-    ) -> Decimal:
-        """Settles the reservation and buffers the usage record; safe to call once per call only."""
+    def _record(self) -> Decimal:
+        """Settles the reservation and buffers the usage record, once."""
         if self.finished or not self.enabled:
             return Decimal("0")
         self.finished = True
-        usage = usage or Usage()
+        status, served, error_code = self.status, self.served, self.error_code
+        usage = self.usage or Usage()
         target = served.target if served is not None else None
         cost = (
             usage_cost(
@@ -148,8 +196,27 @@ class CallMeter:
                 "error_code": error_code,
                 "lob_slug": self.principal.lob_slug,
                 "key_prefix": self.principal.prefix,
-                "capture": capture_for_buffer(self.principal.prompt_capture, prompt, output),
+                "capture": capture_for_buffer(self.principal.prompt_capture, self.prompt, self.output),
                 "guardrails": self.guardrails,
             }
         )
         return cost
+
+
+#: The meter's endpoint -> `gen_ai.operation.name`.
+_OPERATION_NAMES = {"chat": "chat", "embeddings": "embeddings", "agent": "invoke_agent"}
+
+
+def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, str]:
+    """The usage status and error code of a call that `exc` ended."""
+    if isinstance(exc, GuardrailBlocked):
+        return UsageRecord.Status.GUARDRAIL_BLOCKED, "guardrail_blocked"
+    if isinstance(exc, LimitRefused):
+        limited = exc.code == "budget_exceeded"
+        return (UsageRecord.Status.BUDGET_EXCEEDED if limited else UsageRecord.Status.RATE_LIMITED), exc.code or ""
+    if isinstance(exc, InferenceError):
+        return UsageRecord.Status.PROVIDER_ERROR, exc.code or "error"
+    if isinstance(exc, Exception):
+        return UsageRecord.Status.PROVIDER_ERROR, "internal_error"
+    # A stream the client stopped reading (GeneratorExit) keeps what its relay said it was so far.
+    return status, error_code

@@ -9,8 +9,8 @@ from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
 
-from .audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
-from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
+from ..audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
+from ..models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 def audit_actor(user: Any) -> str:

@@ -19,16 +19,17 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from genai_platform.gateway import pipeline
-from genai_platform.gateway.apis import OpenAIApi
-from genai_platform.gateway.errors import GatewayError
-from genai_platform.gateway.schemas import parse_body
+from genai_platform.inference.planning import chat_plan
 from genai_platform.providers.types import ChatRequest, Message
+from lob_tenants.agents.models import Agent, AgentRun, AgentStep
+from lob_tenants.agents.selectors import agent_for_principal, agent_run_for_principal
+from lob_tenants.agents.services import agent_run_cancel, agent_run_create, agent_run_enqueue, agent_run_wait
 from lob_tenants.selectors import KeyPrincipal
 
-from .models import Agent, AgentRun, AgentStep
-from .selectors import agent_for_principal, agent_run_for_principal
-from .services import agent_run_cancel, agent_run_create, agent_run_enqueue, agent_run_wait
+from . import pipeline
+from .apis import OpenAIApi
+from .errors import GatewayError
+from .schemas import parse_body
 
 MAX_INPUT_MESSAGES = 100
 
@@ -85,7 +86,7 @@ class AgentRunCreateApi(_AgentApi):
         body = parse_body(RunCreateIn, self.read_json_body(request))
         messages = body.messages()
         # The gateway's gate before anything is queued: production approval and the agent's model.
-        pipeline.chat_plan(principal, ChatRequest(model=agent.alias.name, messages=(Message("user", ""),)))
+        chat_plan(principal, ChatRequest(model=agent.alias.name, messages=(Message("user", ""),)))
         run = agent_run_create(agent=agent, principal=principal, request_id=request.request_id, messages=messages)
         agent_run_enqueue(run)  # after the run's transaction committed: the worker must find it
         if body.wait:

@@ -16,11 +16,11 @@ from django.utils import timezone
 
 from genai_platform import hotcache
 
-from .guardrails.engine import GuardrailEngine
-from .guardrails.merge import merge, validate_tightening
-from .guardrails.policy import GuardrailPolicy, PolicyError, Scope
-from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
-from .services import audit_actor, audit_record
+from ..guardrails.engine import GuardrailEngine
+from ..guardrails.merge import merge, validate_tightening
+from ..guardrails.policy import PII_ENTITIES, GuardrailPolicy, PolicyError, Scope
+from ..models import Approval, GuardrailPolicyRecord, GuardrailPolicyVersion
+from . import audit_actor, audit_record
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,6 @@ def _scope_records(*, lob_id: int | None, use_case_id: int | None) -> dict[str, 
 def _pinned(versions: list[GuardrailPolicyVersion], use_case_id: int) -> list[GuardrailPolicyVersion]:
     """Applies the approval's pin (`<policy name>@v<number>`): that use-case policy's version is the
     one the board reviewed, whatever was published since."""
-    from .models import Approval
 
     pin = (
         Approval.objects.filter(use_case_id=use_case_id, status=Approval.Status.CURRENT)
@@ -209,7 +208,6 @@ def _owner_slug(policy: GuardrailPolicyRecord) -> str:
 @transaction.atomic
 def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
     """The sensible default baseline `seed_demo` installs: mask personal data, block secrets and injection."""
-    from .guardrails.policy import PII_ENTITIES
 
     record, _ = GuardrailPolicyRecord.objects.get_or_create(
         scope=GuardrailPolicyRecord.Scope.CENTRAL, lob=None, use_case=None, name="central-baseline"

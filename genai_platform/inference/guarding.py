@@ -1,4 +1,4 @@
-"""Guardrails on the request path: the use case's effective policy checks every user and tool
+"""Guardrails on every model call: the use case's effective policy checks every user and tool
 message before dispatch (masked text is what the provider receives) and the answer after it,
 whole or streamed."""
 
@@ -10,15 +10,15 @@ from typing import Any
 
 from genai_platform.metering.metrics import observe_guardrail
 from genai_platform.providers.types import ChatRequest
-from governance.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from governance.guardrails.masking import MaskingSession
 from governance.guardrails.policy import Direction
 from governance.guardrails.results import GuardrailResult
 from governance.guardrails.shadow import shadow_evaluate
 from governance.guardrails.streaming import StreamingGuard
+from governance.services.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
 from lob_tenants.selectors import KeyPrincipal
 
-from .errors import GatewayError
+from .errors import GuardrailBlocked
 
 CHECKED_ROLES = ("user", "tool")
 
@@ -45,7 +45,7 @@ class CallGuard:
         return self.effective.label or "none"
 
     def check_input(self, request: ChatRequest) -> ChatRequest:
-        """The request with user and tool messages masked, or GatewayError 400 `guardrail_blocked`."""
+        """The request with user and tool messages masked, or `GuardrailBlocked`."""
         if not self.active:
             return request
         messages = []
@@ -58,7 +58,7 @@ class CallGuard:
 
     def check_values(self, values: dict[str, Any]) -> dict[str, Any]:
         """Prompt variables checked like user messages (they are the caller's words, rendered into a
-        system message): the values masked, or GatewayError 400 `guardrail_blocked`."""
+        system message): the values masked, or `GuardrailBlocked`."""
         if not self.active:
             return values
         return {name: self._checked_value(value) for name, value in values.items()}
@@ -114,14 +114,6 @@ class CallGuard:
             return None
         return StreamingGuard(self.effective.policy, engine=guardrail_engine(), session=self.session)
 
-    def headers(self) -> dict[str, str]:
-        if not self.active:
-            return {}
-        headers = {"x-genai-guardrail-policy": self.version}
-        if self.actions:
-            headers["x-genai-guardrail-actions"] = ",".join(f"{k}={v}" for k, v in sorted(self.actions.items()))
-        return headers
-
     def record_stream_outcome(self, guard: StreamingGuard) -> None:
         if guard.blocked and guard.blocked_by is not None:
             self._note(guard.blocked_by.value, "block", Direction.OUTPUT)
@@ -140,11 +132,9 @@ class CallGuard:
         if result.blocked:
             check = result.blocked_by.value if result.blocked_by else "policy"
             noun = "request" if direction is Direction.INPUT else "response"
-            raise GatewayError(
-                400,
+            raise GuardrailBlocked(
                 f"The {noun} was blocked by the '{check}' check of guardrail policy {self.version}.",
-                code="guardrail_blocked",
-                headers={"x-genai-guardrail-policy": self.version},
+                policy_version=self.version,
             )
         return result
 

@@ -10,7 +10,7 @@ from genai_platform.providers.types import ChatRequest, Message
 from lob_tenants.prompts import PromptVariableError, prompt_render
 from lob_tenants.selectors import KeyPrincipal
 
-from .errors import GatewayError
+from .errors import InvalidRequest, NotPermitted
 
 PARAM = "prompt_variables"
 
@@ -18,12 +18,11 @@ PARAM = "prompt_variables"
 def with_pinned_prompt(principal: KeyPrincipal, request: ChatRequest, variables: dict[str, Any] | None) -> ChatRequest:
     """`request` with the pinned template rendered first as a system message, or unchanged when the
     use case pins none. Variables without a pinned template, or that do not fit its declaration,
-    are a 400 naming `prompt_variables` (and, in the message, the variable)."""
+    are an `InvalidRequest` naming `prompt_variables` (and, in the message, the variable)."""
     pinned = principal.prompt_template
     if pinned is None:
         if variables is not None:
-            raise GatewayError(
-                400,
+            raise InvalidRequest(
                 f"Use case '{principal.use_case_slug}' pins no prompt template, so there is nothing to render "
                 "prompt_variables into; leave them out or pin a template.",
                 param=PARAM,
@@ -33,8 +32,7 @@ def with_pinned_prompt(principal: KeyPrincipal, request: ChatRequest, variables:
     if not pinned.readable:
         # The owning LOB revoked the grant the version was pinned through: fail closed rather than
         # silently calling the model without the prompt the application expects.
-        raise GatewayError(
-            403,
+        raise NotPermitted(
             f"The prompt template {pinned.label} pinned by use case '{principal.use_case_slug}' is no longer "
             "shared with it; pin another version.",
             code="prompt_template_not_shared",
@@ -42,5 +40,5 @@ def with_pinned_prompt(principal: KeyPrincipal, request: ChatRequest, variables:
     try:
         text = prompt_render(template_version=pinned, variables=variables)
     except PromptVariableError as error:
-        raise GatewayError(400, error.message, param=PARAM, code="invalid_value") from None
+        raise InvalidRequest(error.message, param=PARAM, code="invalid_value") from None
     return dataclasses.replace(request, messages=(Message(role="system", content=text), *request.messages))
