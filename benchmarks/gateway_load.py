@@ -1106,14 +1106,6 @@ def run(args: argparse.Namespace) -> int:
             for concurrency in args.levels:
                 levels.append(level("gateway", "gateway", gateway_target, concurrency))
 
-        latency = None
-        if "latency" in args.scenarios:
-            slow_gateway = Target(
-                gateway_target.url, {**gateway_target.body, "model": world["slow_alias"]}, gateway_target.headers
-            )
-            slow_direct = Target(f"{slow_url}/v1/chat/completions", direct_target.body, direct_target.headers)
-            latency = latency_scenario(args, level, sessions, slow_direct, slow_gateway, provider, mock_url)
-
         profiles = {}
         if pyspy is not None:
             for concurrency in sorted({min(args.levels), max(args.levels)}):
@@ -1139,6 +1131,15 @@ def run(args: argparse.Namespace) -> int:
                 return gateway
 
             comparison = compare_metering(args, provider, restart_gateway, level, gateway_target)
+
+        # Last: streams its clients gave up on may still be relaying when it ends.
+        latency = None
+        if "latency" in args.scenarios:
+            slow_gateway = Target(
+                gateway_target.url, {**gateway_target.body, "model": world["slow_alias"]}, gateway_target.headers
+            )
+            slow_direct = Target(f"{slow_url}/v1/chat/completions", direct_target.body, direct_target.headers)
+            latency = latency_scenario(args, level, sessions, slow_direct, slow_gateway, provider, mock_url)
 
         for child in (gateway, worker, mock):
             child.check_alive()
