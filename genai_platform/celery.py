@@ -37,6 +37,10 @@ app.conf.task_default_routing_key = "platform"
 app.autodiscover_tasks()
 
 
+# Workers report their busy slots for /metrics (signal handlers connected on import).
+from genai_platform import worker_load  # noqa: E402, F401
+
+
 @celeryd_init.connect
 def _worker_frameworks(options: dict[str, Any] | None = None, **_: Any) -> None:
     """A worker learns its queues here, before it consumes: only the local provider's worker gets

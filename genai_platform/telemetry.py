@@ -27,6 +27,8 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from genai_platform.metering.metrics import observe_genai_call
+
 logger = logging.getLogger(__name__)
 
 #: The instrumentation scope every span and instrument of the platform is created under.
@@ -242,6 +244,16 @@ def _end(call: ModelCall, *, record_metrics: bool) -> None:
             span.set_status(Status(StatusCode.ERROR))
     if not record_metrics:
         return
+    observe_genai_call(
+        operation=call.operation,
+        provider=_provider_name(call.provider) if call.provider else "",
+        request_model=call.request_model,
+        duration_seconds=elapsed,
+        input_tokens=call.input_tokens,
+        output_tokens=call.output_tokens,
+        time_to_first_chunk=call.first_chunk_at - call.started if call.first_chunk_at is not None else None,
+        error_type=call.error_type,
+    )
     instruments = _instruments()
     if call.error_type:
         common["error.type"] = call.error_type

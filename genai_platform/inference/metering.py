@@ -170,6 +170,7 @@ class CallMeter:
             output_tokens=usage.output_tokens,
             cost=cost,
             latency_seconds=latency,
+            error_code=error_code,
         )
         usage_record(
             {

@@ -4,6 +4,7 @@ sums them; circuit-breaker states are read from the shared health store at scrap
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from decimal import Decimal
@@ -12,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
 
 REQUESTS = Counter("genai_requests", "Gateway calls by outcome.", ["endpoint", "provider", "deployment", "status"])
 TOKENS = Counter("genai_tokens", "Tokens metered.", ["provider", "deployment", "direction"])
@@ -28,6 +31,51 @@ GUARDRAIL_ACTIONS = Counter(
 )  # fmt: skip
 
 
+ERRORS = Counter("genai_errors", "Calls that did not succeed, by error code.", ["endpoint", "code"])
+# The GenAI semantic conventions' client metrics, under Prometheus' names for them.
+GENAI_TOKEN_USAGE = Histogram(
+    "gen_ai_client_token_usage",
+    "Tokens per model call (gen_ai.client.token.usage), by token type.",
+    ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "gen_ai_token_type"],
+    buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576),
+)
+GENAI_DURATION = Histogram(
+    "gen_ai_client_operation_duration_seconds",
+    "Duration of a model call as its caller saw it (gen_ai.client.operation.duration).",
+    ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model", "error_type"],
+    buckets=(0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92),
+)
+GENAI_TIME_TO_FIRST_CHUNK = Histogram(
+    "gen_ai_client_operation_time_to_first_chunk_seconds",
+    "Time from a streamed call's start to its first chunk (gen_ai.client.operation.time_to_first_chunk).",
+    ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"],
+    buckets=(0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24),
+)
+_GENAI = (GENAI_TOKEN_USAGE, GENAI_DURATION, GENAI_TIME_TO_FIRST_CHUNK)
+
+
+def observe_genai_call(
+    *,
+    operation: str,
+    provider: str,
+    request_model: str,
+    duration_seconds: float,
+    input_tokens: int,
+    output_tokens: int,
+    time_to_first_chunk: float | None,
+    error_type: str,
+) -> None:
+    """The GenAI client metrics of one call, in Prometheus (OpenTelemetry records its own)."""
+    labels = (operation, provider or "none", request_model)
+    GENAI_DURATION.labels(*labels, error_type).observe(duration_seconds)
+    if input_tokens:
+        GENAI_TOKEN_USAGE.labels(*labels, "input").observe(input_tokens)
+    if output_tokens:
+        GENAI_TOKEN_USAGE.labels(*labels, "output").observe(output_tokens)
+    if time_to_first_chunk is not None:
+        GENAI_TIME_TO_FIRST_CHUNK.labels(*labels).observe(time_to_first_chunk)
+
+
 def observe_guardrail(*, check: str, action: str, direction: str) -> None:
     GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
 
@@ -42,9 +90,12 @@ def observe_call(
     output_tokens: int,
     cost: Decimal,
     latency_seconds: float,
+    error_code: str = "",
 ) -> None:
     provider, deployment = provider or "none", deployment or "none"
     REQUESTS.labels(endpoint, provider, deployment, status).inc()
+    if error_code:
+        ERRORS.labels(endpoint, error_code).inc()
     if input_tokens:
         TOKENS.labels(provider, deployment, "input").inc(input_tokens)
     if output_tokens:
@@ -68,13 +119,39 @@ class BreakerCollector(Collector):
         yield gauge
 
 
+class QueueCollector(Collector):
+    """genai_queue_depth{queue}: invocations waiting on each provider queue (and `platform`), asked of
+    the broker at scrape time; the signal to scale a provider's workers on."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.conf import settings
+
+        gauge = GaugeMetricFamily("genai_queue_depth", "Messages waiting on each queue.", labels=["queue"])
+        if settings.CELERY_BROKER_URL:
+            from genai_platform.celery import app
+
+            try:
+                with app.connection_for_read() as connection:
+                    channel = connection.default_channel
+                    for queue in app.conf.task_queues:
+                        declared = channel.queue_declare(queue=queue.name, passive=True)
+                        gauge.add_metric([queue.name], declared.message_count)
+            except Exception:  # a scrape must answer even when the broker does not; the gap is the alert
+                logger.warning("could not read queue depths from the broker", exc_info=True)
+        yield gauge
+
+
 def metrics_exposition() -> bytes:
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, ERRORS, *_GENAI):
             registry.register(collector)
     registry.register(BreakerCollector())
+    registry.register(QueueCollector())
+    from genai_platform.worker_load import WorkerLoadCollector
+
+    registry.register(WorkerLoadCollector())
     return generate_latest(registry)

@@ -64,3 +64,43 @@ def test_a_scrape_token_when_configured_is_required(settings):
 
     assert CLIENT.get("/metrics").status_code == 401
     assert CLIENT.get("/metrics", HTTP_AUTHORIZATION="Bearer scrape-secret").status_code == 200
+
+
+def chat(key: str, model: str, **extra):
+    body = {"model": model, "messages": [{"role": "user", "content": "count"}], **extra}
+    return CLIENT.post(
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
+
+
+def test_failed_calls_are_counted_by_error_code():
+    failing = DeploymentFactory(name="failing", options={"fail_with": "content_filtered"})
+    key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="f", deployments=[failing])]))[1]
+    labels = frozenset({"endpoint": "chat", "code": "content_filtered"}.items())
+    before = samples().get(("genai_errors_total", labels), 0)
+
+    response = chat(key, "f")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "content_filtered"
+    assert samples()[("genai_errors_total", labels)] == before + 1
+
+
+def test_the_genai_client_metrics_are_exported_under_their_prometheus_names():
+    key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="genai-named")]))[1]
+
+    chat(key, "genai-named")
+    b"".join(chat(key, "genai-named", stream=True).streaming_content)
+
+    exported = samples()
+    common = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "genai_platform.sandbox"}
+    common["gen_ai_request_model"] = "genai-named"
+    output = frozenset({**common, "gen_ai_token_type": "output"}.items())
+    assert exported[("gen_ai_client_token_usage_count", output)] == 2
+    duration = frozenset({**common, "error_type": ""}.items())
+    assert exported[("gen_ai_client_operation_duration_seconds_count", duration)] == 2
+    first_chunk = frozenset(common.items())
+    assert exported[("gen_ai_client_operation_time_to_first_chunk_seconds_count", first_chunk)] == 1
