@@ -13,7 +13,7 @@ from genai_platform.access.portal import VIEW, PortalAdmin
 
 from .models import GuardrailPolicyVersion
 from .selectors import versions_diff
-from .services.guardrail_policies import shadow_report
+from .shadow_rollout import shadow_report
 
 
 @admin.register(GuardrailPolicyVersion)
@@ -56,7 +56,7 @@ class GuardrailPolicyVersionAdmin(PortalAdmin):
             "older": older,
             "newer": newer,
             "diff": versions_diff(older, newer) if older is not None else None,
-            "shadow": shadow_report(f"{newer.policy.name}@v{newer.number}") if newer.mode == "shadow" else None,
+            "shadow": shadow_report(newer) if newer.mode == "shadow" else None,
             "opts": self.model._meta,
         }
         return TemplateResponse(request, "admin/governance/guardrailpolicyversion/diff.html", context)

@@ -263,4 +263,4 @@ class GuardrailShadowReportApi(APIView):
     @extend_schema(operation_id="guardrail_version_shadow_report", tags=["guardrail policies"], responses=dict)
     def get(self, request: Request, version_id: int) -> Response:
         version = get_or_404(guardrail_versions(), pk=version_id, mode=GuardrailPolicyVersion.Mode.SHADOW)
-        return Response(shadow_report(f"{version.policy.name}@v{version.number}"))
+        return Response(shadow_report(version))

@@ -341,3 +341,20 @@ class GuardrailPolicyVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.policy} v{self.number}" if self.number else f"{self.policy} (draft)"
+
+
+class GuardrailShadowCount(models.Model):
+    """One counter of a shadow rollout where no shared cache exists (the embedded setup): how often a
+    check acted, under the enforced policy or the shadow candidate, for one shadow version. Every
+    process of the deployment adds to the same rows (`governance.shadow_rollout`)."""
+
+    #: `<scope>:<owner>:<policy name>@v<number>`: the version, whoever owns it.
+    version_key = models.CharField(max_length=300)
+    name = models.CharField(max_length=100)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["version_key", "name"], name="guardrail_shadow_count_once")]
+
+    def __str__(self) -> str:
+        return f"{self.version_key} {self.name}={self.count}"

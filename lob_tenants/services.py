@@ -24,16 +24,23 @@ from .selectors import key_cache_key, prompt_template_readable
 
 @transaction.atomic
 def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: str = "", actor: Any = None) -> Lob:
+    existing = Lob.objects.filter(slug=slug).values("name", "business_owner", "cost_center").first()
     lob, created = Lob.objects.update_or_create(
         slug=slug, defaults={"name": name, "business_owner": business_owner, "cost_center": cost_center}
     )
-    audit_record(
+    event = audit_record(
         actor=audit_actor(actor),
         action="lob.created" if created else "lob.updated",
         target=lob,
         lob_slug=lob.slug,
+        before=existing,
         after={"name": name, "business_owner": business_owner, "cost_center": cost_center},
     )
+    if not created:
+        # A central change to the LOB's own record is told to its admins (access-control.md).
+        from genai_platform.access.notices import lob_notify
+
+        lob_notify(event=event, lob=lob, actor=actor)
     return lob
 
 

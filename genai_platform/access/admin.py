@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import admin as auth_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -15,11 +16,16 @@ from django.http import HttpRequest
 
 from lob_tenants.models import Membership
 
-from . import services
+from . import notices, people, services
 from .apis import _would_orphan
-from .models import CentralRoleAssignment, PolicyRule
+from .models import CentralRoleAssignment, LobNoticeSettings, PeopleNotice, PolicyRule
 from .portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin
 
+#: What the user page may change, and what of it is locked on another person's LOB-member account.
+EDITABLE_USER_FIELDS = frozenset(people.USER_FIELDS) | {"groups", "user_permissions"}
+PROTECTED_USER_FIELDS = (
+    "username", "email", "password", "is_staff", "is_superuser", "groups", "user_permissions",
+)  # fmt: skip
 LAST_ADMIN = "This is the LOB's last admin: make someone else admin first."
 
 
@@ -135,16 +141,41 @@ admin.site.unregister(Group)
 
 @admin.register(get_user_model())
 class UserAdmin(PortalAdmin, auth_admin.UserAdmin):
+    """Accounts (superusers only). A LOB member's credentials and powers are theirs: on another
+    person's account who belongs to a LOB, the form shows them read-only and the password page
+    refuses (403, audited, the LOB told); deactivating stays possible, audited and told."""
+
     access_object = "user"
     portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
 
+    def _locked_for(self, request: HttpRequest, obj: Any) -> bool:
+        return obj is not None and bool(
+            people.user_change_refused_fields(actor=request.user, user=obj, fields=PROTECTED_USER_FIELDS)
+        )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if self._locked_for(request, obj):
+            readonly += [name for name in PROTECTED_USER_FIELDS if name not in readonly and name != "password"]
+        return readonly
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> Any:
+        user = self.get_object(request, unquote(id))
+        if self._locked_for(request, user):
+            raise people.user_change_refuse(actor=request.user, user=user, fields={"password"}, via="portal")
+        return super().user_change_password(request, id, form_url)
+
     def portal_save(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> Any:
-        obj.save()
-        form.save_m2m()
-        return obj
+        data = form.cleaned_data
+        if not change:
+            # The creation form has already hashed the new password into `obj`.
+            return people.user_create(user=obj, actor=request.user)
+        changes = {name: data[name] for name in form.changed_data if name in EDITABLE_USER_FIELDS}
+        current = get_user_model().objects.get(pk=obj.pk)
+        return people.user_update(user=current, actor=request.user, via="portal", **changes)
 
     def portal_delete(self, request: HttpRequest, obj: Any) -> None:
-        obj.delete()
+        people.user_delete(user=obj, actor=request.user)
 
 
 @admin.register(Group)
@@ -153,12 +184,48 @@ class GroupAdmin(PortalAdmin, auth_admin.GroupAdmin):
     portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
 
     def portal_save(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> Group:
-        obj.save()
-        form.save_m2m()
-        return obj
+        return people.group_save(
+            group=obj, actor=request.user, name=form.cleaned_data["name"],
+            permissions=form.cleaned_data.get("permissions"),
+        )  # fmt: skip
 
     def portal_delete(self, request: HttpRequest, obj: Group) -> None:
-        obj.delete()
+        people.group_delete(group=obj, actor=request.user)
+
+
+@admin.register(PeopleNotice)
+class PeopleNoticeAdmin(PortalAdmin):
+    """What anyone but the LOB's own admins did (or tried) to the LOB's people; its members see it."""
+
+    access_object = "member"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW})
+    list_display = ["occurred_at", "lob", "actor", "action", "subject", "refused", "emailed_at", "webhook_posted_at"]
+    list_filter = ["refused", "action", "lob"]
+    list_select_related = ["lob"]
+    search_fields = ["subject", "actor"]
+    readonly_fields = [
+        "lob", "occurred_at", "actor", "action", "subject", "refused", "details", "audit_event_id", "emailed_at",
+        "webhook_posted_at",
+    ]  # fmt: skip
+
+
+@admin.register(LobNoticeSettings)
+class LobNoticeSettingsAdmin(PortalAdmin):
+    """Where a LOB's people notices are posted (its admins set it)."""
+
+    access_object = "member"
+    lob_path = "lob"
+    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    list_display = ["lob", "webhook_url"]
+    list_select_related = ["lob"]
+    fields = ["lob", "webhook_url"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: LobNoticeSettings | None = None) -> list[str]:
+        return [] if obj is None else ["lob"]
+
+    def portal_save(self, request: HttpRequest, obj: LobNoticeSettings, form: Any, change: bool) -> Any:
+        return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
 
 
 from genai_platform.access import token_admin  # noqa: E402, F401  (personal API tokens: every person's own page)

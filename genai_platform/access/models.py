@@ -93,6 +93,44 @@ class BreakGlassRequest(models.Model):
         return f"break-glass {self.pk}: {self.requester} -> {self.lob} ({self.status})"
 
 
+class PeopleNotice(models.Model):
+    """A central action on one of a LOB's people (or a refused attempt at one), as the LOB is told of it:
+    listed on the LOB's portal page, e-mailed to its admins and posted to its signed webhook."""
+
+    lob = models.ForeignKey(Lob, on_delete=models.CASCADE, related_name="people_notices")
+    occurred_at = models.DateTimeField(db_index=True)
+    actor = models.CharField(max_length=150)
+    action = models.CharField(max_length=64)
+    subject = models.CharField(max_length=150, help_text="The person the action touched.")
+    refused = models.BooleanField(default=False, help_text="The action was attempted and refused.")
+    details = models.JSONField(default=dict, blank=True)
+    #: The audit event that records the action (a reference, so the notice never disagrees with it).
+    audit_event_id = models.BigIntegerField(null=True, blank=True)
+    emailed_at = models.DateTimeField(null=True, blank=True)
+    webhook_posted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-occurred_at", "-pk"]
+
+    def __str__(self) -> str:
+        verb = "tried" if self.refused else "did"
+        return f"{self.actor} {verb} {self.action} on {self.subject}"
+
+
+class LobNoticeSettings(models.Model):
+    """Where a LOB wants to hear of central actions on its people besides its admins' e-mail."""
+
+    lob = models.OneToOneField(Lob, on_delete=models.CASCADE, related_name="notice_settings")
+    webhook_url = models.URLField(blank=True, help_text="Receives a signed JSON POST for each notice.")
+
+    class Meta:
+        verbose_name = "people notice settings"
+        verbose_name_plural = "people notice settings"
+
+    def __str__(self) -> str:
+        return f"notice settings of {self.lob}"
+
+
 class PersonalApiToken(models.Model):
     """A person's token for the management API (`Authorization: Bearer gp-pat-<prefix>.<secret>`),
     for automation that has no browser session. Only the secret's SHA-256 digest is stored; the

@@ -15,10 +15,10 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
 from governance.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership
+from lob_tenants.models import Lob
 from lob_tenants.services import lob_upsert
 
-from .services import membership_set
+from .people import lob_first_admin_set
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ def lob_onboard(
     elif not admin.is_active:
         raise ValidationError({"admin_username": ["This account is deactivated."]})
     lob = lob_upsert(slug=slug, name=name, business_owner=business_owner, cost_center=cost_center, actor=actor)
-    membership_set(lob=lob, user=admin, role=Membership.Role.LOB_ADMIN, actor=actor)
+    # The LOB's first admin, through the one path that may add a member who is not added by the LOB's admins.
+    lob_first_admin_set(lob=lob, user=admin, actor=actor)
     audit_record(
         actor=audit_actor(actor), action="lob.onboarded", target=lob, lob_slug=lob.slug, before=None,
         after={"lob": slug, "name": name, "first_admin": admin_username, "admin_account_created": created},

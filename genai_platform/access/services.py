@@ -15,6 +15,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 from governance.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership, UseCase
 
+from . import notices, people
 from .enforcer import announce_policy_change
 from .models import BreakGlassRequest, CentralRoleAssignment, PolicyRule
 from .selectors import VIEW_LOB_DATA, user_can_in_lob
@@ -22,26 +23,54 @@ from .selectors import VIEW_LOB_DATA, user_can_in_lob
 MAX_BREAK_GLASS_MINUTES = 8 * 60
 
 
-@transaction.atomic
 def membership_set(*, lob: Lob, user: Any, role: str, actor: Any = None) -> Membership:
+    """Gives `user` a role in `lob` or changes it. Only the LOB's admins (or the system) may: nobody
+    adds themselves to a LOB by another path; a refused attempt is audited and told to the LOB."""
+    if not people.membership_change_allowed(actor=actor, lob=lob):
+        raise _membership_refuse(actor=actor, lob=lob, user=user, what={"role": role})
+    return _membership_write(lob=lob, user=user, role=role, actor=actor)
+
+
+@transaction.atomic
+def _membership_write(*, lob: Lob, user: Any, role: str, actor: Any) -> Membership:
     membership = Membership.objects.filter(user=user, lob=lob).first() or Membership(user=user, lob=lob)
+    before = {"user": user.get_username(), "role": membership.role} if membership.pk else None
     membership.role = role
     membership.full_clean()
     membership.save()
-    audit_record(
+    event = audit_record(
         actor=audit_actor(actor), action="membership.set", target=membership, lob_slug=lob.slug,
-        after={"user": user.get_username(), "role": role},
+        before=before, after={"user": user.get_username(), "role": role},
     )  # fmt: skip
+    notices.people_notify(event=event, subject=user, actor=actor, lobs=[lob])
     transaction.on_commit(announce_policy_change)
     return membership
 
 
-@transaction.atomic
+def _membership_refuse(*, actor: Any, lob: Lob, user: Any, what: dict[str, Any]) -> PermissionDenied:
+    with transaction.atomic():
+        event = audit_record(
+            actor=audit_actor(actor), action="membership.change_refused", object_type="lob_tenants.membership",
+            object_id=f"{lob.slug}/{user.get_username()}", lob_slug=lob.slug,
+            after={"user": user.get_username(), **what},
+        )  # fmt: skip
+        notices.people_notify(event=event, subject=user, actor=actor, refused=True, lobs=[lob])
+    return PermissionDenied("Only the line of business's admins add, change or remove its members.")
+
+
 def membership_remove(*, membership: Membership, actor: Any = None) -> None:
-    audit_record(
+    if not people.membership_change_allowed(actor=actor, lob=membership.lob):
+        raise _membership_refuse(actor=actor, lob=membership.lob, user=membership.user, what={"removed": True})
+    _membership_delete(membership=membership, actor=actor)
+
+
+@transaction.atomic
+def _membership_delete(*, membership: Membership, actor: Any) -> None:
+    event = audit_record(
         actor=audit_actor(actor), action="membership.removed", target=membership, lob_slug=membership.lob.slug,
         before={"user": membership.user.get_username(), "role": membership.role},
     )  # fmt: skip
+    notices.people_notify(event=event, subject=membership.user, actor=actor, lobs=[membership.lob])
     membership.delete()
     transaction.on_commit(announce_policy_change)
 
@@ -51,13 +80,15 @@ def central_role_grant(*, user: Any, role: str, specialty: str = "", actor: Any 
     assignment = CentralRoleAssignment.objects.filter(user=user, role=role).first() or CentralRoleAssignment(
         user=user, role=role
     )
+    before = {"user": user.get_username(), "role": role, "specialty": assignment.specialty} if assignment.pk else None
     assignment.specialty = specialty
     assignment.full_clean()
     assignment.save()
-    audit_record(
-        actor=audit_actor(actor), action="central_role.granted", target=assignment,
+    event = audit_record(
+        actor=audit_actor(actor), action="central_role.granted", target=assignment, before=before,
         after={"user": user.get_username(), "role": role, "specialty": specialty},
     )  # fmt: skip
+    notices.people_notify(event=event, subject=user, actor=actor)
     transaction.on_commit(announce_policy_change)
     return assignment
 
@@ -143,10 +174,11 @@ def break_glass_request(*, requester: Any, lob: Lob, reason: str, duration_minut
     request = BreakGlassRequest.objects.create(
         requester=requester, lob=lob, reason=reason.strip(), duration_minutes=duration_minutes
     )
-    audit_record(
+    event = audit_record(
         actor=audit_actor(requester), action="break_glass.requested", target=request, lob_slug=lob.slug,
         after={"reason": request.reason, "duration_minutes": duration_minutes},
     )  # fmt: skip
+    notices.lob_notify(event=event, lob=lob, actor=requester)
     return request
 
 

@@ -8,6 +8,7 @@ from django.http import JsonResponse
 
 from genai_platform.inference.errors import (
     GuardrailBlocked,
+    GuardrailFailed,
     InferenceError,
     InvalidRequest,
     LimitRefused,
@@ -83,6 +84,7 @@ def provider_error_as_gateway_error(error: ProviderError) -> GatewayError:
 
 _STATUS_BY_ERROR: tuple[tuple[type[InferenceError], int], ...] = (
     (InvalidRequest, 400),
+    (GuardrailFailed, 503),  # before its parent: a failed check is the platform's fault, not the caller's
     (GuardrailBlocked, 400),
     (NotPermitted, 403),
     (ModelNotFound, 404),

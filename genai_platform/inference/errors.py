@@ -43,6 +43,17 @@ class GuardrailBlocked(InferenceError):
         self.policy_version = policy_version
 
 
+class GuardrailFailed(GuardrailBlocked):
+    """A guardrail check could not give a verdict (it raised or overran) and the policy fails closed:
+    refused with `guardrail_error`, never let through unchecked."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, policy_version: str) -> None:
+        super().__init__(message, policy_version=policy_version)
+        self.code = "guardrail_error"
+
+
 class LimitRefused(InferenceError):
     """A rate limit or budget refused the call; `retry_after` seconds until it may pass, if known."""
 

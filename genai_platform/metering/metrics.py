@@ -80,6 +80,17 @@ def observe_guardrail(*, check: str, action: str, direction: str) -> None:
     GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
 
 
+GUARDRAIL_ERRORS = Counter(
+    "genai_guardrail_errors", "Guardrail checks that failed (raised or overran), by check, direction and error.",
+    ["check", "direction", "error"],
+)  # fmt: skip
+
+
+def observe_guardrail_error(*, check: str, direction: str, error: str) -> None:
+    """A check that could not give a verdict; alerted on (deploy/prometheus/genai-alerts.yaml, GenAIGuardrailErrors)."""
+    GUARDRAIL_ERRORS.labels(check, direction, error).inc()
+
+
 def observe_call(
     *,
     endpoint: str,
@@ -147,7 +158,7 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, ERRORS, *_GENAI):
+        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS, ERRORS, *_GENAI):
             registry.register(collector)
     registry.register(BreakerCollector())
     registry.register(QueueCollector())

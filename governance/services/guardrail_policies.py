@@ -18,8 +18,21 @@ from genai_platform import hotcache
 
 from ..guardrails.engine import GuardrailEngine
 from ..guardrails.merge import merge, validate_tightening
-from ..guardrails.policy import PII_ENTITIES, GuardrailPolicy, PolicyError, Scope
+from ..guardrails.policy import (
+    ADDRESS_ENTITIES,
+    IDENTITY_DOCUMENT_ENTITIES,
+    PII_ENTITIES,
+    GuardrailPolicy,
+    PolicyError,
+    Scope,
+)
 from ..models import Approval, GuardrailPolicyRecord, GuardrailPolicyVersion
+
+# The shadow-rollout tallies live in their own module; their names stay importable from here.
+from ..shadow_rollout import ShadowTally as ShadowTally
+from ..shadow_rollout import shadow_label
+from ..shadow_rollout import shadow_report as shadow_report
+from ..shadow_rollout import shadow_tally as shadow_tally
 from . import audit_actor, audit_record
 
 
@@ -133,7 +146,7 @@ def _load_effective(*, lob_id: int, use_case_id: int) -> EffectivePolicy:
     candidate = [v for v in enforced if v.policy_id not in shadowed] + shadows
     candidate.sort(key=lambda v: [Scope.CENTRAL, Scope.LOB, Scope.USE_CASE].index(Scope(v.policy.scope)))
     return EffectivePolicy(
-        policy=_merged(enforced), label=_label(enforced), shadow=_merged(candidate), shadow_label=_label(shadows)
+        policy=_merged(enforced), label=_label(enforced), shadow=_merged(candidate), shadow_label=shadow_label(shadows)
     )
 
 
@@ -207,7 +220,11 @@ def _owner_slug(policy: GuardrailPolicyRecord) -> str:
 
 @transaction.atomic
 def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
-    """The sensible default baseline `seed_demo` installs: mask personal data, block secrets and injection."""
+    """The sensible default baseline `seed_demo` installs: mask personal data (identifiers, names,
+    street addresses, dates of birth, identity documents), block secrets and injection, and leave
+    out retrieved chunks and tool results that carry instructions."""
+
+    personal = [*PII_ENTITIES, *ADDRESS_ENTITIES, "DATE_OF_BIRTH", *IDENTITY_DOCUMENT_ENTITIES]
 
     record, _ = GuardrailPolicyRecord.objects.get_or_create(
         scope=GuardrailPolicyRecord.Scope.CENTRAL, lob=None, use_case=None, name="central-baseline"
@@ -216,80 +233,14 @@ def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
     if published is not None:
         return published
     rules = [
-        {"check": "pii", "direction": direction, "action": "mask", "entities": list(PII_ENTITIES)}
-        for direction in ("input", "output")
-    ] + [
+        # Names need the NER model, loaded by the processes that check input; answers get the patterns.
+        {"check": "pii", "direction": "input", "action": "mask", "entities": [*personal, "PERSON"]},
+        {"check": "pii", "direction": "output", "action": "mask", "entities": personal},
         {"check": "secrets", "direction": "input", "action": "block"},
         {"check": "secrets", "direction": "output", "action": "mask"},
         {"check": "injection", "direction": "input", "action": "block"},
+        {"check": "indirect_injection", "direction": "input", "action": "drop"},
         {"check": "size", "direction": "input", "action": "block", "max_chars": settings.GATEWAY_MAX_BODY_BYTES},
     ]
     draft = guardrail_draft_save(policy=record, document={"rules": rules}, actor=actor)
     return guardrail_publish(version=draft, actor=actor)
-
-
-# ---- shadow rollout ----
-
-
-class ShadowTally:
-    """Counts, per shadow version, how each check acted under the enforced policy and how it would have
-    acted under the shadow candidate, shared by every gateway process (Redis) or kept in-process."""
-
-    def __init__(self) -> None:
-        self._local: dict[str, dict[str, int]] = {}
-        self._redis = None
-        if settings.REDIS_URL:
-            import redis
-
-            self._redis = redis.Redis.from_url(settings.REDIS_URL, decode_responses=True)
-
-    def record(self, label: str, comparison: Any) -> None:
-        fields = {"texts": 1}
-        for check in comparison.checks:
-            prefix = f"{check.direction.value}:{check.check.value}"
-            fields[f"{prefix}:enforced:{check.enforced.value if check.enforced else 'none'}"] = 1
-            fields[f"{prefix}:shadow:{check.candidate.value if check.candidate else 'none'}"] = 1
-        if self._redis is None:
-            counts = self._local.setdefault(label, {})
-            for name, amount in fields.items():
-                counts[name] = counts.get(name, 0) + amount
-            return
-        pipe = self._redis.pipeline(transaction=False)
-        for name, amount in fields.items():
-            pipe.hincrby(f"genai:guardrail-shadow:{label}", name, amount)
-        pipe.execute()
-
-    def counts(self, label: str) -> dict[str, int]:
-        if self._redis is None:
-            return dict(self._local.get(label, {}))
-        return {k: int(v) for k, v in self._redis.hgetall(f"genai:guardrail-shadow:{label}").items()}
-
-
-@cache
-def shadow_tally() -> ShadowTally:
-    return ShadowTally()
-
-
-def shadow_report(label: str) -> dict[str, Any]:
-    """Per check and direction: how often the enforced policy and the shadow candidate blocked or masked."""
-    counts = shadow_tally().counts(label)
-    rows: dict[str, dict[str, int]] = {}
-    for name, amount in counts.items():
-        if name == "texts":
-            continue
-        direction, check, side, action = name.split(":")
-        row = rows.setdefault(f"{direction}:{check}", {})
-        row[f"{side}_{action}"] = row.get(f"{side}_{action}", 0) + amount
-    return {
-        "shadow": label,
-        "texts": counts.get("texts", 0),
-        "checks": {
-            key: {
-                "enforced_block": row.get("enforced_block", 0),
-                "shadow_block": row.get("shadow_block", 0),
-                "enforced_mask": row.get("enforced_mask", 0),
-                "shadow_mask": row.get("shadow_mask", 0),
-            }
-            for key, row in sorted(rows.items())
-        },
-    }

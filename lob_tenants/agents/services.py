@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from genai_platform.access import services as access_services
 from genai_platform.router.channel import reply_channel
+from governance.digests import text_digest
 from governance.services import audit_actor, audit_record
 from lob_tenants.models import ApiKey, Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal
@@ -123,9 +124,16 @@ def tool_delete(*, tool: Tool, actor: Any = None) -> None:
     tool.delete()
 
 
+#: What the LOB wrote in its own words: the audit log (read centrally) keeps only their digests.
+TOOL_AUTHORED = frozenset({"description", "parameters"})
+AGENT_AUTHORED = frozenset({"description", "instructions"})
+
+
 def _tool_state(tool: Tool) -> dict[str, Any]:
     # The credential reference is where a secret lives, not the secret: safe to audit.
-    return {name: getattr(tool, name) for name in TOOL_FIELDS}
+    return {
+        name: text_digest(getattr(tool, name)) if name in TOOL_AUTHORED else getattr(tool, name) for name in TOOL_FIELDS
+    }
 
 
 # ---- a LOB's agents ----
@@ -228,7 +236,10 @@ def agent_unshare(*, agent: Agent, use_case: UseCase, actor: Any) -> None:
 
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
-    state = {name: getattr(agent, name) for name in AGENT_FIELDS}
+    state = {
+        name: text_digest(getattr(agent, name)) if name in AGENT_AUTHORED else getattr(agent, name)
+        for name in AGENT_FIELDS
+    }
     state.update(
         public_id=agent.public_id, slug=agent.slug, use_case=agent.use_case.slug, alias=agent.alias.name,
         tools=sorted(agent.tools.values_list("name", flat=True)) if agent.pk else [],

@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from genai_platform.access import services as access_services
-from genai_platform.access.models import BreakGlassRequest
+from genai_platform.access.models import BreakGlassRequest, LobNoticeSettings, PeopleNotice
 from genai_platform.access.portal import PortalAdmin
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import budget_set, rate_limit_set
@@ -132,6 +132,8 @@ RIGHTS: dict[str, Rights] = {
     "access.centralroleassignment": central(superuser="vac"),
     "access.policyrule": central(superuser="vad"),
     "auth.user": central(superuser="vacd"),
+    "access.peoplenotice": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
+    "access.lobnoticesettings": lob_owned(lob_admin="vac", lob_developer="v", lob_viewer="v"),
     "auth.group": central(superuser="vacd"),
     "agents.toolallowance": central(platform_admin="vacd", superuser="vacd", governance_reviewer="v"),
     "agents.tool": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
@@ -242,6 +244,10 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
         access_services.policy_rule_add, role="lob_viewer", domain="*", obj="nothing_yet", act="read"
     ),
     "auth.user": lambda lob: UserFactory(),
+    "access.peoplenotice": lambda lob: PeopleNotice.objects.create(
+        lob=lob, occurred_at=timezone.now(), actor="root", action="user.deactivated", subject=f"{lob.slug}-dev"
+    ),
+    "access.lobnoticesettings": lambda lob: LobNoticeSettings.objects.create(lob=lob, webhook_url=""),
     "auth.group": lambda lob: Group.objects.create(name="some group"),
     "agents.toolallowance": lambda lob: ToolAllowanceFactory(),
     "agents.tool": lambda lob: ToolFactory(lob=lob),

@@ -158,7 +158,7 @@ def test_a_shadow_version_runs_detect_only_beside_the_enforced_one_and_is_report
     call_command("guardrails", "shadow-report", "--json", stdout=out)
 
     [report] = json.loads(out.getvalue())
-    assert report["shadow"] == "words@v2" and report["texts"] == 3  # two prompts and one answer
+    assert report["shadow"] == "central:central:words@v2" and report["texts"] == 3  # two prompts and one answer
     assert report["checks"]["input:denied_words"] == {
         "enforced_block": 1, "shadow_block": 2, "enforced_mask": 0, "shadow_mask": 0,
     }  # fmt: skip

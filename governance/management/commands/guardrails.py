@@ -3,8 +3,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from governance.models import GuardrailPolicyVersion
-from governance.services.guardrail_policies import shadow_report
+from governance.shadow_rollout import shadow_report, shadow_versions
 
 
 class Command(BaseCommand):
@@ -16,10 +15,7 @@ class Command(BaseCommand):
         report.add_argument("--json", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        shadows = GuardrailPolicyVersion.objects.filter(
-            status=GuardrailPolicyVersion.Status.PUBLISHED, mode=GuardrailPolicyVersion.Mode.SHADOW
-        ).select_related("policy")
-        reports = [shadow_report(f"{v.policy.name}@v{v.number}") for v in shadows]
+        reports = [shadow_report(version) for version in shadow_versions()]
         if options["json"]:
             self.stdout.write(json.dumps(reports, indent=2))
             return
