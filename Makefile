@@ -79,8 +79,9 @@ test: $(VENV)/.installed-dev browser-deps deploy-tools
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/pytest $(PYTEST_ARGS)
 
 # Load benchmark of the gateway through Celery workers against a local mock upstream (docs/performance.md).
+# SCENARIOS=latency runs only the 1 s upstream levels and the 1,000 streams; SCENARIOS=classic only the old cells.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/gateway_load.py
+	$(BIN)/python benchmarks/gateway_load.py $(if $(SCENARIOS),--scenarios $(SCENARIOS))
 
 # Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
 bench-guardrails: $(VENV)/.installed-dev
