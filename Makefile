@@ -82,6 +82,7 @@ test: $(VENV)/.installed-dev browser-deps deploy-tools
 # SCENARIOS=latency runs only the 1 s upstream levels and the 1,000 streams; SCENARIOS=classic only the old cells.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/gateway_load.py $(if $(SCENARIOS),--scenarios $(SCENARIOS))
+	$(BIN)/python benchmarks/tracing_cost.py
 
 # Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
 bench-guardrails: $(VENV)/.installed-dev
