@@ -302,7 +302,7 @@ EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.cons
 # a rollout's new pod or an HA replica, waits on the lock and takes over within the lock's timeout
 # when the holder dies, so every periodic task is sent once however many beats run.
 if REDIS_URL:
-    CELERY_BEAT_SCHEDULER = "redbeat.RedBeatScheduler"
+    CELERY_BEAT_SCHEDULER = "genai_platform.beat.PlatformBeatScheduler"
     CELERY_REDBEAT_REDIS_URL = REDIS_URL
     CELERY_REDBEAT_REDIS_OPTIONS: dict = {}
     CELERY_REDBEAT_KEY_PREFIX = "genai:beat"

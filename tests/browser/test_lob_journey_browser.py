@@ -141,7 +141,13 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
     # ---- the platform admin: catalog (portal), model approval and onboarding (management API) ----
     sign_in(browser, platform, "platform")
     assert "add a provider account" in browser.find_element(By.ID, "next-steps").text
-    add(browser, platform, "provideraccount", {"name": "sandbox-local", "region": "local"}, {"provider": "sandbox"})
+    add(
+        browser,
+        platform,
+        "provideraccount",
+        {"name": "sandbox-local", "region": "local"},
+        {"provider": "Sandbox (offline demo and test provider)"},
+    )
     add(browser, platform, "catalogmodel", {"name": "sandbox-chat"}, {})
     add(
         browser, platform, "deployment",

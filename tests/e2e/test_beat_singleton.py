@@ -1,5 +1,6 @@
 """Two beat processes, as in a rollout or an HA pair: only the one holding the lock in Redis sends the
-periodic tasks, and when it dies the other takes over within the lock's timeout."""
+periodic tasks, when it dies the other takes over within the lock's timeout, and when Redis loses
+its data the holder restores the lock and the schedule and goes on."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import signal
 from pathlib import Path
 
 import pytest
+import redis
 
 from .conftest import BIN, LiveStack, running, wait_for
 
@@ -39,4 +41,11 @@ def test_only_the_beat_holding_the_lock_sends_and_the_other_takes_over_when_it_d
             os.killpg(first.pid, signal.SIGKILL)  # no clean release: the lock must expire
             first.wait()
             wait_for(lambda: sends(second_log) >= 2, timeout=60, what="the second beat to take over")
+
+            # Redis loses everything, beat's lock and schedule included: beat takes the lock again,
+            # writes the schedule back and goes on sending.
+            redis.Redis.from_url(services_stack.env["REDIS_URL"]).flushdb()
+            after_flush = sends(second_log)
+            wait_for(lambda: sends(second_log) >= after_flush + 3, timeout=60, what="sends after Redis was flushed")
+            assert "beat lost its lock" in second_log.read_text()
         assert first.returncode == -signal.SIGKILL

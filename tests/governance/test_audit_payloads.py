@@ -41,6 +41,8 @@ EXTRA_KINDS = {"prompt_template.saved", "use_case.prompt_pinned"}
 NOT_WRITTEN = {
     "tool_allowance.deleted": "the central allow-list: written by the central team, not a LOB",
     "grounding.changed": "the same state as grounding.attached (store id, top_k, threshold)",
+    "vector_store.document_quarantined": "the document's id, version and digest and the guardrail's decisions "
+    "(ContextScreen.to_dict: rule, action, what kind of finding), never the document's text",
 }
 
 

@@ -30,6 +30,7 @@ NO_MODEL_TEXT = {
     "v1/agents/<str:agent_id>/runs/<str:run_id>": "reads a run whose steps were checked as they ran",
     "v1/agents/<str:agent_id>/runs/<str:run_id>/cancel": "stops a run",
     "v1/guardrails/apply": "is the check itself: it reports a block instead of refusing",
+    "v1/openapi.json": "describes the API's shape",
 }
 
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.metering.models import UsageRecord
+from genai_platform.metering.rollups import usage_rollups_add_records
 from governance.models import AuditEvent, Intake, Review
 from governance.services import workflow
 from lob_tenants.models import UseCase
@@ -217,10 +218,11 @@ def test_the_dashboard_shows_each_use_cases_calls_and_cost(world):
 
 
 def test_the_spend_page_shows_a_sub_cent_day_the_same_way_in_its_headline_and_its_bar(world):
-    UsageRecord.objects.create(
+    record = UsageRecord.objects.create(
         request_id="tiny", occurred_at=timezone.now(), lob=world["use_case"].lob, use_case=world["use_case"],
         endpoint="chat", alias="retail-chat", status="success", cost=Decimal("0.0008"),
     )  # fmt: skip
+    usage_rollups_add_records([record])  # what the flusher does beside each ledger write
     platform = UserFactory(username="platform", is_staff=True, is_superuser=True)
 
     page = signed_in(platform).get(reverse("admin:metering_usagerecord_spend")).content.decode()
