@@ -7,7 +7,9 @@ Views only parse HTTP and render; the core decides.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -98,7 +100,7 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
     document = {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": list(vector)}
+            {"object": "embedding", "index": i, "embedding": _encoded_vector(vector, body.encoding_format)}
             for i, vector in enumerate(result.response.vectors)
         ],
         "model": result.alias,
@@ -203,6 +205,13 @@ def _with_sources(frames: Iterator[bytes], sources: list[dict[str, Any]]) -> Ite
         close = getattr(frames, "close", None)
         if close is not None:
             close()
+
+
+def _encoded_vector(vector: tuple[float, ...], encoding_format: str) -> list[float] | str:
+    """A vector as OpenAI sends it: a JSON list of floats, or little-endian float32 bytes in base64."""
+    if encoding_format == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+    return list(vector)
 
 
 def _model_entry(name: str, created: int) -> dict[str, Any]:

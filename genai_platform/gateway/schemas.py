@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
 
+from genai_platform.inference.structured import response_format_from_openai
 from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolDefinition
 
 from .errors import GatewayError
@@ -146,6 +147,7 @@ class ChatCompletionIn(_Strict):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stop=stops,
             user=self.user,
+            response_format=response_format_from_openai(self.response_format),
         )
 
 
@@ -153,7 +155,8 @@ class EmbeddingsIn(_Strict):
     model: StrictStr = Field(min_length=1)
     input: StrictStr | list[StrictStr] = Field(min_length=1)
     dimensions: StrictInt | None = Field(default=None, ge=1, le=8192)
-    encoding_format: Literal["float"] = "float"
+    # "base64": little-endian float32 bytes, base64-encoded (the openai SDK's default).
+    encoding_format: Literal["float", "base64"] = "float"
     user: StrictStr | None = Field(default=None, max_length=256)
 
     def to_embedding_request(self) -> EmbeddingRequest:
