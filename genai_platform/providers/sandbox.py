@@ -363,7 +363,7 @@ def schema_instance(schema: Mapping[str, Any], text: str, root: Mapping[str, Any
         return [schema_instance(schema.get("items") or {}, text, root) for _ in range(schema.get("minItems", 0))]
     if kind in ("integer", "number"):
         minimum = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
-        return int(math.ceil(minimum)) if kind == "integer" else minimum
+        return math.ceil(minimum) if kind == "integer" else minimum
     if kind == "boolean":
         return False
     if kind == "null":
