@@ -716,8 +716,9 @@ def _validate_generation_config(value: Any, max_output_tokens: int) -> dict[str,
     if ("responseSchema" in config or "responseJsonSchema" in config) and config.get(
         "responseMimeType"
     ) != "application/json":
-        raise invalid("Unable to submit request because setting a response schema requires responseMimeType "
-                      "'application/json'.")
+        raise invalid(
+            "Unable to submit request because setting a response schema requires responseMimeType 'application/json'."
+        )
     return config
 
 
