@@ -151,6 +151,45 @@ class ChatCompletionIn(_Strict):
         )
 
 
+class CompletionIn(_Strict):
+    """`POST /v1/completions` (legacy): one prompt, answered through the chat path as one user message."""
+
+    model: StrictStr = Field(min_length=1)
+    prompt: StrictStr | list[StrictStr] = Field(min_length=1)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: UnitFloat | None = None
+    n: StrictInt | None = Field(default=None, ge=1, le=1)
+    best_of: StrictInt | None = Field(default=None, ge=1, le=1)
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | list[StrictStr] | None = None
+    echo: Literal[False] | None = None
+    suffix: None = None
+    logprobs: None = None
+    user: StrictStr | None = Field(default=None, max_length=256)
+    # Accepted for compatibility and not forwarded, as on chat completions.
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: StrictInt | None = None
+    logit_bias: dict[str, float] | None = None
+
+    def to_chat_request(self) -> ChatRequest:
+        prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
+        if len(prompts) != 1:
+            raise GatewayError(400, "Only one prompt per request is supported.", param="prompt", code="invalid_value")
+        as_chat = ChatCompletionIn(
+            model=self.model,
+            messages=[MessageIn(role="user", content=prompts[0])],
+            max_tokens=self.max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            stop=self.stop,
+            user=self.user,
+        )
+        return as_chat.to_chat_request()
+
+
 class EmbeddingsIn(_Strict):
     model: StrictStr = Field(min_length=1)
     input: StrictStr | list[StrictStr] = Field(min_length=1)
