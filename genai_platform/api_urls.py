@@ -14,6 +14,7 @@ urlpatterns = [
     path("catalog/", include("model_catalog.urls")),
     path("", include("governance.central_urls")),
     path("metering/", include("genai_platform.metering.urls")),
+    path("reviews/", include("governance.urls")),
     path("", include("lob_tenants.agents.urls")),
     path("", include("lob_tenants.vector_stores.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),

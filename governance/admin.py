@@ -24,6 +24,7 @@ from genai_platform.access.portal import VIEW, PortalAdmin
 from model_catalog.models import Alias
 
 from .models import Approval, AuditEvent, CapturedExchange, Intake, Review, ReviewDecision
+from .selectors import review_changes, review_previous
 from .services import workflow
 
 
@@ -229,6 +230,9 @@ class ReviewAdmin(PortalAdmin):
             "overdue": self.overdue(review),
             "history": reviews,
             "approval": Approval.objects.filter(review=review).first(),
+            "changes": review_changes(review),
+            "previous": review_previous(review),
+            "answer": review.snapshot.get("answer", ""),
             "form": form,
             "can_decide": review.status == Review.Status.OPEN and self.portal_allows(request, WRITE, review),
             **(extra_context or {}),

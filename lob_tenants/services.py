@@ -121,9 +121,16 @@ def api_key_revoke(*, api_key: ApiKey, actor: Any = None) -> ApiKey:
 @transaction.atomic
 def api_key_rotate(*, api_key: ApiKey, overlap: dt.timedelta, actor: Any = None) -> tuple[ApiKey, str]:
     """Issues a successor with the same use case, environment and scopes; the old key keeps working
-    for `overlap` (so deployments can switch without downtime), then expires."""
+    for `overlap` (so deployments can switch without downtime), then expires.
+
+    A key is rotated once: its successor is the one to rotate next. The row lock makes two
+    concurrent rotations of the same key one success and one refusal, never a constraint error."""
+    api_key = ApiKey.objects.select_for_update().get(pk=api_key.pk)
     if not api_key.is_active:
         raise ValueError("only an active key can be rotated")
+    successor_prefix = ApiKey.objects.filter(rotated_from=api_key).values_list("prefix", flat=True).first()
+    if successor_prefix is not None:
+        raise ValueError(f"this key was already rotated; rotate its successor {successor_prefix} instead")
     successor, plaintext = api_key_issue(
         use_case=api_key.use_case,
         name=api_key.name,

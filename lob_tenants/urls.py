@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import apis, prompt_apis
+from . import apis, governance_apis, prompt_apis
 
 app_name = "tenants"
 
@@ -16,6 +16,21 @@ urlpatterns = [
     path("<slug:lob>/use-cases/create/", apis.UseCaseCreateApi.as_view(), name="use-case-create"),
     path(USE_CASE, apis.UseCaseDetailApi.as_view(), name="use-case-detail"),
     path(USE_CASE + "update/", apis.UseCaseUpdateApi.as_view(), name="use-case-update"),
+    path(USE_CASE + "governance/", governance_apis.UseCaseGovernanceApi.as_view(), name="use-case-governance"),
+    path(USE_CASE + "intake/", governance_apis.IntakeSaveApi.as_view(), name="use-case-intake-save"),
+    path(USE_CASE + "submit/", governance_apis.UseCaseSubmitApi.as_view(), name="use-case-submit"),
+    path(USE_CASE + "withdraw/", governance_apis.UseCaseWithdrawApi.as_view(), name="use-case-withdraw"),
+    path(
+        USE_CASE + "material-change/",
+        governance_apis.UseCaseMaterialChangeApi.as_view(),
+        name="use-case-material-change",
+    ),
+    path(USE_CASE + "retire/", governance_apis.UseCaseRetireApi.as_view(), name="use-case-retire"),
+    path(
+        USE_CASE + "reviews/<int:review_id>/decisions/<int:decision_id>/evidence/",
+        governance_apis.UseCaseReviewEvidenceApi.as_view(),
+        name="use-case-review-evidence",
+    ),
     path(USE_CASE + "keys/", apis.ApiKeyListApi.as_view(), name="api-key-list"),
     path(USE_CASE + "keys/issue/", apis.ApiKeyIssueApi.as_view(), name="api-key-issue"),
     path(KEY + "revoke/", apis.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),

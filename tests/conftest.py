@@ -17,6 +17,13 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _own_usage_spool(settings, tmp_path):
+    """Each test spools the usage it buffers in its own directory: the FLUSHDB every test starts with
+    looks like a Redis loss, and must not replay an earlier test's records."""
+    settings.METERING_SPOOL_DIR = str(tmp_path / "usage-spool")
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     """Pages link static files; tests do not run collectstatic, so no manifest is required of them."""
     settings.STORAGES = {

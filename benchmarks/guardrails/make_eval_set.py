@@ -361,7 +361,10 @@ secrets_negative = [
     f"Session cookie name is sessionid and the value looks like {rand(string.ascii_lowercase, 12)}.",
 ]
 for text in secrets_negative:
-    case("secrets", text, False, note="secret look-alike")
+    # Since issue 17 an SSH public key line counts as a secret (it names a key, its owner and the
+    # hosts it opens); the two cases stay where they were built, so every other seeded draw is unchanged.
+    ssh_key = "ssh-rsa AAAA" in text or "ssh-ed25519 AAAA" in text
+    case("secrets", text, ssh_key, note="ssh public key" if ssh_key else "secret look-alike")
 
 # --- prompt injection ------------------------------------------------------------------------------
 attacks_en = [

@@ -37,12 +37,26 @@ from governance.guardrails import (
     GuardrailPolicy,
     Scope,
 )
+from governance.guardrails.policy import ADDRESS_ENTITIES, IDENTITY_DOCUMENT_ENTITIES, KNOWN_PII_ENTITIES
 
 EVAL_SET = Path(__file__).with_name("eval_set.jsonl")
+PERSONAL_CONTEXT_SET = Path(__file__).with_name("personal_context_set.jsonl")
+#: Per category of the personal/context set: the finding types that count (a negative case is a
+#: false positive when any of them is found; None means any finding of the check).
+CATEGORY_TYPES: dict[str, tuple[str, ...] | None] = {
+    "names": ("PERSON",),
+    "addresses": ADDRESS_ENTITIES,
+    "dates_of_birth": ("DATE_OF_BIRTH",),
+    "identity_documents": IDENTITY_DOCUMENT_ENTITIES,
+    "keys": None,
+    "indirect:documents": None,
+    "indirect:tool_outputs": None,
+}
 TARGETS = {
     "structured identifiers": {"recall": 0.95, "precision": 0.95},
     "injection": {"recall": 0.80, "fp_rate": 0.05},
 }
+LATENCY_BUDGET_MS = 10.0  # input check p50 on 2,000 characters, names included
 
 
 def bench_policy() -> GuardrailPolicy:
@@ -117,8 +131,36 @@ LATENCY_PROMPT = (
 )
 
 
-def load_cases() -> list[dict]:
-    return [json.loads(line) for line in EVAL_SET.read_text(encoding="utf-8").splitlines() if line.strip()]
+def load_cases(path: Path = EVAL_SET) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def personal_policy(policy: GuardrailPolicy) -> GuardrailPolicy:
+    """The bench policy with every personal-data type (names through the NER model included) and
+    the indirect-injection rule: what a strict production policy asks for."""
+    return policy.with_rules(
+        CheckRule(Check.PII, Direction.INPUT, Action.MASK, entities=KNOWN_PII_ENTITIES),
+        CheckRule(Check.INDIRECT_INJECTION, Direction.INPUT, Action.DROP),
+    )
+
+
+def evaluate_personal_context(engine: GuardrailEngine, policy: GuardrailPolicy, cases: list[dict]):
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
+    errors: list[tuple[str, str, str]] = []
+    for item in cases:
+        rule = policy.rule(Check(item["check"]), Direction.INPUT)
+        assert rule is not None, item["check"]
+        found = {finding.entity_type for finding in engine.detect(item["text"], rule).findings}
+        wanted = CATEGORY_TYPES[item["category"]]
+        if item["label"]:
+            predicted = bool(found & set(item.get("entities") or found)) if wanted is not None else bool(found)
+        else:
+            predicted = bool(found & set(wanted)) if wanted is not None else bool(found)
+        outcome = ("tp" if predicted else "fn") if item["label"] else ("fp" if predicted else "tn")
+        counts[item["category"]][outcome] += 1
+        if outcome in ("fp", "fn"):
+            errors.append((item["id"], outcome, f"{sorted(found)} {item['text'][:110]!r}"))
+    return counts, errors
 
 
 def evaluate_accuracy(engine: GuardrailEngine, policy: GuardrailPolicy, cases: list[dict]):
@@ -192,7 +234,13 @@ def main() -> int:
     policy = bench_policy()
     cases = load_cases()
     counts, errors = evaluate_accuracy(engine, policy, cases)
+    strict = personal_policy(policy)
+    personal_cases = load_cases(PERSONAL_CONTEXT_SET)
+    personal_counts, personal_errors = evaluate_personal_context(engine, strict, personal_cases)
+    counts.update(personal_counts)
+    errors += personal_errors
     latency = measure_latency(engine, policy, args.runs)
+    latency_names = measure_latency(engine, strict, args.runs)
 
     order = [
         "structured identifiers",
@@ -204,6 +252,7 @@ def main() -> int:
         "denied_words",
         "denied_topics",
         "grounding",
+        *CATEGORY_TYPES,
         *(
             f"{split} {check}"
             for split in ("holdout-1", "holdout-2")
@@ -211,7 +260,10 @@ def main() -> int:
         ),
     ]
     rows = []
-    print(f"guardrails bench: {len(cases)} cases, injection detector: {engine.injection_detector_name}")
+    print(
+        f"guardrails bench: {len(cases) + len(personal_cases)} cases, injection detector: "
+        f"{engine.injection_detector_name}"
+    )
     print(f"engine build {build_ms:.0f} ms, cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}\n")
     print("| check | cases (+/-) | precision | recall | false-positive rate |")
     print("| --- | --- | --- | --- | --- |")
@@ -230,6 +282,12 @@ def main() -> int:
         f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, mean {latency['mean_ms']:.2f} ms "
         f"(CPU time p50 {latency['cpu_p50_ms']:.2f} ms)"
     )
+    print(
+        f"full input check with every personal-data type (names by NER) and indirect injection: "
+        f"p50 {latency_names['p50_ms']:.2f} ms, p99 {latency_names['p99_ms']:.2f} ms, "
+        f"mean {latency_names['mean_ms']:.2f} ms (CPU time p50 {latency_names['cpu_p50_ms']:.2f} ms; "
+        f"budget p50 <= {LATENCY_BUDGET_MS} ms: {'ok' if latency_names['p50_ms'] <= LATENCY_BUDGET_MS else 'MISSED'})"
+    )
 
     missed = []
     by_key = {row["check"]: row for row in rows}
@@ -247,7 +305,8 @@ def main() -> int:
         for case_id, outcome, detail in errors:
             print(f"  {case_id} {outcome}: {detail}")
     if args.json:
-        args.json.write_text(json.dumps({"rows": rows, "latency": latency, "missed": missed}, indent=2))
+        document = {"rows": rows, "latency": latency, "latency_with_names": latency_names, "missed": missed}
+        args.json.write_text(json.dumps(document, indent=2))
     return 1 if missed else 0
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from genai_platform.inference.errors import InferenceError
 
-from . import pipeline
+from . import draining, pipeline
 from .errors import GatewayError, error_response, gateway_error_for
 from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
@@ -57,7 +57,8 @@ def _too_large(limit: int) -> GatewayError:
 
 def render(reply: pipeline.GatewayReply) -> HttpResponse:
     if reply.stream is not None:
-        response: HttpResponse = StreamingHttpResponse(reply.stream, content_type="text/event-stream")
+        stream = draining.until_drained(reply.stream)  # ended cleanly if the gateway shuts down
+        response: HttpResponse = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # proxies must relay each event as it comes
     else:

@@ -8,6 +8,7 @@ from django.http import JsonResponse
 
 from genai_platform.inference.errors import (
     GuardrailBlocked,
+    GuardrailFailed,
     InferenceError,
     InvalidRequest,
     LimitRefused,
@@ -26,6 +27,7 @@ _TYPE_BY_STATUS = {
     404: "not_found_error",
     405: "invalid_request_error",
     413: "invalid_request_error",
+    415: "invalid_request_error",
     429: "rate_limit_error",
 }
 
@@ -83,6 +85,7 @@ def provider_error_as_gateway_error(error: ProviderError) -> GatewayError:
 
 _STATUS_BY_ERROR: tuple[tuple[type[InferenceError], int], ...] = (
     (InvalidRequest, 400),
+    (GuardrailFailed, 503),  # before its parent: a failed check is the platform's fault, not the caller's
     (GuardrailBlocked, 400),
     (NotPermitted, 403),
     (ModelNotFound, 404),
@@ -102,6 +105,8 @@ def gateway_error_for(error: InferenceError) -> GatewayError:
     headers: dict[str, str] = {}
     if isinstance(error, GuardrailBlocked):
         headers["x-genai-guardrail-policy"] = error.policy_version
-    if isinstance(error, LimitRefused) and error.retry_after:
-        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, LimitRefused):
+        headers.update(error.rate_headers)
+        if error.retry_after:
+            headers["Retry-After"] = str(error.retry_after)
     return GatewayError(status, error.message, code=error.code, param=error.param, headers=headers)

@@ -162,7 +162,10 @@ def _completion_frames(
 
 
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
-    result = embeddings_create(principal, body.to_embedding_request(), request_id=request_id, end_user=body.user or "")
+    result = embeddings_create(
+        principal, body.to_embedding_request(), request_id=request_id, end_user=body.user or "",
+        guard=call_guard(principal),
+    )  # fmt: skip
     usage = result.response.usage
     document = {
         "object": "list",
@@ -194,7 +197,7 @@ def vector_store_search(
             f"'{principal.use_case_slug}' is approved for {principal.data_classification} data only.",
             code="data_classification_exceeded",
         )
-    query = body.query_text()
+    query = call_guard(principal).check_texts((body.query_text(),))[0]  # a search query is the caller's input
     threshold = body.ranking_options.score_threshold if body.ranking_options else None
     filters = body.filters.model_dump() if body.filters is not None else None
     hits = search(

@@ -3,9 +3,21 @@ become the `param` of our OpenAI-style errors)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from genai_platform.inference.structured import response_format_from_openai
 from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolDefinition
@@ -13,6 +25,20 @@ from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Messag
 from .errors import GatewayError
 
 UnitFloat = Annotated[float, Field(ge=0, le=1)]
+
+# Size limits on the parts of a request that are not the conversation itself (OpenAI's where it has
+# published one). They keep a request's bookkeeping small: each of these ends up in a log, a usage
+# record or a provider payload.
+MAX_METADATA_PAIRS = 16
+MAX_METADATA_KEY_CHARS = 64
+MAX_METADATA_VALUE_CHARS = 512
+MAX_LOGIT_BIAS_ENTRIES = 300
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 256
+MAX_TOOLS = 128
+MAX_TOOL_DESCRIPTION_CHARS = 8_192
+MAX_TOOL_PARAMETERS_BYTES = 32_768
+NAME_PATTERN = r"^[a-zA-Z0-9_-]+$"
 
 
 class _Strict(BaseModel):
@@ -57,9 +83,18 @@ class MessageIn(_Lenient):
 
 
 class FunctionDefinitionIn(_Lenient):
-    name: StrictStr = Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9_-]+$")
-    description: StrictStr = ""
+    name: StrictStr = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    description: StrictStr = Field(default="", max_length=MAX_TOOL_DESCRIPTION_CHARS)
     parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    strict: StrictBool | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters_fit(cls, parameters: dict[str, Any]) -> dict[str, Any]:
+        size = len(json.dumps(parameters, ensure_ascii=False).encode())
+        if size > MAX_TOOL_PARAMETERS_BYTES:
+            raise ValueError(f"the JSON schema is {size} bytes; at most {MAX_TOOL_PARAMETERS_BYTES} are accepted")
+        return parameters
 
 
 class ToolIn(_Lenient):
@@ -80,6 +115,44 @@ class StreamOptions(_Lenient):
     include_usage: StrictBool = False
 
 
+class JsonSchemaFormatIn(_Strict):
+    name: StrictStr = Field(min_length=1, max_length=64, pattern=NAME_PATTERN)
+    description: StrictStr | None = None
+    schema_: dict[str, Any] = Field(alias="schema")
+    strict: StrictBool | None = None
+
+
+class ResponseFormatIn(_Strict):
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaFormatIn | None = None
+
+    @model_validator(mode="after")
+    def _schema_given_for_json_schema(self) -> ResponseFormatIn:
+        # Raised as a GatewayError (not a ValueError) so the client is told the exact missing field.
+        if self.type == "json_schema" and self.json_schema is None:
+            raise GatewayError(
+                400,
+                "Missing required parameter: 'response_format.json_schema'.",
+                param="response_format.json_schema",
+                code="missing_required_parameter",
+            )
+        if self.type != "json_schema" and self.json_schema is not None:
+            raise GatewayError(
+                400,
+                f"Invalid parameter: 'response_format.json_schema' is only allowed with type 'json_schema', "
+                f"not '{self.type}'.",
+                param="response_format.json_schema",
+                code="invalid_value",
+            )
+        return self
+
+
+MetadataKey = Annotated[StrictStr, Field(max_length=MAX_METADATA_KEY_CHARS)]
+MetadataValue = Annotated[StrictStr, Field(max_length=MAX_METADATA_VALUE_CHARS)]
+StopSequence = Annotated[StrictStr, Field(min_length=1, max_length=MAX_STOP_CHARS)]
+TokenId = Annotated[StrictStr, Field(pattern=r"^[0-9]{1,9}$")]
+
+
 class ChatCompletionIn(_Strict):
     model: StrictStr = Field(min_length=1)
     messages: list[MessageIn] = Field(min_length=1)
@@ -90,8 +163,8 @@ class ChatCompletionIn(_Strict):
     n: StrictInt | None = Field(default=None, ge=1, le=1)
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    stop: StrictStr | list[StrictStr] | None = None
-    tools: list[ToolIn] | None = None
+    stop: StopSequence | list[StopSequence] | None = Field(default=None)
+    tools: list[ToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: StrictBool | None = None
     user: StrictStr | None = Field(default=None, max_length=256)
@@ -99,20 +172,52 @@ class ChatCompletionIn(_Strict):
     presence_penalty: float | None = Field(default=None, ge=-2, le=2)
     frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
     seed: StrictInt | None = None
-    logit_bias: dict[str, float] | None = None
+    logit_bias: dict[TokenId, Annotated[float, Field(ge=-100, le=100)]] | None = Field(
+        default=None, max_length=MAX_LOGIT_BIAS_ENTRIES
+    )
     logprobs: StrictBool | None = None
     top_logprobs: StrictInt | None = Field(default=None, ge=0, le=20)
-    response_format: dict[str, Any] | None = None
-    metadata: dict[str, StrictStr] | None = None
+    response_format: ResponseFormatIn | None = None
+    metadata: dict[MetadataKey, MetadataValue] | None = Field(default=None, max_length=MAX_METADATA_PAIRS)
     store: StrictBool | None = None
     service_tier: StrictStr | None = None
     # Extension: values for the use case's pinned prompt template (lob_tenants/prompts.py checks them).
     prompt_variables: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _tool_messages_answer_tool_calls(self) -> ChatCompletionIn:
+        """OpenAI's rule: a `tool` message names the call it answers, made by an earlier assistant message."""
+        called: set[str] = set()
+        for index, message in enumerate(self.messages):
+            if message.role == "assistant":
+                called.update(call.id for call in message.tool_calls or ())
+            elif message.role == "tool":
+                if message.tool_call_id is None:
+                    raise GatewayError(
+                        400,
+                        f"Missing required parameter: 'messages[{index}].tool_call_id'.",
+                        param=f"messages[{index}].tool_call_id",
+                        code="missing_required_parameter",
+                    )
+                if message.tool_call_id not in called:
+                    raise GatewayError(
+                        400,
+                        "Invalid parameter: messages with role 'tool' must be a response to a preceding message "
+                        "with 'tool_calls'.",
+                        param=f"messages[{index}].tool_call_id",
+                        code="invalid_value",
+                    )
+        return self
+
     def to_chat_request(self) -> ChatRequest:
         stops = (self.stop,) if isinstance(self.stop, str) else tuple(self.stop or ())
-        if len(stops) > 4:
-            raise GatewayError(400, "At most 4 stop sequences are allowed.", param="stop", code="invalid_value")
+        if len(stops) > MAX_STOP_SEQUENCES:
+            raise GatewayError(
+                400,
+                f"At most {MAX_STOP_SEQUENCES} stop sequences are allowed.",
+                param="stop",
+                code="invalid_value",
+            )
         tool_choice = self.tool_choice
         if isinstance(tool_choice, NamedToolChoice):
             tool_choice = tool_choice.function.name
@@ -211,11 +316,48 @@ SchemaT = TypeVar("SchemaT", bound=BaseModel)
 
 
 def parse_body(schema: type[SchemaT], body: bytes) -> SchemaT:
-    """Parses and validates a JSON body, turning the first problem into a 400 OpenAI-style error."""
+    """Parses and validates a JSON body, turning the first problem into a 400 OpenAI-style error.
+
+    Text PostgreSQL cannot store is refused here, at the edge, naming its field: a NUL character
+    (JSON `\\u0000`) would otherwise be answered and then stop every ledger or audit write that
+    carries it. (Lone surrogates, the other text PostgreSQL refuses, are already invalid JSON to
+    the parser; raw control characters too.)
+    """
     try:
-        return schema.model_validate_json(body)
+        parsed = schema.model_validate_json(body)
     except ValidationError as exc:
         raise _as_gateway_error(exc) from None
+    if b"\\u0000" in body:  # the only way JSON can carry a NUL; the walk below names the field
+        for param in _params_with_nul(parsed):
+            raise GatewayError(
+                400,
+                f"Invalid value for '{param}': text must not contain NUL (\\u0000) characters.",
+                param=param,
+                code="invalid_value",
+            )
+    return parsed
+
+
+def _params_with_nul(value: Any, path: str = "") -> Iterator[str]:
+    """The JSON paths (`messages[0].content`, `metadata.<key>`) of every string containing NUL."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            yield path
+    elif isinstance(value, BaseModel):
+        for name, field_info in type(value).model_fields.items():
+            yield from _params_with_nul(getattr(value, name), _join(path, field_info.alias or name))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if isinstance(key, str) and "\x00" in key:
+                yield _join(path, key.replace("\x00", "\\u0000"))
+            yield from _params_with_nul(item, _join(path, str(key)))
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _params_with_nul(item, f"{path}[{index}]")
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
 
 
 def _as_gateway_error(exc: ValidationError) -> GatewayError:
@@ -242,7 +384,7 @@ def _param_path(loc: tuple[int | str, ...]) -> str:
             path += f"[{part}]"
         elif part in ("str", "list[TextPart]", "list[str]", "NamedToolChoice", "function-after[...]"):
             continue  # pydantic names the union member it tried; the client only knows the field
-        elif "[" in part or part.startswith(("literal", "function")):
+        elif "[" in part or part.startswith(("literal", "function-", "constrained-")):
             continue
         else:
             path += f".{part}" if path else part

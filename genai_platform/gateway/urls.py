@@ -1,8 +1,9 @@
 from django.urls import path
 
-from . import agent_apis, apis
+from . import agent_apis, apis, openapi
 
 urlpatterns = [
+    path("openapi.json", openapi.openapi_view, name="inference-openapi"),
     path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
     path("completions", apis.CompletionsApi.as_view(), name="completions"),
     path("embeddings", apis.EmbeddingsApi.as_view(), name="embeddings"),

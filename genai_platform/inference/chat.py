@@ -56,7 +56,11 @@ from .structured import schema_refusal, schema_violation
 
 #: Adds retrieved context to a request: the request with it, and the sources it cites. The gateway
 #: passes the vector stores' grounding; the core knows no store.
-Grounder = Callable[[KeyPrincipal, ChatRequest, str], tuple[ChatRequest, list[dict[str, Any]]]]
+#: Its fourth argument screens the retrieved chunks before the model reads them (`CallGuard.screen_retrieved`).
+Grounder = Callable[
+    [KeyPrincipal, ChatRequest, str, Callable[[list[str]], list[str | None]]],
+    tuple[ChatRequest, list[dict[str, Any]]],
+]
 
 
 @dataclass
@@ -155,7 +159,8 @@ def chat_ground(call: ChatCall, grounder: Grounder) -> None:
     """Adds retrieved context after the input guardrails (the search sees masked text); the longer
     prompt is planned again, for the context windows that still fit it."""
     with telemetry.step("retrieval") as span:
-        call.request, call.sources = grounder(call.principal, call.request, call.request_id)
+        screen = call.guard.screen_retrieved  # each chunk checked for instructions before the model reads it
+        call.request, call.sources = grounder(call.principal, call.request, call.request_id, screen)
         span.set_attribute("genai_platform.sources", len(call.sources))
     if call.sources:
         call.plan = chat_plan(call.principal, call.request)

@@ -3,6 +3,7 @@ for `/v1/embeddings`, a vector store's ingestion or a retrieval query."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -15,6 +16,7 @@ from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import AliasRoutes
 
 from .errors import ProviderFailed
+from .guarding import CallGuard
 from .metering import CallMeter
 from .planning import embedding_plan, gated_routes
 
@@ -35,12 +37,16 @@ def embeddings_create(
     request_id: str,
     routes: AliasRoutes | None = None,
     end_user: str = "",
+    guard: CallGuard | None = None,
 ) -> EmbeddingResult:
     """Embeds through the router, admitted and metered as the principal's call. Without `routes`
     the key's own gate decides (`/v1/embeddings`); a vector store passes its alias's routes, which
     were checked when the store was registered. Raises an `InferenceError`."""
     plan = embedding_plan(routes or gated_routes(principal, request.model), request)
     with CallMeter(principal, request_id, "embeddings", plan.routes.alias, end_user=end_user) as meter:
+        if guard is not None:  # a caller's own texts (not the platform's chunks) are checked like prompts
+            meter.guardrails = guard.summary()
+            request = dataclasses.replace(request, inputs=guard.check_texts(request.inputs))
         rate_headers = meter.admit(plan.targets, input_tokens=plan.input_tokens, max_output_tokens=0)
         deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
         try:

@@ -43,14 +43,29 @@ class GuardrailBlocked(InferenceError):
         self.policy_version = policy_version
 
 
+class GuardrailFailed(GuardrailBlocked):
+    """A guardrail check could not give a verdict (it raised or overran) and the policy fails closed:
+    refused with `guardrail_error`, never let through unchecked."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, policy_version: str) -> None:
+        super().__init__(message, policy_version=policy_version)
+        self.code = "guardrail_error"
+
+
 class LimitRefused(InferenceError):
     """A rate limit or budget refused the call; `retry_after` seconds until it may pass, if known."""
 
     retryable = True
 
-    def __init__(self, message: str, *, code: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str, retry_after: int | None = None, rate_headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message, code=code)
         self.retry_after = retry_after
+        #: The x-ratelimit-* state at the refusal (OpenAI sends it on 429s too).
+        self.rate_headers = rate_headers or {}
 
 
 class Unavailable(InferenceError):

@@ -137,7 +137,9 @@ class CallMeter:
                 self.policy, tokens=input_tokens + (max_output_tokens or 0), reserve=worst_case
             )
         except LimitExceeded as refused:
-            raise LimitRefused(refused.message, code=refused.code, retry_after=refused.retry_after) from None
+            raise LimitRefused(
+                refused.message, code=refused.code, retry_after=refused.retry_after, rate_headers=refused.rate_headers
+            ) from None
         return self.admission.rate_headers
 
     def _record(self) -> Decimal:
@@ -210,8 +212,8 @@ _OPERATION_NAMES = {"chat": "chat", "embeddings": "embeddings", "agent": "invoke
 
 def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, str]:
     """The usage status and error code of a call that `exc` ended."""
-    if isinstance(exc, GuardrailBlocked):
-        return UsageRecord.Status.GUARDRAIL_BLOCKED, "guardrail_blocked"
+    if isinstance(exc, GuardrailBlocked):  # `guardrail_error` when a check failed closed
+        return UsageRecord.Status.GUARDRAIL_BLOCKED, exc.code or "guardrail_blocked"
     if isinstance(exc, LimitRefused):
         limited = exc.code == "budget_exceeded"
         return (UsageRecord.Status.BUDGET_EXCEEDED if limited else UsageRecord.Status.RATE_LIMITED), exc.code or ""

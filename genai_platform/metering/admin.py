@@ -18,6 +18,7 @@ from django.urls import NoReverseMatch, path, reverse
 
 from genai_platform.access.policy import READ
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
+from genai_platform.portal.formatting import money
 from lob_tenants.models import Lob
 
 from . import reports
@@ -243,7 +244,7 @@ def bar_chart(points: list[dict[str, Any]], *, width: int = 760, height: int = 2
                 height=round(bar_height, 2),
                 label_x=round(x + slot / 2, 2),
                 label=str(point["period"].day),
-                title=f"{point['period']:%a %d %b}: ${point['cost']:.4f}, {point['requests']} requests",
+                title=f"{point['period']:%a %d %b}: {money(point['cost'])}, {point['requests']} requests",
             )
         )
     grid = [

@@ -181,7 +181,8 @@ class ChargebackApi(APIView):
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any):
         # Errors are JSON even when CSV was asked for: a spreadsheet of error messages helps nobody.
+        # So is anything but the report itself (OPTIONS describes the endpoint; it has no rows).
         asked_for_csv = isinstance(getattr(request, "accepted_renderer", None), ChargebackCsvRenderer)
-        if response.status_code >= 400 and asked_for_csv:
+        if asked_for_csv and (response.status_code >= 400 or request.method != "GET"):
             request.accepted_renderer, request.accepted_media_type = renderers.JSONRenderer(), "application/json"
         return super().finalize_response(request, response, *args, **kwargs)

@@ -7,6 +7,13 @@ entries pending, and the next flusher claims them after `METERING_CLAIM_IDLE_MS`
 after the commit but before acknowledging replays entries that the unique request id turns into
 no-ops. Delivery is therefore at-least-once into an idempotent insert: exactly one row per request.
 
+Losing Redis (a restart without persistence, a FLUSHDB) would lose the entries not yet flushed, so
+each gateway process also appends what it buffers to a local spool (`UsageSpool`: one JSON line per
+record, a file per minute, kept METERING_SPOOL_RETENTION_SECONDS). Redis holds an epoch marker
+(`genai:epoch`, a random token); every append reads it in the same round trip, and a process that
+sees it vanish or change knows Redis lost its data: it replays its spool from the last flushed
+watermark into the new stream, and the idempotent insert drops what the ledger already had.
+
 Embedded default (no Redis): records are written straight to the database.
 """
 
@@ -14,13 +21,82 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Callable
-from typing import Any, Protocol
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 
 STREAM = "genai:usage"
 GROUP = "ledger"
+#: A random token written once per Redis dataset: gone or different means Redis lost its data.
+EPOCH_KEY = "genai:epoch"
+#: Unix time before which every buffered record is known to be in the ledger (set by the flusher).
+WATERMARK_KEY = "genai:ledger:watermark"
+#: Spooled records this much older than the watermark are replayed too (clock skew between hosts).
+WATERMARK_MARGIN_SECONDS = 30
+
+
+class UsageSpool:
+    """This process's local copy of the usage it buffered, to replay after a Redis loss.
+
+    Lines are `<unix time> <event JSON>`; files are `usage-<pid>-<minute>.jsonl`, so processes never
+    share a file and whole minutes are dropped once older than the retention. Writes go to the
+    operating system at once (no fsync): the spool guards against losing Redis, not the host."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        self._path: Path | None = None
+
+    def append(self, payload: str) -> float:
+        """Spools one payload; returns its time stamp, exactly as written (so a replay can leave it out)."""
+        now = float(f"{time.time():.6f}")
+        directory = settings.METERING_SPOOL_DIR
+        if not directory:
+            return now
+        path = Path(directory) / f"usage-{os.getpid()}-{int(now // 60)}.jsonl"
+        with self._lock:
+            if path != self._path:
+                self._rotate(path, now)
+            assert self._file is not None
+            self._file.write(f"{now:.6f} {payload}\n")
+            self._file.flush()
+        return now
+
+    def _rotate(self, path: Path, now: float) -> None:
+        if self._file is not None:
+            self._file.close()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file, self._path = path.open("a", encoding="utf-8"), path
+        oldest_minute = int((now - settings.METERING_SPOOL_RETENTION_SECONDS) // 60)
+        for old in path.parent.glob(f"usage-{os.getpid()}-*.jsonl"):
+            if int(old.stem.rsplit("-", 1)[1]) < oldest_minute:
+                old.unlink(missing_ok=True)
+
+    def between(self, not_before: float, before: float) -> Iterator[str]:
+        """The spooled event payloads appended from `not_before` up to (not including) `before`."""
+        directory = settings.METERING_SPOOL_DIR
+        if not directory or not Path(directory).is_dir():
+            return
+        with self._lock:
+            if self._file is not None:
+                self._file.flush()
+        files = sorted(
+            Path(directory).glob(f"usage-{os.getpid()}-*.jsonl"), key=lambda p: int(p.stem.rsplit("-", 1)[1])
+        )
+        for path in files:
+            if (int(path.stem.rsplit("-", 1)[1]) + 1) * 60 < not_before:
+                continue
+            with path.open(encoding="utf-8") as lines:
+                for line in lines:
+                    stamp, _, payload = line.rstrip("\n").partition(" ")
+                    if payload and not_before <= float(stamp) < before:
+                        yield payload
 
 
 class UsageBuffer(Protocol):
@@ -33,9 +109,56 @@ class RedisStreamBuffer:
 
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._group_ready = False
+        self._spool = UsageSpool()
+        self._epoch: str | None = None
+        self._watermark = 0.0
+        self._epoch_lock = threading.Lock()
 
     def append(self, event: dict[str, Any]) -> None:
-        self._redis.xadd(STREAM, {"event": json.dumps(event)})
+        payload = json.dumps(event)
+        stamp = self._spool.append(payload)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.xadd(STREAM, {"event": payload})
+        pipe.get(EPOCH_KEY)
+        pipe.get(WATERMARK_KEY)
+        _, epoch, watermark = pipe.execute()
+        # This record went into the current stream: a replay covers only what was spooled before it.
+        self._observe(epoch, watermark, spooled_before=stamp)
+
+    def epoch_check(self) -> bool:
+        """Reads the epoch marker (and replays the spool if Redis lost its data); True if it did."""
+        epoch, watermark = self._redis.mget(EPOCH_KEY, WATERMARK_KEY)
+        return self._observe(epoch, watermark, spooled_before=time.time())
+
+    def _observe(self, epoch: str | None, watermark: str | None, *, spooled_before: float) -> bool:
+        if epoch is not None and epoch == self._epoch:
+            if watermark is not None:
+                self._watermark = float(watermark)
+            return False
+        with self._epoch_lock:
+            lost = self._epoch is not None and epoch != self._epoch
+            if epoch is None:
+                self._redis.set(EPOCH_KEY, secrets.token_hex(8), nx=True)
+                epoch = self._redis.get(EPOCH_KEY)
+            self._epoch = epoch
+            if lost:
+                self.spool_replay(not_before=self._watermark - WATERMARK_MARGIN_SECONDS, before=spooled_before)
+        return lost
+
+    def spool_replay(self, *, not_before: float, before: float) -> int:
+        """Appends this process's records spooled from `not_before` to `before` to the stream again."""
+        replayed = 0
+        pipe = self._redis.pipeline(transaction=False)
+        for payload in self._spool.between(not_before, before):
+            pipe.xadd(STREAM, {"event": payload})
+            replayed += 1
+            if replayed % 500 == 0:
+                pipe.execute()
+        pipe.execute()
+        return replayed
+
+    def watermark_set(self, flushed_before: float) -> None:
+        self._redis.set(WATERMARK_KEY, f"{flushed_before:.3f}")
 
     def ensure_group(self) -> None:
         import redis
@@ -84,6 +207,24 @@ class RedisStreamBuffer:
     def backlog(self) -> int:
         return self._redis.xlen(STREAM)
 
+    def pending(self) -> int:
+        """Entries delivered to a flusher and not yet acknowledged."""
+        try:
+            return int(self._redis.xpending(STREAM, GROUP)["pending"])
+        except Exception:  # no stream or group yet
+            return 0
+
+    def entries(self) -> Iterator[dict[str, Any]]:
+        """Every buffered event not yet removed (pending or not), oldest first, read in pages."""
+        start = "-"
+        while True:
+            page = self._redis.xrange(STREAM, min=start, count=1_000)
+            for _, fields in page:
+                yield json.loads(fields["event"])
+            if len(page) < 1_000:
+                return
+            start = "(" + page[-1][0]
+
 
 class DirectBuffer:
     """Writes each record at once: the embedded default has no Redis to buffer in."""
@@ -93,6 +234,12 @@ class DirectBuffer:
 
     def append(self, event: dict[str, Any]) -> None:
         self._write([event])
+
+
+def usage_backlog() -> int:
+    """Usage records buffered and not yet in the ledger (0 without a buffer)."""
+    buffer = usage_buffer()
+    return buffer.backlog() if isinstance(buffer, RedisStreamBuffer) else 0
 
 
 @functools.cache

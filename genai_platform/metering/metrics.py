@@ -8,7 +8,9 @@ import logging
 import os
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
+from kombu.exceptions import ChannelError
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -29,6 +31,8 @@ GUARDRAIL_ACTIONS = Counter(
     "genai_guardrail_actions", "Guardrail checks that acted, by check, action and direction.",
     ["check", "action", "direction"],
 )  # fmt: skip
+
+DEAD_LETTERS = Counter("genai_ledger_dead_letters", "Buffered usage records the ledger could not store and set aside.")
 
 
 ERRORS = Counter("genai_errors", "Calls that did not succeed, by error code.", ["endpoint", "code"])
@@ -80,6 +84,17 @@ def observe_guardrail(*, check: str, action: str, direction: str) -> None:
     GUARDRAIL_ACTIONS.labels(check, action, direction).inc()
 
 
+GUARDRAIL_ERRORS = Counter(
+    "genai_guardrail_errors", "Guardrail checks that failed (raised or overran), by check, direction and error.",
+    ["check", "direction", "error"],
+)  # fmt: skip
+
+
+def observe_guardrail_error(*, check: str, direction: str, error: str) -> None:
+    """A check that could not give a verdict; alerted on (deploy/prometheus/genai-alerts.yaml, GenAIGuardrailErrors)."""
+    GUARDRAIL_ERRORS.labels(check, direction, error).inc()
+
+
 def observe_call(
     *,
     endpoint: str,
@@ -119,6 +134,28 @@ class BreakerCollector(Collector):
         yield gauge
 
 
+class LedgerCollector(Collector):
+    """genai_ledger_backlog (entries waiting in the usage buffer), genai_ledger_backlog_limit and
+    genai_ledger_dead_letters_open (set-aside records nobody resolved yet), read at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from django.conf import settings
+
+        from .ledger import usage_backlog
+        from .models import DeadLetterUsage
+
+        yield GaugeMetricFamily("genai_ledger_backlog", "Usage records buffered, not yet in the ledger.",
+                                value=usage_backlog())  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_backlog_limit", "Backlog above which /readyz is degraded.",
+            value=settings.METERING_BACKLOG_LIMIT,
+        )  # fmt: skip
+        yield GaugeMetricFamily(
+            "genai_ledger_dead_letters_open", "Set-aside usage records not yet resolved.",
+            value=DeadLetterUsage.objects.filter(resolved_at__isnull=True).count(),
+        )  # fmt: skip
+
+
 class QueueCollector(Collector):
     """genai_queue_depth{queue}: invocations waiting on each provider queue (and `platform`), asked of
     the broker at scrape time; the signal to scale a provider's workers on."""
@@ -132,13 +169,22 @@ class QueueCollector(Collector):
 
             try:
                 with app.connection_for_read() as connection:
-                    channel = connection.default_channel
                     for queue in app.conf.task_queues:
-                        declared = channel.queue_declare(queue=queue.name, passive=True)
-                        gauge.add_metric([queue.name], declared.message_count)
+                        gauge.add_metric([queue.name], _queue_depth(connection, queue.name))
             except Exception:  # a scrape must answer even when the broker does not; the gap is the alert
                 logger.warning("could not read queue depths from the broker", exc_info=True)
         yield gauge
+
+
+def _queue_depth(connection: Any, name: str) -> int:
+    """Messages ready on `name`; a channel each, since AMQP closes a channel whose passive declare failed."""
+    from amqp.exceptions import NotFound
+
+    with connection.channel() as channel:
+        try:
+            return channel.queue_declare(queue=name, passive=True).message_count
+        except (NotFound, ChannelError):  # never declared yet: nothing was ever sent to it
+            return 0
 
 
 def metrics_exposition() -> bytes:
@@ -147,10 +193,12 @@ def metrics_exposition() -> bytes:
         MultiProcessCollector(registry)
     else:
         registry = CollectorRegistry()
-        for collector in (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, ERRORS, *_GENAI):
+        collectors = (REQUESTS, TOKENS, COST, LATENCY, GUARDRAIL_ACTIONS, GUARDRAIL_ERRORS, ERRORS, DEAD_LETTERS)
+        for collector in (*collectors, *_GENAI):
             registry.register(collector)
     registry.register(BreakerCollector())
     registry.register(QueueCollector())
+    registry.register(LedgerCollector())
     from genai_platform.worker_load import WorkerLoadCollector
 
     registry.register(WorkerLoadCollector())

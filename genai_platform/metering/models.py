@@ -128,3 +128,54 @@ class RateLimit(models.Model):
     def __str__(self) -> str:
         scope = self.lob or self.use_case or self.api_key
         return f"{scope}: {self.requests_per_minute} rpm, {self.tokens_per_minute} tpm"
+
+
+class DeadLetterUsage(models.Model):
+    """A buffered usage entry the ledger could not store (a value PostgreSQL refuses, a tenant deleted
+    meanwhile): set aside so that it never stops the records behind it, counted in
+    `genai_ledger_dead_letters` and alerted. `event` is the entry's JSON text exactly as buffered
+    (escaped, so even a NUL character can be kept); an operator fixes and replays it or closes it."""
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    lob_slug = models.CharField(max_length=64, blank=True)
+    event = models.TextField()
+    error = models.TextField()
+    failed_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-failed_at"]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.request_id}: {self.error[:60]}"
+
+
+class UsageDailyRollup(models.Model):
+    """The ledger summed per day (in METERING_TIMEZONE), tenant and model, kept by the flusher in the
+    same transaction as the records it adds, so it always agrees with the ledger. Chargeback, the
+    spend pages, forecasts and budget rebuilds read it instead of scanning millions of records."""
+
+    day = models.DateField()
+    lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="+")
+    use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="+")
+    alias = models.CharField(max_length=100)
+    deployment = models.CharField(max_length=100, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    requests = models.PositiveBigIntegerField(default=0)
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=24, decimal_places=10, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "lob", "use_case", "alias", "deployment", "provider"], name="usage_rollup_one_row"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["lob", "day"], name="usage_rollup_lob_day"),
+            models.Index(fields=["use_case", "day"], name="usage_rollup_use_case_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.use_case_id} {self.alias}: {self.requests} calls, {self.cost} USD"

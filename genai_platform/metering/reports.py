@@ -15,13 +15,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Count, DateField, Q, QuerySet, Sum
-from django.db.models.functions import TruncDay, TruncMonth
+from django.db.models import DateField, F, Q, QuerySet, Sum
+from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
 from lob_tenants.models import Lob
 
-from .models import UsageRecord
+from .models import UsageDailyRollup
 
 GROUP_BY_CHOICES = ("lob", "use_case", "alias", "deployment", "provider")
 PERIODS = ("day", "month")
@@ -50,7 +50,7 @@ _DIMENSION_COLUMNS = {
     "provider": ("provider",),
 }
 _MEASURE_COLUMNS = ("requests", "input_tokens", "output_tokens", "cost")
-_TRUNCATIONS = {"day": TruncDay, "month": TruncMonth}
+_TRUNCATIONS = ("day", "month")
 
 
 def metering_zone() -> ZoneInfo:
@@ -80,13 +80,14 @@ def spend_breakdown(
     """
     _check_query(group_by=group_by, period=period)
     lookups = [lookup for name in group_by for lookup in _DIMENSION_LOOKUPS[name]]
-    truncate = _TRUNCATIONS[period]("occurred_at", output_field=DateField(), tzinfo=metering_zone())
+    # Rollup days are already calendar days in the metering zone: a month is a plain date truncation.
+    truncate = F("day") if period == "day" else TruncMonth("day", output_field=DateField())
     grouped = (
-        _ledger(lobs=lobs, start=start, end=end)
+        _rollups(lobs=lobs, start=start, end=end)
         .annotate(period=truncate)
         .values("period", *lookups)
         .annotate(
-            requests=Count("id"),
+            requests=Sum("requests"),
             input_tokens=Sum("input_tokens"),
             output_tokens=Sum("output_tokens"),
             cost=Sum("cost"),
@@ -140,9 +141,9 @@ def month_end_forecast_detail(*, lobs: QuerySet[Lob] | None, today: dt.date) -> 
     days_in_month = calendar.monthrange(today.year, today.month)[1]
     window_days = min(FORECAST_WINDOW_DAYS, today.day)
     window_start = today - dt.timedelta(days=window_days - 1)
-    sums = _ledger(lobs=lobs, start=month_start, end=today).aggregate(
+    sums = _rollups(lobs=lobs, start=month_start, end=today).aggregate(
         spent=Sum("cost"),
-        window=Sum("cost", filter=Q(occurred_at__gte=_start_of(window_start))),
+        window=Sum("cost", filter=Q(day__gte=window_start)),
     )
     spent, window_spend = sums["spent"] or Decimal(0), sums["window"] or Decimal(0)
     days_remaining = days_in_month - today.day
@@ -177,15 +178,10 @@ def _check_query(*, group_by: list[str], period: str) -> None:
         raise ValueError(f"unknown period {period!r}; choose from {PERIODS}")
 
 
-def _start_of(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=metering_zone())
-
-
-def _ledger(*, lobs: QuerySet[Lob] | None, start: dt.date, end: dt.date) -> QuerySet[UsageRecord]:
-    records = UsageRecord.objects.filter(
-        occurred_at__gte=_start_of(start), occurred_at__lt=_start_of(end + dt.timedelta(days=1))
-    )
-    return records if lobs is None else records.filter(lob__in=lobs)
+def _rollups(*, lobs: QuerySet[Lob] | None, start: dt.date, end: dt.date) -> QuerySet[UsageDailyRollup]:
+    """The daily rollups of the range (kept by the flusher with the ledger), never the raw records."""
+    rows = UsageDailyRollup.objects.filter(day__gte=start, day__lte=end)
+    return rows if lobs is None else rows.filter(lob__in=lobs)
 
 
 def _shape_row(values: dict[str, Any], group_by: list[str]) -> dict[str, Any]:

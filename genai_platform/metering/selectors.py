@@ -12,7 +12,7 @@ from django.db.models import Q, Sum
 from genai_platform import hotcache
 
 from .limits import BudgetScope, LimitPolicy, RateScope, to_nanos
-from .models import Budget, RateLimit, UsageRecord
+from .models import Budget, RateLimit, UsageDailyRollup
 
 
 def limits_invalidate() -> None:
@@ -66,8 +66,22 @@ def month_bounds(month: str) -> tuple[dt.datetime, dt.datetime]:
 
 
 def spend_in_month(*, scope: str, scope_id: int, month: str) -> Decimal:
-    """What the ledger says a LOB or use case spent in `month`."""
+    """What the ledger says a LOB or use case spent in `month` (from the daily rollups)."""
     start, end = month_bounds(month)
-    records = UsageRecord.objects.filter(occurred_at__gte=start, occurred_at__lt=end)
-    records = records.filter(use_case_id=scope_id) if scope == "use_case" else records.filter(lob_id=scope_id)
-    return records.aggregate(total=Sum("cost"))["total"] or Decimal("0")
+    rollups = UsageDailyRollup.objects.filter(day__gte=start.date(), day__lt=end.date())
+    rollups = rollups.filter(use_case_id=scope_id) if scope == "use_case" else rollups.filter(lob_id=scope_id)
+    return rollups.aggregate(total=Sum("cost"))["total"] or Decimal("0")
+
+
+def ledger_warnings() -> list[str]:
+    """What /readyz reports as degraded: a usage backlog over METERING_BACKLOG_LIMIT (flushers too few
+    or stopped; Redis memory grows with it) or a buffer that cannot be read."""
+    from .ledger import usage_backlog
+
+    try:
+        backlog = usage_backlog()
+    except Exception as exc:
+        return [f"usage buffer: {exc.__class__.__name__}"]
+    if backlog > settings.METERING_BACKLOG_LIMIT:
+        return [f"usage backlog: {backlog} records waiting (limit {settings.METERING_BACKLOG_LIMIT})"]
+    return []

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import time
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
+from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
 from governance.capture import capture_finalize
 from governance.models import CENTRAL_CHAIN, CapturedExchange
-from governance.services import audit_chains_lock, audit_record
+from governance.services import AuditEntry, audit_chains_lock, audit_record_batch
 
 from .ledger import RedisStreamBuffer, usage_buffer
-from .limits import Admission, BudgetScope, LimitPolicy, Settlement, limit_store, to_nanos
-from .models import Budget, BudgetAlert, RateLimit, UsageRecord
+from .limits import Admission, BudgetScope, LimitPolicy, Settlement, current_month, limit_store, to_nanos
+from .metrics import DEAD_LETTERS
+from .models import Budget, BudgetAlert, DeadLetterUsage, RateLimit, UsageRecord
+from .rollups import usage_rollups_add
 from .selectors import limits_invalidate, spend_in_month
 
 logger = logging.getLogger(__name__)
@@ -37,39 +43,114 @@ def usage_record(event: dict[str, Any]) -> None:
     usage_buffer().append(event)
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """One buffered event made ready for the ledger outside any transaction (parsing, redaction)."""
+
+    request_id: str
+    chain: str
+    usage_row: tuple[Any, ...]
+    capture_row: tuple[Any, ...] | None
+    audit: AuditEntry
+
+
+_USAGE_COLUMNS = (
+    "request_id", "occurred_at", "lob_id", "use_case_id", "api_key_id", "end_user", "endpoint", "alias",
+    "deployment", "provider", "input_tokens", "output_tokens", "tokens_estimated", "input_price_per_million",
+    "output_price_per_million", "cost", "latency_ms", "attempts", "stream", "status", "error_code",
+)  # fmt: skip
+_CAPTURE_COLUMNS = ("request_id", "lob_id", "use_case_id", "level", "prompt", "output", "captured_at")
+
+
 def usage_records_write(events: list[dict[str, Any]]) -> int:
     """Inserts events into the ledger, each with its inference audit event and, when the approval asks
-    for it, the captured exchange. A request id already recorded is skipped, so replays are harmless.
+    for it, the captured exchange; returns how many were new. A request id already recorded is
+    skipped, so replays are harmless.
 
-    The audit chains of the LOBs in the batch are locked first, which also serializes two flushers
-    that got the same entries, so neither the ledger nor the audit log ever holds a call twice."""
+    A batch is one transaction: the audit chains of its LOBs are locked once (which also serializes
+    two flushers that got the same entries, so neither the ledger nor the audit log ever holds a call
+    twice), the rows go in with COPY, the chain hashes are computed in memory in order. An event the
+    database refuses (a NUL character, a tenant deleted meanwhile) is found by halving the batch and
+    set aside as a `DeadLetterUsage`; every other event is written."""
+    prepared: list[_Prepared] = []
+    for event in list({e.get("request_id"): e for e in events}.values()):
+        try:
+            prepared.append(_prepare(event))
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            usage_dead_letter(event, exc)
+    return _write_or_set_aside(prepared, events_by_id={e.get("request_id"): e for e in events})
+
+
+def _write_or_set_aside(prepared: list[_Prepared], *, events_by_id: dict[Any, dict[str, Any]]) -> int:
+    if not prepared:
+        return 0
+    try:
+        return _write_batch(prepared)
+    except (DataError, IntegrityError) as exc:
+        if len(prepared) == 1:
+            usage_dead_letter(events_by_id[prepared[0].request_id], exc)
+            return 0
+        # Halves in order, so each chain's events keep their order whichever half holds the culprit.
+        middle = len(prepared) // 2
+        return _write_or_set_aside(prepared[:middle], events_by_id=events_by_id) + _write_or_set_aside(
+            prepared[middle:], events_by_id=events_by_id
+        )
+
+
+def _write_batch(prepared: list[_Prepared]) -> int:
     with transaction.atomic():
-        audit_chains_lock(sorted({e.get("lob_slug") or CENTRAL_CHAIN for e in events}))
+        if connection.vendor == "postgresql":
+            # Foreign keys are checked at once, not at commit, so a record whose tenant is gone fails
+            # here, where the batch can still be halved, even inside an outer transaction.
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        audit_chains_lock(sorted({p.chain for p in prepared}))
         recorded = set(
-            UsageRecord.objects.filter(request_id__in=[e["request_id"] for e in events]).values_list(
+            UsageRecord.objects.filter(request_id__in=[p.request_id for p in prepared]).values_list(
                 "request_id", flat=True
             )
         )
-        fresh = list({e["request_id"]: e for e in events if e["request_id"] not in recorded}.values())
-        UsageRecord.objects.bulk_create(_usage_records(fresh), batch_size=500)
-        for event in fresh:
-            _record_inference(event)
+        fresh = [p for p in prepared if p.request_id not in recorded]
+        bulk_insert(UsageRecord._meta.db_table, _USAGE_COLUMNS, [p.usage_row for p in fresh])
+        bulk_insert(CapturedExchange._meta.db_table, _CAPTURE_COLUMNS, [p.capture_row for p in fresh if p.capture_row])
+        audit_record_batch([p.audit for p in fresh])
+        usage_rollups_add([p.usage_row for p in fresh])
     return len(fresh)
 
 
-def _record_inference(event: dict[str, Any]) -> None:
+def _prepare(event: dict[str, Any]) -> _Prepared:
+    occurred_at = dt.datetime.fromisoformat(event["occurred_at"])
     capture = capture_finalize(event["capture"]) if event.get("capture") else None
+    capture_row = None
     if capture is not None and capture["level"] != "hashed":
-        CapturedExchange.objects.create(
-            request_id=event["request_id"],
-            lob_id=event["lob_id"],
-            use_case_id=event["use_case_id"],
-            level=capture["level"],
-            prompt=capture["prompt"],
-            output=capture["output"],
-            captured_at=dt.datetime.fromisoformat(event["occurred_at"]),
-        )
-    audit_record(
+        capture_row = (
+            event["request_id"], event["lob_id"], event["use_case_id"], capture["level"],
+            capture["prompt"], capture["output"], occurred_at,
+        )  # fmt: skip
+    usage_row = (
+        str(event["request_id"]),
+        occurred_at,
+        int(event["lob_id"]),
+        int(event["use_case_id"]),
+        event["api_key_id"],
+        event.get("end_user") or "",
+        event["endpoint"],
+        event["alias"],
+        event.get("deployment") or "",
+        event.get("provider") or "",
+        int(event.get("input_tokens", 0)),
+        int(event.get("output_tokens", 0)),
+        bool(event.get("tokens_estimated", False)),
+        Decimal(event.get("input_price_per_million", "0")),
+        Decimal(event.get("output_price_per_million", "0")),
+        Decimal(event.get("cost", "0")),
+        float(event.get("latency_ms", 0.0)),
+        int(event.get("attempts", 0)),
+        bool(event.get("stream", False)),
+        event["status"],
+        event.get("error_code") or "",
+    )
+    audit = AuditEntry(
         actor=f"key:{event.get('key_prefix', '')}",
         action=f"inference.{event['endpoint']}",
         object_type="metering.usagerecord",
@@ -88,68 +169,98 @@ def _record_inference(event: dict[str, Any]) -> None:
             "guardrails": event.get("guardrails") or {},
         },
     )
+    return _Prepared(event["request_id"], event.get("lob_slug") or CENTRAL_CHAIN, usage_row, capture_row, audit)
 
 
-def _usage_records(events: list[dict[str, Any]]) -> list[UsageRecord]:
-    return [
-        UsageRecord(
-            request_id=e["request_id"],
-            occurred_at=dt.datetime.fromisoformat(e["occurred_at"]),
-            lob_id=e["lob_id"],
-            use_case_id=e["use_case_id"],
-            api_key_id=e["api_key_id"],
-            end_user=e.get("end_user") or "",
-            endpoint=e["endpoint"],
-            alias=e["alias"],
-            deployment=e.get("deployment") or "",
-            provider=e.get("provider") or "",
-            input_tokens=e.get("input_tokens", 0),
-            output_tokens=e.get("output_tokens", 0),
-            tokens_estimated=e.get("tokens_estimated", False),
-            input_price_per_million=Decimal(e.get("input_price_per_million", "0")),
-            output_price_per_million=Decimal(e.get("output_price_per_million", "0")),
-            cost=Decimal(e.get("cost", "0")),
-            latency_ms=e.get("latency_ms", 0.0),
-            attempts=e.get("attempts", 0),
-            stream=e.get("stream", False),
-            status=e["status"],
-            error_code=e.get("error_code") or "",
+def usage_dead_letter(event: dict[str, Any], error: BaseException) -> DeadLetterUsage:
+    """Sets aside one buffered event the ledger cannot store, counts it and alerts the operators.
+
+    The entry is kept as escaped JSON text, which PostgreSQL accepts whatever the event contains."""
+    request_id = json.dumps(event.get("request_id", ""))[1:-1][:64]
+    letter = DeadLetterUsage.objects.create(
+        request_id=request_id,
+        lob_slug=json.dumps(event.get("lob_slug", ""))[1:-1][:64],
+        event=json.dumps(event, sort_keys=True, default=str),
+        error=f"{error.__class__.__name__}: {error}".replace("\x00", "\\x00")[:2000],
+    )
+    DEAD_LETTERS.inc()
+    logger.error("usage record %s set aside as dead letter %s: %s", request_id, letter.pk, letter.error)
+    transaction.on_commit(lambda: _dead_letter_alert(letter))
+    return letter
+
+
+def _dead_letter_alert(letter: DeadLetterUsage) -> None:
+    if not (settings.LEDGER_ALERT_EMAILS or settings.LEDGER_ALERT_WEBHOOK_URL):
+        return
+    try:
+        notify(
+            subject=f"Ledger: usage record {letter.request_id} set aside",
+            body=f"The ledger could not store usage record {letter.request_id} ({letter.error}). It is kept as "
+            f"dead letter {letter.pk}; the other records were flushed.",
+            recipients=[a.strip() for a in settings.LEDGER_ALERT_EMAILS.split(",")],
+            webhook_url=settings.LEDGER_ALERT_WEBHOOK_URL,
+            event={"event": "ledger.dead_letter", "dead_letter": letter.pk, "request_id": letter.request_id},
         )
-        for e in events
-    ]
+    except OSError:
+        logger.exception("could not send the dead-letter alert for %s", letter.pk)
 
 
 def usage_flush(
-    *, consumer: str, batch_size: int = 500, max_batches: int = 20, claim_idle_ms: int | None = None
+    *, consumer: str, batch_size: int | None = None, max_batches: int = 20, claim_idle_ms: int | None = None
 ) -> int:
     """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it.
 
     Entries another flusher left unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS)
-    are taken over: that flusher died between reading and acknowledging."""
+    are taken over: that flusher died between reading and acknowledging. Several flushers may run at
+    once (each a consumer of the group): they read different entries, and the chain locks order
+    their batches wherever two touch the same LOB. A run that empties the buffer records the
+    watermark that bounds what gateways replay after a Redis loss."""
     if claim_idle_ms is None:
         claim_idle_ms = settings.METERING_CLAIM_IDLE_MS
+    batch_size = batch_size or settings.METERING_FLUSH_BATCH
     buffer = usage_buffer()
     if not isinstance(buffer, RedisStreamBuffer):
         return 0
     moved = 0
     for _ in range(max_batches):
+        started = time.time()
         batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms)
-        if not batch:
+        if batch:
+            usage_records_write([event for _, event in batch])
+            buffer.acknowledge([entry_id for entry_id, _ in batch])
+            moved += len(batch)
+        if len(batch) < batch_size:
+            if buffer.pending() == 0:
+                buffer.watermark_set(started)
             break
-        usage_records_write([event for _, event in batch])
-        buffer.acknowledge([entry_id for entry_id, _ in batch])
-        moved += len(batch)
     return moved
 
 
-def _rebuild_budget_counter(budget: BudgetScope, month: str) -> int:
-    return to_nanos(spend_in_month(scope=budget.name, scope_id=budget.id, month=month))
+def budget_spend_rebuild(budget: BudgetScope, month: str) -> int:
+    """A budget counter's value (nano-USD) rebuilt after Redis lost it: the ledger's rollups plus the
+    records still buffered, which a Redis loss puts back from the gateways' spools.
+
+    A buffered record may already be in the ledger (flushed, not yet acknowledged) and then counts
+    twice: the error is on the side of refusing, never of overspending. Before reading, this process
+    checks the epoch marker, replaying its own spool if Redis lost its data."""
+    buffer = usage_buffer()
+    buffered = Decimal(0)
+    if isinstance(buffer, RedisStreamBuffer):
+        buffer.epoch_check()
+        field = "use_case_id" if budget.name == "use_case" else "lob_id"
+        for event in buffer.entries():
+            occurred_at = event.get("occurred_at")
+            if event.get(field) != budget.id or not occurred_at:
+                continue
+            if current_month(dt.datetime.fromisoformat(occurred_at)) == month:
+                buffered += Decimal(event.get("cost", "0"))
+    return to_nanos(spend_in_month(scope=budget.name, scope_id=budget.id, month=month) + buffered)
 
 
 def limits_admit(policy: LimitPolicy, *, tokens: int, reserve: Decimal) -> Admission:
     """Counts the request against every rate limit and reserves `reserve` USD on every budget, or raises
     `LimitExceeded` without counting anything."""
-    return limit_store().admit(policy, tokens=tokens, reserve_nanos=to_nanos(reserve), rebuild=_rebuild_budget_counter)
+    return limit_store().admit(policy, tokens=tokens, reserve_nanos=to_nanos(reserve), rebuild=budget_spend_rebuild)
 
 
 def limits_settle(policy: LimitPolicy, admission: Admission, *, actual_tokens: int, actual_cost: Decimal) -> None:

@@ -25,6 +25,7 @@ from .policy import (
     DeniedTopic,
     Direction,
     GuardrailPolicy,
+    OnError,
     PolicyError,
     Scope,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "GuardrailResult",
     "InjectionClassifier",
     "MaskingSession",
+    "OnError",
     "PolicyError",
     "Scope",
     "ShadowCheck",

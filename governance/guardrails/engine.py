@@ -16,6 +16,7 @@ from functools import cache
 from .classifier import InjectionClassifier
 from .detectors.base import Detection, Detector
 from .detectors.grounding import GroundingDetector
+from .detectors.indirect import IndirectInjectionDetector
 from .detectors.injection import InjectionDetector
 from .detectors.pii import DEFAULT_PHONE_REGIONS, PiiDetector
 from .detectors.secrets import SecretsDetector
@@ -23,7 +24,7 @@ from .detectors.size import SizeDetector
 from .detectors.topics import DeniedTopicsDetector
 from .detectors.words import DeniedWordsDetector
 from .masking import MaskingSession, apply_masks, resolve_overlaps
-from .policy import MASKABLE_CHECKS, Action, Check, CheckRule, Direction, GuardrailPolicy
+from .policy import MASKABLE_CHECKS, Action, Check, CheckRule, Direction, GuardrailPolicy, OnError
 from .results import CheckOutcome, Finding, GuardrailResult, value_digest
 
 # Cheap checks first, so that a block by size skips the rest.
@@ -36,6 +37,9 @@ CHECK_ORDER = (
     Check.DENIED_TOPICS,
     Check.GROUNDING,
 )
+#: A check that takes longer than this has failed (fail-closed like an exception): a detector that
+#: is stuck or starved must not become a way around the policy.
+DEFAULT_CHECK_TIMEOUT_MS = 2_000.0
 _COMPACT_TYPES = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER"})
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -47,16 +51,22 @@ class GuardrailEngine:
         hash_key: bytes | None = None,
         classifier: InjectionClassifier | None = None,
         phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS,
+        check_timeout_ms: float = DEFAULT_CHECK_TIMEOUT_MS,
     ) -> None:
         """`hash_key` keys the digests in findings: pass one from settings so that digests agree
-        across processes; without it each engine draws its own."""
+        across processes; without it each engine draws its own. A check that raises, or runs longer
+        than `check_timeout_ms`, has failed: it takes the policy's `on_error` action (block by
+        default) and its outcome names the error."""
         self._hash_key = hash_key or secrets.token_bytes(32)
+        self.check_timeout_ms = check_timeout_ms
+        injection = InjectionDetector(classifier)
         self._detectors: dict[Check, Detector] = {
             Check.SIZE: SizeDetector(),
             Check.SECRETS: SecretsDetector(),
             Check.PII: PiiDetector(phone_regions),
             Check.DENIED_WORDS: DeniedWordsDetector(),
-            Check.INJECTION: InjectionDetector(classifier),
+            Check.INJECTION: injection,
+            Check.INDIRECT_INJECTION: IndirectInjectionDetector(injection),
             Check.DENIED_TOPICS: DeniedTopicsDetector(),
             Check.GROUNDING: GroundingDetector(),
         }
@@ -94,8 +104,7 @@ class GuardrailEngine:
             if blocked_by is not None and stop_on_block:
                 outcomes.append(CheckOutcome(check, direction, None, (), self._detectors[check].name, skipped=True))
                 continue
-            detection = self.detect(text, rule, context)
-            outcome = outcome_for(rule, detection)
+            outcome = self.check(text, rule, context, policy.on_error)
             outcomes.append(outcome)
             if outcome.action is Action.BLOCK and blocked_by is None:
                 blocked_by = check
@@ -109,6 +118,23 @@ class GuardrailEngine:
             policy_fingerprint=policy.fingerprint(),
             elapsed_ms=(time.perf_counter() - started) * 1000,
         )
+
+    def check(
+        self, text: str, rule: CheckRule, context: str | None = None, on_error: OnError = OnError.BLOCK
+    ) -> CheckOutcome:
+        """One rule's outcome; a detector that raises or overruns gives a failed outcome instead."""
+        detector = self._detectors[rule.check]
+        try:
+            prepare = getattr(detector, "prepare", None)
+            if prepare is not None:  # loading a model on first use is not the check overrunning
+                prepare(rule)
+            started = time.perf_counter()
+            detection = self.detect(text, rule, context)
+        except Exception as exc:  # any failure of a check is a verdict, never a pass
+            return failed_outcome(rule, detector.name, type(exc).__name__, on_error)
+        if (time.perf_counter() - started) * 1000 > self.check_timeout_ms:
+            return failed_outcome(rule, detection.detector, "timeout", on_error)
+        return outcome_for(rule, detection)
 
     def detect(self, text: str, rule: CheckRule, context: str | None = None) -> Detection:
         """One rule's detector on `text`, without applying its action."""
@@ -130,6 +156,13 @@ def outcome_for(rule: CheckRule, detection: Detection) -> CheckOutcome:
         detector=detection.detector,
         score=detection.score,
     )
+
+
+def failed_outcome(rule: CheckRule, detector: str, error: str, on_error: OnError) -> CheckOutcome:
+    """The outcome of a check that could not give a verdict: `on_error` decides its action."""
+    action = Action.BLOCK if on_error is OnError.BLOCK else Action.FLAG
+    return CheckOutcome(check=rule.check, direction=rule.direction, action=action, findings=(), detector=detector,
+                        score=1.0, error=error)  # fmt: skip
 
 
 def maskable_findings(outcomes: list[CheckOutcome] | tuple[CheckOutcome, ...]) -> list[Finding]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .policy import CheckRule, CustomEntity, DeniedTopic, GuardrailPolicy, PolicyError, Scope, strongest
+from .policy import CheckRule, CustomEntity, DeniedTopic, GuardrailPolicy, OnError, PolicyError, Scope, strongest
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,8 @@ def merge(baseline: GuardrailPolicy, *lower: GuardrailPolicy) -> GuardrailPolicy
         rules=tuple(rules.values()),
         version=1,
         sources=tuple(sources),
+        # A failing check blocks unless every scope lets it through flagged.
+        on_error=(OnError.FLAG if all(p.on_error is OnError.FLAG for p in (baseline, *lower)) else OnError.BLOCK),
     )
 
 
@@ -78,6 +80,9 @@ def merge_rule(base: CheckRule, other: CheckRule) -> CheckRule:
 def validate_tightening(base: GuardrailPolicy, candidate: GuardrailPolicy) -> list[Violation]:
     """Every setting in `candidate` looser than `base`; empty when `candidate` only tightens."""
     violations: list[Violation] = []
+    if base.on_error is OnError.BLOCK and candidate.on_error is OnError.FLAG:
+        message = "on_error flag is weaker than block: a failing check would let the call through"
+        violations.append(Violation("policy", "on_error", "block", "flag", message))
     for rule in candidate.rules:
         parent = base.rule(*rule.key)
         if parent is not None:

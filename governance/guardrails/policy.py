@@ -22,7 +22,9 @@ SCHEMA_VERSION = 1
 
 class Action(StrEnum):
     FLAG = "flag"
+    QUOTE = "quote"  # indirect_injection: the item reaches the model wrapped as quoted data
     MASK = "mask"
+    DROP = "drop"  # indirect_injection: the item never reaches the model
     BLOCK = "block"
 
     @property
@@ -33,7 +35,7 @@ class Action(StrEnum):
         return self.rank >= other.rank
 
 
-_ACTION_RANK = {Action.FLAG: 0, Action.MASK: 1, Action.BLOCK: 2}
+_ACTION_RANK = {Action.FLAG: 0, Action.QUOTE: 1, Action.MASK: 2, Action.DROP: 3, Action.BLOCK: 4}
 
 
 def strongest(*actions: Action) -> Action:
@@ -53,6 +55,18 @@ class Check(StrEnum):
     DENIED_TOPICS = "denied_topics"
     SIZE = "size"
     GROUNDING = "grounding"
+    # Instructions inside retrieved chunks, tool results and ingested documents (not the user's
+    # own words): checked item by item by `context.screen_items`, never by `evaluate`.
+    INDIRECT_INJECTION = "indirect_injection"
+
+
+class OnError(StrEnum):
+    """What a check that fails (raises, or overruns its time) does to the call. `block` is the
+    default and the stricter; `flag` lets the call through, but the failure is still recorded,
+    counted and alerted on: no setting makes a failure silent."""
+
+    BLOCK = "block"
+    FLAG = "flag"
 
 
 class Scope(StrEnum):
@@ -70,9 +84,39 @@ DEFAULT_THRESHOLDS: dict[Check, float] = {
     Check.INJECTION: 0.5,
     Check.DENIED_TOPICS: 0.6,
     Check.GROUNDING: 0.4,
+    Check.INDIRECT_INJECTION: 0.5,
 }
+# Actions that only the item-by-item check of context can take.
+CONTEXT_ACTIONS = frozenset({Action.QUOTE, Action.DROP})
 # Presidio entity types of the structured identifiers this engine recognizes.
 PII_ENTITIES = ("CREDIT_CARD", "EMAIL_ADDRESS", "IBAN_CODE", "IP_ADDRESS", "PHONE_NUMBER", "US_SSN")
+# Named entities from the packaged NER model (loaded only by a process whose policy asks for one).
+NAMED_ENTITIES = ("LOCATION", "ORGANIZATION", "PERSON")
+ADDRESS_ENTITIES = ("STREET_ADDRESS", "UK_POSTCODE", "US_ZIP_CODE")
+IDENTITY_DOCUMENT_ENTITIES = (
+    "DE_TAX_ID",
+    "DRIVER_LICENSE",
+    "ES_NIE",
+    "ES_NIF",
+    "FI_PERSONAL_IDENTITY_CODE",
+    "IT_FISCAL_CODE",
+    "PASSPORT",
+    "PL_PESEL",
+    "UK_DRIVING_LICENCE",
+    "UK_NHS",
+    "UK_NINO",
+    "UK_PASSPORT",
+    "US_ITIN",
+    "US_PASSPORT",
+)
+#: Every entity type a pii rule may name.
+KNOWN_PII_ENTITIES = (
+    *PII_ENTITIES,
+    *NAMED_ENTITIES,
+    *ADDRESS_ENTITIES,
+    "DATE_OF_BIRTH",
+    *IDENTITY_DOCUMENT_ENTITIES,
+)
 
 _ENTITY_NAME = re.compile(r"^[A-Z][A-Z0-9_]{1,47}$")
 
@@ -92,7 +136,7 @@ class CustomEntity:
     def __post_init__(self) -> None:
         if not _ENTITY_NAME.match(self.name):
             raise PolicyError(f"custom entity name {self.name!r} must be UPPER_SNAKE_CASE")
-        if self.name in PII_ENTITIES:
+        if self.name in KNOWN_PII_ENTITIES:
             raise PolicyError(f"custom entity name {self.name!r} shadows a built-in entity")
         try:
             compiled = re.compile(self.pattern)
@@ -185,6 +229,10 @@ class CheckRule:
 
         if self.action is Action.MASK and self.check not in MASKABLE_CHECKS:
             refuse("mask is only meaningful for pii, secrets and denied_words; use flag or block")
+        if self.action in CONTEXT_ACTIONS and self.check is not Check.INDIRECT_INJECTION:
+            refuse(f"{self.action.value} is only meaningful for indirect_injection")
+        if self.check is Check.INDIRECT_INJECTION and self.direction is not Direction.INPUT:
+            refuse("indirect_injection applies to the input direction only (what reaches the model)")
         if self.threshold is not None:
             if self.check not in DEFAULT_THRESHOLDS:
                 refuse("this check takes no threshold")
@@ -194,9 +242,9 @@ class CheckRule:
         for name in ("entities", "custom_entities", "words", "topics", "max_chars", "max_tokens"):
             if name not in allowed and getattr(self, name) not in ((), None):
                 refuse(f"{name} is not read by this check")
-        unknown = set(self.entities) - set(PII_ENTITIES)
+        unknown = set(self.entities) - set(KNOWN_PII_ENTITIES)
         if unknown:
-            refuse(f"unknown entities {sorted(unknown)}; known: {list(PII_ENTITIES)}")
+            refuse(f"unknown entities {sorted(unknown)}; known: {sorted(KNOWN_PII_ENTITIES)}")
         names = [entity.name for entity in self.custom_entities]
         if len(names) != len(set(names)):
             refuse("two custom entities share a name")
@@ -272,9 +320,14 @@ class GuardrailPolicy:
     rules: tuple[CheckRule, ...] = ()
     version: int = 1
     sources: tuple[str, ...] = field(default=())
+    on_error: OnError = OnError.BLOCK
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scope", Scope(self.scope))
+        try:
+            object.__setattr__(self, "on_error", OnError(self.on_error))
+        except ValueError as exc:
+            raise PolicyError(f"policy {self.name!r}: on_error must be block or flag") from exc
         keys = [rule.key for rule in self.rules]
         if len(keys) != len(set(keys)):
             raise PolicyError(f"policy {self.name!r}: more than one rule for the same check and direction")
@@ -306,6 +359,8 @@ class GuardrailPolicy:
         }
         if self.sources:
             data["sources"] = list(self.sources)
+        if self.on_error is not OnError.BLOCK:  # the default is left out, so older documents keep their JSON
+            data["on_error"] = self.on_error.value
         return data
 
     def to_json(self) -> str:
@@ -313,12 +368,15 @@ class GuardrailPolicy:
 
     def fingerprint(self) -> str:
         """A digest of the rules alone: two policies that enforce the same thing share it."""
-        rules = json.dumps([rule.to_dict() for rule in self.rules], sort_keys=True, separators=(",", ":"))
+        enforced: list[Any] = [rule.to_dict() for rule in self.rules]
+        if self.on_error is not OnError.BLOCK:
+            enforced.append({"on_error": self.on_error.value})
+        rules = json.dumps(enforced, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(rules.encode()).hexdigest()[:16]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GuardrailPolicy:
-        _refuse_unknown(data, {"schema", "name", "scope", "version", "rules", "sources"}, "policy")
+        _refuse_unknown(data, {"schema", "name", "scope", "version", "rules", "sources", "on_error"}, "policy")
         if data.get("schema", SCHEMA_VERSION) != SCHEMA_VERSION:
             raise PolicyError(f"unsupported policy schema {data.get('schema')!r}")
         try:
@@ -331,6 +389,7 @@ class GuardrailPolicy:
             version=int(data.get("version", 1)),
             rules=tuple(CheckRule.from_dict(rule) for rule in data.get("rules", ())),
             sources=tuple(data.get("sources", ())),
+            on_error=data.get("on_error", OnError.BLOCK),
         )
 
     @classmethod
@@ -346,6 +405,7 @@ _FIELDS_BY_CHECK: dict[Check, frozenset[str]] = {
     Check.DENIED_TOPICS: frozenset({"topics"}),
     Check.SIZE: frozenset({"max_chars", "max_tokens"}),
     Check.GROUNDING: frozenset(),
+    Check.INDIRECT_INJECTION: frozenset(),
 }
 _RULE_KEYS = {
     "check",

@@ -50,6 +50,7 @@ class CheckOutcome:
     detector: str  # which method ran: "presidio-patterns", "detect-secrets", "heuristic", "classifier:<name>+heuristic"
     score: float = 0.0
     skipped: bool = False  # not run because an earlier check had already blocked
+    error: str = ""  # the check failed: the exception's class, or "timeout"; its action is the policy's on_error
 
     @property
     def fired(self) -> bool:
@@ -64,6 +65,7 @@ class CheckOutcome:
             "score": round(self.score, 3),
             "skipped": self.skipped,
             "findings": [finding.to_dict() for finding in self.findings],
+            **({"error": self.error} if self.error else {}),
         }
 
 
@@ -82,6 +84,17 @@ class GuardrailResult:
     @property
     def actions(self) -> dict[Check, Action]:
         return {outcome.check: outcome.action for outcome in self.outcomes if outcome.action is not None}
+
+    @property
+    def errors(self) -> dict[Check, str]:
+        """The checks that failed (raised or overran), with what happened."""
+        return {outcome.check: outcome.error for outcome in self.outcomes if outcome.error}
+
+    @property
+    def failed(self) -> bool:
+        """Blocked because a check failed, not because it found something (`guardrail_error`)."""
+        blocking = self.outcome(self.blocked_by) if self.blocked_by is not None else None
+        return blocking is not None and bool(blocking.error)
 
     @property
     def flagged(self) -> bool:
@@ -105,6 +118,7 @@ class GuardrailResult:
             "blocked_by": self.blocked_by.value if self.blocked_by else None,
             "actions": {check.value: action.value for check, action in self.actions.items()},
             "policy": self.policy_fingerprint,
+            **({"errors": {check.value: error for check, error in self.errors.items()}} if self.errors else {}),
             "elapsed_ms": round(self.elapsed_ms, 3),
             "outcomes": [outcome.to_dict() for outcome in self.outcomes],
         }

@@ -30,10 +30,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from .detectors.base import Detection
 from .detectors.size import estimate_tokens
 from .engine import GuardrailEngine, default_engine, maskable_findings
 from .masking import MaskingSession, apply_masks
-from .policy import Action, Check, CheckRule, Direction, GuardrailPolicy
+from .policy import Action, Check, CheckRule, Direction, GuardrailPolicy, OnError
 from .results import CheckOutcome, Finding, GuardrailResult
 
 DEFAULT_WINDOW = 256
@@ -83,6 +84,7 @@ class StreamingGuard:
         self.blocked = False
         self.blocked_by: Check | None = None
         self.finished = False
+        self.errors: dict[Check, str] = {}  # checks that failed (raised), as in GuardrailResult.errors
 
     @property
     def held_back(self) -> int:
@@ -94,6 +96,16 @@ class StreamingGuard:
         """The final event for a blocked stream (OpenAI-style error body), else None."""
         if not self.blocked or self.blocked_by is None:
             return None
+        if self.blocked_by in self.errors:
+            return {
+                "error": {
+                    "type": "guardrail_error",
+                    "code": "guardrail_error",
+                    "param": None,
+                    "message": f"The response was stopped because the {self.blocked_by.value} guardrail failed.",
+                    "check": self.blocked_by.value,
+                }
+            }
         return {
             "error": {
                 "type": "guardrail_violation",
@@ -132,7 +144,9 @@ class StreamingGuard:
         if not self.blocked:
             full = "".join(self._received)
             for rule in self._final_rules:
-                detection = self._engine.detect(full, rule, self._context)
+                detection = self._detect(full, rule)
+                if detection is None:
+                    break
                 self._detectors[rule.check] = detection.detector
                 self._scores[rule.check] = max(self._scores.get(rule.check, 0.0), detection.score)
                 self._note(rule, detection.findings, 0)
@@ -170,7 +184,9 @@ class StreamingGuard:
         offset = len(self._tail)
         outcomes: list[CheckOutcome] = []
         for rule in self._window_rules:
-            detection = self._engine.detect(scan, rule, self._context)
+            detection = self._detect(scan, rule)
+            if detection is None:
+                return ""
             fresh = tuple(_clip(finding, offset) for finding in detection.findings if finding.end > offset)
             outcome = CheckOutcome(
                 rule.check, rule.direction, rule.action if fresh else None, fresh, detection.detector
@@ -246,6 +262,18 @@ class StreamingGuard:
             self._block(Check.SIZE)
             return True
         return False
+
+    def _detect(self, text: str, rule: CheckRule) -> Detection | None:
+        """The rule's detection, or None when the check failed and the policy blocks on failure
+        (the stream is then ended); a failure under `on_error: flag` counts as no finding."""
+        try:
+            return self._engine.detect(text, rule, self._context)
+        except Exception as exc:  # a failed check is a verdict, never a pass
+            self.errors[rule.check] = type(exc).__name__
+            if self._policy.on_error is OnError.BLOCK:
+                self._block(rule.check)
+                return None
+            return Detection((), "failed", 0.0)
 
     def _block(self, check: Check) -> None:
         self.blocked, self.blocked_by = True, check

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import IO, Any
 
 from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.utils import timezone
+
+from genai_platform.dbcopy import bulk_insert
 
 from ..audit_chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
 from ..models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
@@ -66,6 +70,78 @@ def audit_record(
     return event
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event for `audit_record_batch`: what `audit_record` takes, with the subject spelled out."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    lob_slug: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    request_id: str = ""
+
+
+_AUDIT_COLUMNS = (
+    "chain", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug",
+    "before", "after", "request_id", "prev_hash", "hash",
+)  # fmt: skip
+
+
+def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
+    """Appends `entries` to their chains, in the order given, inside the caller's transaction.
+
+    The same events `audit_record` would write one by one, at a fraction of the cost: each chain's
+    head is locked once for the batch, the hashes are chained in memory in order, the rows go in with
+    one COPY (PostgreSQL) or multi-row INSERT, and each head moves once. The chain's guarantees are
+    unchanged: positions without gaps, each event linked to the one before it."""
+    if not entries:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_batch must run inside the transaction of the change it records")
+    heads = {head.chain: head for head in audit_chains_lock(sorted({e.lob_slug or CENTRAL_CHAIN for e in entries}))}
+    now = timezone.now()
+    rows = []
+    for entry in entries:
+        if not entry.object_type or not entry.object_id:
+            raise ValueError("an audit event needs an object_type and object_id")
+        head = heads[entry.lob_slug or CENTRAL_CHAIN]
+        event = {
+            "chain": head.chain,
+            "sequence": head.sequence + 1,
+            "occurred_at": now,
+            "actor": entry.actor,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "lob_slug": entry.lob_slug,
+            "before": _json_safe(entry.before),
+            "after": _json_safe(entry.after),
+            "request_id": entry.request_id,
+            "prev_hash": head.hash,
+        }
+        event["hash"] = event_hash(event)
+        head.sequence, head.hash = event["sequence"], event["hash"]
+        rows.append(
+            [
+                *(event[c] for c in _AUDIT_COLUMNS[:8]),
+                _json_text(event["before"]),
+                _json_text(event["after"]),
+                *(event[c] for c in _AUDIT_COLUMNS[10:]),
+            ]
+        )
+    bulk_insert(AuditEvent._meta.db_table, _AUDIT_COLUMNS, rows)
+    for head in heads.values():
+        AuditChainHead.objects.filter(pk=head.pk).update(sequence=head.sequence, hash=head.hash)
+    return len(rows)
+
+
+def _json_text(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
 def audit_chains_lock(chains: list[str]) -> list[AuditChainHead]:
     """Locks the heads of `chains` (created on first use) until the transaction ends: appends to a
     chain are serialized. Lock several in sorted order, as here, so two writers never deadlock."""
@@ -85,10 +161,8 @@ def audit_verify() -> list[ChainProblem]:
     chains |= set(AuditCheckpoint.objects.values_list("chain", flat=True).distinct())
     chains |= set(AuditChainHead.objects.values_list("chain", flat=True))
     for chain in sorted(chains):
-        events = (
-            model_to_dict(e) | {"id": e.pk, "occurred_at": e.occurred_at}
-            for e in AuditEvent.objects.filter(chain=chain).order_by("sequence").iterator()
-        )
+        # Plain rows, read in large chunks: a million events verify without building a model for each.
+        events = AuditEvent.objects.filter(chain=chain).order_by("sequence").values().iterator(chunk_size=10_000)
         checkpoints = list(AuditCheckpoint.objects.filter(chain=chain).values())
         problem = verify_chain(chain, events, checkpoints)
         if problem is None:

@@ -18,7 +18,14 @@ from genai_platform import hotcache
 
 from ..guardrails.engine import GuardrailEngine
 from ..guardrails.merge import merge, validate_tightening
-from ..guardrails.policy import PII_ENTITIES, GuardrailPolicy, PolicyError, Scope
+from ..guardrails.policy import (
+    ADDRESS_ENTITIES,
+    IDENTITY_DOCUMENT_ENTITIES,
+    PII_ENTITIES,
+    GuardrailPolicy,
+    PolicyError,
+    Scope,
+)
 from ..models import Approval, GuardrailPolicyRecord, GuardrailPolicyVersion
 
 # The shadow-rollout tallies live in their own module; their names stay importable from here.
@@ -213,7 +220,11 @@ def _owner_slug(policy: GuardrailPolicyRecord) -> str:
 
 @transaction.atomic
 def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
-    """The sensible default baseline `seed_demo` installs: mask personal data, block secrets and injection."""
+    """The sensible default baseline `seed_demo` installs: mask personal data (identifiers, names,
+    street addresses, dates of birth, identity documents), block secrets and injection, and leave
+    out retrieved chunks and tool results that carry instructions."""
+
+    personal = [*PII_ENTITIES, *ADDRESS_ENTITIES, "DATE_OF_BIRTH", *IDENTITY_DOCUMENT_ENTITIES]
 
     record, _ = GuardrailPolicyRecord.objects.get_or_create(
         scope=GuardrailPolicyRecord.Scope.CENTRAL, lob=None, use_case=None, name="central-baseline"
@@ -222,12 +233,13 @@ def central_baseline_install(*, actor: Any) -> GuardrailPolicyVersion:
     if published is not None:
         return published
     rules = [
-        {"check": "pii", "direction": direction, "action": "mask", "entities": list(PII_ENTITIES)}
-        for direction in ("input", "output")
-    ] + [
+        # Names need the NER model, loaded by the processes that check input; answers get the patterns.
+        {"check": "pii", "direction": "input", "action": "mask", "entities": [*personal, "PERSON"]},
+        {"check": "pii", "direction": "output", "action": "mask", "entities": personal},
         {"check": "secrets", "direction": "input", "action": "block"},
         {"check": "secrets", "direction": "output", "action": "mask"},
         {"check": "injection", "direction": "input", "action": "block"},
+        {"check": "indirect_injection", "direction": "input", "action": "drop"},
         {"check": "size", "direction": "input", "action": "block", "max_chars": settings.GATEWAY_MAX_BODY_BYTES},
     ]
     draft = guardrail_draft_save(policy=record, document={"rules": rules}, actor=actor)

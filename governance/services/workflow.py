@@ -33,7 +33,7 @@ S = UseCase.Status
 TRANSITIONS: dict[str, frozenset[str]] = {
     S.DRAFT: frozenset({S.SUBMITTED, S.RETIRED}),
     S.SUBMITTED: frozenset({S.IN_REVIEW, S.DRAFT, S.RETIRED}),
-    S.IN_REVIEW: frozenset({S.APPROVED, S.CHANGES_REQUESTED, S.REJECTED}),
+    S.IN_REVIEW: frozenset({S.APPROVED, S.CHANGES_REQUESTED, S.REJECTED, S.DRAFT}),
     S.CHANGES_REQUESTED: frozenset({S.SUBMITTED, S.RETIRED}),
     S.REJECTED: frozenset({S.RETIRED}),
     S.APPROVED: frozenset({S.EXPIRED, S.SUSPENDED, S.RETIRED, S.SUBMITTED}),
@@ -74,11 +74,27 @@ def _locked(use_case: UseCase) -> UseCase:
 
 
 @transaction.atomic
-def intake_save(*, use_case: UseCase, actor: Any, **answers: Any) -> Intake:
-    """Records the intake and computes the tier. Changing a material answer of an approved use case
-    sends it back to review; its current approval keeps serving until the board decides."""
+def intake_save(*, use_case: UseCase, actor: Any, data_classification: str | None = None, **answers: Any) -> Intake:
+    """Records the intake (and the data classification the use case declares) and computes the tier.
+    Changing a material answer of an approved use case sends it back to review; its current
+    approval keeps serving until the board decides."""
     intake = Intake.objects.filter(use_case=use_case).first() or Intake(use_case=use_case)
     before = {field: getattr(intake, field) for field in MATERIAL_FIELDS} if intake.pk else None
+    classification_changed = False
+    if data_classification is not None and data_classification != use_case.data_classification:
+        from lob_tenants.models import DataClassification
+
+        if data_classification not in DataClassification.values:
+            raise ValidationError({"data_classification": f"Unknown data classification {data_classification!r}."})
+        audit_record(
+            actor=audit_actor(actor), action="use_case.classified", target=use_case, lob_slug=use_case.lob.slug,
+            before={"data_classification": use_case.data_classification},
+            after={"data_classification": data_classification},
+        )  # fmt: skip
+        use_case.data_classification = data_classification
+        use_case.save(update_fields=["data_classification"])
+        api_keys_forget(use_case)
+        classification_changed = before is not None
     for name, value in answers.items():
         setattr(intake, name, value)
     tiering = tier_of(intake, data_classification=use_case.data_classification)
@@ -94,6 +110,7 @@ def intake_save(*, use_case: UseCase, actor: Any, **answers: Any) -> Intake:
         after={"risk_tier": intake.risk_tier, "eu_ai_act_category": intake.eu_ai_act_category},
     )
     changed = [f for f in MATERIAL_FIELDS if before is not None and before[f] != getattr(intake, f)]
+    changed += ["data_classification"] if classification_changed else []
     if changed and use_case.status == S.APPROVED:
         use_case_material_change(use_case=use_case, actor=actor, what=", ".join(changed))
     return intake
@@ -103,11 +120,17 @@ def intake_save(*, use_case: UseCase, actor: Any, **answers: Any) -> Intake:
 
 
 @transaction.atomic
-def use_case_submit(*, use_case: UseCase, actor: Any, material_change: bool = False) -> Review:
+def use_case_submit(*, use_case: UseCase, actor: Any, material_change: bool = False, answer: str = "") -> Review:
+    """Opens a review round on a snapshot of the intake and models. After the board requested
+    changes, `answer` (what the LOB changed and why) is required: the next round's reviewers read it
+    beside what changed since their last round."""
     use_case = _locked(use_case)
     intake = Intake.objects.filter(use_case=use_case).first()
     if intake is None:
         raise ValidationError("Complete the intake before submitting the use case for review.")
+    answer = answer.strip()
+    if use_case.status == S.CHANGES_REQUESTED and not answer:
+        raise ValidationError({"answer": "Answer the reviewers' requested changes before submitting again."})
     if intake.risk_tier == RiskTier.PROHIBITED:
         raise ValidationError(
             "This use case is a prohibited practice under the EU AI Act and cannot be submitted: "
@@ -125,6 +148,7 @@ def use_case_submit(*, use_case: UseCase, actor: Any, material_change: bool = Fa
             "intake": json.loads(json.dumps(model_to_dict(intake, exclude=["id", "use_case"]), cls=DjangoJSONEncoder)),
             "aliases": sorted(use_case.aliases.values_list("name", flat=True)),
             "data_classification": use_case.data_classification,
+            "answer": answer,
         },
         material_change=material_change,
         submitted_by=actor,
@@ -304,6 +328,24 @@ def use_case_reinstate(*, use_case: UseCase, actor: Any, reason: str) -> None:
     _transition(use_case, S.APPROVED, actor=actor, reason=reason)
     latest.status = Approval.Status.CURRENT
     latest.save(update_fields=["status"])
+
+
+@transaction.atomic
+def use_case_withdraw(*, use_case: UseCase, actor: Any, reason: str = "") -> UseCase:
+    """The LOB takes a submitted use case back before the board decides: the open review is
+    withdrawn (its decisions so far stay on record) and the use case is a draft again."""
+    use_case = _locked(use_case)
+    if use_case.status not in (S.SUBMITTED, S.IN_REVIEW):
+        raise ValidationError("Only a use case waiting for the board's decision can be withdrawn.")
+    _transition(use_case, S.DRAFT, actor=actor, reason=reason.strip() or "withdrawn by the LOB")
+    for review in Review.objects.filter(use_case=use_case, status=Review.Status.OPEN):
+        review.status, review.decided_at = Review.Status.WITHDRAWN, timezone.now()
+        review.save(update_fields=["status", "decided_at"])
+        audit_record(
+            actor=audit_actor(actor), action="review.withdrawn", target=review, lob_slug=use_case.lob.slug,
+            after={"reason": reason.strip()},
+        )  # fmt: skip
+    return use_case
 
 
 @transaction.atomic

@@ -245,9 +245,14 @@ class _Loop:
         # Each store's query embedding is a usage record of the caller's, `<this>-g<n>-r0`.
         step.usage_request_id = f"{self.run_record.request_id}.{step.index}"[:48]
         try:
-            context, sources = grounding_context(self.principal, query, groundings, step.usage_request_id)
+            context, sources = grounding_context(
+                self.principal, query, groundings, step.usage_request_id, screen=guard.screen_retrieved
+            )
         except InferenceError as failed:
-            return self._failed_step(step, started, failed.code or "retrieval_failed", failed.message)
+            step.guardrails = guard.summary()
+            blocked = isinstance(failed, GuardrailBlocked)
+            return self._failed_step(step, started, failed.code or "retrieval_failed", failed.message, blocked=blocked)
+        step.guardrails = guard.summary()  # with the decisions on the retrieved chunks
         self.messages = list(with_context(self.messages, context))
         step.outputs = {"sources": sources}
         self._save(step, started)

@@ -8,7 +8,7 @@ so a client can show where each cited fact came from.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from genai_platform.inference.errors import Unavailable
@@ -59,12 +59,22 @@ def source_document(index: int, store: StoreRef, hit: Hit) -> dict[str, Any]:
     }
 
 
+#: Decides what the model may read of each retrieved chunk: the text (perhaps quoted as data), or
+#: None to leave it out; raises to refuse the call (`CallGuard.screen_retrieved`).
+ChunkScreen = Callable[[list[str]], list[str | None]]
+
+
 def grounding_context(
-    principal: KeyPrincipal, question: str, groundings: Sequence[GroundingRef], request_id: str
+    principal: KeyPrincipal,
+    question: str,
+    groundings: Sequence[GroundingRef],
+    request_id: str,
+    screen: ChunkScreen | None = None,
 ) -> tuple[Message, list[dict[str, Any]]]:
     """The system message holding the chunks closest to `question` across `groundings` as numbered
     sources (the best `max(top_k)` of them, best first), and those sources. Each store's query is
-    embedded as the principal's metered call. The gateway and agent runs both ground with it."""
+    embedded as the principal's metered call. The gateway and agent runs both ground with it.
+    `screen` checks the chunks before the model sees them: a dropped chunk is neither sent nor cited."""
     scored: list[tuple[float, StoreRef, Hit]] = []
     for number, grounding in enumerate(groundings):
         hits = search(
@@ -74,6 +84,13 @@ def grounding_context(
         scored.extend((hit.score, grounding.store, hit) for hit in hits)
     scored.sort(key=lambda entry: entry[0], reverse=True)
     kept = scored[: max((g.top_k for g in groundings), default=0)]
+    if screen is not None and kept:
+        allowed = screen([hit.text for _, _, hit in kept])
+        kept = [
+            (score, store, dataclasses.replace(hit, text=text))
+            for (score, store, hit), text in zip(kept, allowed, strict=True)
+            if text is not None
+        ]
     sources = [source_document(i, store, hit) for i, (_, store, hit) in enumerate(kept, start=1)]
     if not sources:
         context = "(No source matched the question.)"
@@ -96,12 +113,14 @@ def with_context(messages: Sequence[Message], context: Message) -> tuple[Message
     return tuple(placed)
 
 
-def ground(principal: KeyPrincipal, request: ChatRequest, request_id: str) -> tuple[ChatRequest, list[dict[str, Any]]]:
+def ground(
+    principal: KeyPrincipal, request: ChatRequest, request_id: str, screen: ChunkScreen | None = None
+) -> tuple[ChatRequest, list[dict[str, Any]]]:
     """The request with retrieved context added, and the sources it cites; unchanged when the use
     case is grounded in no store or the conversation has no user question."""
     groundings = groundings_for(principal.use_case_id)
     question = last_question(request.messages)
     if not groundings or not question.strip():
         return request, []
-    context, sources = grounding_context(principal, question, groundings, request_id)
+    context, sources = grounding_context(principal, question, groundings, request_id, screen)
     return dataclasses.replace(request, messages=with_context(request.messages, context)), sources

@@ -29,6 +29,7 @@ from genai_platform.access.services import object_share, object_unshare, use_cas
 from genai_platform.inference.embeddings import embeddings_create
 from genai_platform.inference.errors import InferenceError, ProviderMisbehaved, Unavailable
 from genai_platform.providers.types import EmbeddingRequest
+from governance.guardrails.context import ContextKind, ContextScreen, ItemAction, screen_items
 from governance.models import ModelApproval
 from governance.services import audit_actor, audit_record
 from lob_tenants.models import Lob, UseCase
@@ -374,6 +375,13 @@ def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
         raise IngestionError(str(exc)) from None
     pieces = documents.split_text(text, document.content_type, chunk_size=store.chunk_size, overlap=store.chunk_overlap)
     principal = use_case_principal(store.ingestion_use_case)
+    screen = ingestion_screen(principal, pieces)  # before embedding: a quarantined chunk costs nothing
+    if screen.blocked:
+        _quarantine(document, screen)
+        raise IngestionError(_quarantine_message(screen))
+    marked = {d.index: d.action.value for d in screen.decisions if d.action in (ItemAction.FLAG, ItemAction.QUOTE)}
+    kept = [(index, piece) for index, piece in enumerate(pieces) if screen.decisions[index].text is not None]
+    pieces = [piece for _, piece in kept]
     texts = [_embedding_text(document, piece) for piece in pieces]
     try:
         vectors = embed_texts(store_ref(store), principal, texts, "search_document")
@@ -388,9 +396,9 @@ def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
             embedding=vector,
             title=document.title,
             source=document.source,
-            attributes=document.attributes,
+            attributes=_marked(document.attributes, marked.get(original)),
         )
-        for index, (piece, vector) in enumerate(zip(pieces, vectors, strict=True))
+        for index, ((original, piece), vector) in enumerate(zip(kept, vectors, strict=True))
     ]
     try:
         backend_for(store.backend, store.connection).replace_document(
@@ -409,9 +417,43 @@ def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
             audit_record(
                 actor="system", action="vector_store.document_ingested", target=store, lob_slug=store.lob.slug,
                 after={"document": document.external_id, "version": document.version, "chunks": len(chunks),
-                       "sha256": document.sha256},
+                       "sha256": document.sha256, **({"guardrail": screen.to_dict()} if screen.acted else {})},
             )  # fmt: skip
         _finish_if_done(job_id)
+
+
+#: The chunk attribute that marks a chunk ingested although it carried instructions (flag or quote).
+GUARDRAIL_MARK = "guardrail_indirect_injection"
+
+
+def ingestion_screen(principal: KeyPrincipal, pieces: Sequence[str]) -> ContextScreen:
+    """The ingestion use case's indirect_injection rule applied to each chunk of a document: keep,
+    ingest with a mark (flag, quote), quarantine the chunk (drop) or the whole document (block)."""
+    from governance.services.guardrail_policies import effective_policy, guardrail_engine
+
+    effective = effective_policy(lob_id=principal.lob_id, use_case_id=principal.use_case_id)
+    return screen_items(list(pieces), effective.policy, kind=ContextKind.DOCUMENT, engine=guardrail_engine())
+
+
+def _marked(attributes: dict[str, Any], action: str | None) -> dict[str, Any]:
+    return {**attributes, GUARDRAIL_MARK: action} if action else attributes
+
+
+def _quarantine(document: Document, screen: ContextScreen) -> None:
+    store = document.store
+    with transaction.atomic():
+        audit_record(
+            actor="system", action="vector_store.document_quarantined", target=store, lob_slug=store.lob.slug,
+            after={"document": document.external_id, "version": document.version, "sha256": document.sha256,
+                   "guardrail": screen.to_dict()},
+        )  # fmt: skip
+
+
+def _quarantine_message(screen: ContextScreen) -> str:
+    if screen.failed:
+        return "quarantined: the guardrail check of its text failed, so it was not ingested"
+    blocked = [str(d.index) for d in screen.decisions if d.action is ItemAction.BLOCK]
+    return f"quarantined: chunk(s) {', '.join(blocked)} carry instructions to a model (indirect_injection)"
 
 
 def document_ingest_failed(*, job_id: int, document_id: int, error: str) -> None:

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
@@ -33,6 +34,7 @@ from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.access.tokens import personal_token_issue
 from genai_platform.metering.models import UsageRecord
 from governance.models import GuardrailPolicyRecord, GuardrailPolicyVersion
+from governance.services import workflow
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
 from lob_tenants.models import PromptTemplate, UseCase
@@ -218,6 +220,21 @@ EXPECTATIONS: dict[str, Expectation] = {
     "vector_stores:document-delete": Expectation("vector_store", "lob"),
     "vector_stores:ingestion-job-list": Expectation("vector_store", "lob"),
     "vector_stores:ingestion-job-detail": Expectation("vector_store", "lob"),
+    "tenants:use-case-governance": Expectation("use_case", "lob"),
+    "tenants:use-case-intake-save": Expectation("use_case", "lob", body=lambda o: INTAKE_BODY),
+    "tenants:use-case-submit": Expectation("use_case", "lob", objects={"use_case": "ready_use_case"}, success=201),
+    "tenants:use-case-withdraw": Expectation("use_case", "lob", objects={"use_case": "submitted_use_case"}),
+    "tenants:use-case-material-change": Expectation(
+        "use_case", "lob", objects={"use_case": "approved_use_case"}, body=lambda o: {"what": "a new tool"}, success=201
+    ),
+    "tenants:use-case-retire": Expectation("use_case", "lob", objects={"use_case": "ready_use_case"}),
+    "tenants:use-case-review-evidence": Expectation("use_case", "lob", objects={"use_case": "submitted_use_case"}),
+    "governance:review-list": Expectation("review", "central"),
+    "governance:review-detail": Expectation("review", "central"),
+    "governance:review-decide": Expectation(
+        "review", "central", body=lambda o: {"verdict": "request_changes", "comment": "Add the DPIA."}
+    ),
+    "governance:review-evidence": Expectation("review", "central"),
     # The central platform team: catalog, model approvals, guardrail policies, budgets, onboarding.
     **{
         f"catalog:{kind}-{action}": expectation
@@ -297,6 +314,15 @@ EXPECTATIONS: dict[str, Expectation] = {
     "api-schema": Expectation(None, "public"),
     "api-docs": Expectation(None, "public"),
 }
+
+
+INTAKE_BODY = {
+    "data_classification": "confidential", "business_problem": "Slow answers.", "intended_outcome": "Drafts.",
+    "success_metrics": "Handling time.", "business_owner": "Head of retail", "people_affected": "Agents.",
+    "customer_facing": False, "personal_data": False, "jurisdictions": ["EU"], "autonomy": "human_in_the_loop",
+    "tools_and_actions": [], "expected_monthly_requests": 1000, "monthly_budget_usd": "50.00",
+    "annex_iii_area": "none", "prohibited_practice": "none", "generates_synthetic_media": False,
+}  # fmt: skip
 
 
 # ---- the endpoints, from the URL configuration ----
@@ -425,9 +451,11 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
     access.break_glass_decide(request=approved, approver=admin, approve=True)
     agents = _agent_world(lob, use_case, api_key, alias, admin, partner_app)
     stores = _vector_store_world(lob, use_case, admin, partner_app)
+    governance = _governance_world(lob, alias, admin)
     return {
         **agents,
         **stores,
+        **governance,
         "lob_object": lob,
         "lob": slug,
         "use_case": use_case.slug,
@@ -477,6 +505,36 @@ def _vector_store_world(lob: Any, use_case: Any, admin: Any, partner_app: Any) -
     }
 
 
+def _governance_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
+    """Use cases at each step of review: one ready to submit, one submitted (for `retail` only with a
+    board decision carrying evidence, so that the central queue shows no other LOB), one approved."""
+    answers = {**INTAKE_BODY, "monthly_budget_usd": Decimal("50")}  # confidential: medium, security and risk sign
+    ready = UseCaseFactory(lob=lob, slug=f"{lob.slug}-ready", status=UseCase.Status.DRAFT, aliases=[alias])
+    workflow.intake_save(use_case=ready, actor=admin, **answers)
+    waiting = UseCaseFactory(lob=lob, slug=f"{lob.slug}-waiting", status=UseCase.Status.DRAFT, aliases=[alias])
+    approved = UseCaseFactory(lob=lob, slug=f"{lob.slug}-live", aliases=[alias])
+    workflow.intake_save(use_case=approved, actor=admin, **answers)
+    ids = {"review_id": 10**9, "decision_id": 10**9}
+    if lob.slug == "retail":
+        workflow.intake_save(use_case=waiting, actor=admin, **answers)
+        review = workflow.use_case_submit(use_case=waiting, actor=admin)
+        security = UserFactory(username="matrix-security")
+        access.central_role_grant(user=security, role="governance_reviewer", specialty="security")
+        workflow.review_decide(
+            review=review, reviewer=security, verdict="approve", comment="Pen test passed.",
+            evidence=ContentFile(b"%PDF-1.4 pen test", name="pentest.pdf"),
+        )  # fmt: skip
+        ids = {"review_id": review.pk, "decision_id": review.decisions.get().pk}
+    else:
+        UseCase.objects.filter(pk=waiting.pk).update(status=UseCase.Status.SUBMITTED)
+    return {
+        "ready_use_case": ready.slug,
+        "submitted_use_case": waiting.slug,
+        "approved_use_case": approved.slug,
+        **ids,
+    }
+
+
 def _central_world(alias: Any) -> dict[str, Any]:
     """The catalog rows behind `alias`, and a central guardrail policy with a draft and a shadow version."""
     deployment = alias.routes.select_related("deployment__account", "deployment__model").first().deployment
@@ -499,13 +557,19 @@ def _central_world(alias: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker, _pgvector_server) -> Iterator[World]:
+def media_root(tmp_path_factory) -> Any:
+    """Evidence files the world uploads, and the calls download, live here."""
+    return tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker, _pgvector_server, media_root) -> Iterator[World]:
     with django_db_blocker.unblock():
         outer = transaction.atomic()
         outer.__enter__()
         try:
             # The stores' collections go to the session's pgvector server (`vector_db` points each test there).
-            with override_settings(VECTOR_DB_URL=_pgvector_server):
+            with override_settings(VECTOR_DB_URL=_pgvector_server, MEDIA_ROOT=media_root):
                 world = _build_world()
             yield world
         finally:
@@ -556,10 +620,18 @@ def _build_world() -> World:
             "other_lob": other,
             "unknown_lob": unknown,
             "own_lob_their_objects": own_with_their_objects,
-            "central": {"own_request": own_request.pk, "allowance_id": allowance.pk, **central},
+            "central": {
+                "own_request": own_request.pk,
+                "allowance_id": allowance.pk,
+                "review_id": own["review_id"],
+                "decision_id": own["decision_id"],
+                **central,
+            },
             "central_their_objects": {
                 "own_request": other["approved_request"],
                 "allowance_id": allowance.pk + 1000,
+                "review_id": own["review_id"] + 1000,
+                "decision_id": own["decision_id"],
                 **{name: f"no-such-{name}" for name in ("account", "model", "deployment", "alias")},
                 "draft_version": central["draft_version"] + 1000,
                 "shadow_version": central["shadow_version"] + 1000,
@@ -570,12 +642,13 @@ def _build_world() -> World:
 
 
 @pytest.fixture(autouse=True)
-def _plain_static_files(settings):
+def _plain_static_files(settings, media_root):
     """The Swagger page links static files; tests do not run collectstatic to build the manifest."""
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+    settings.MEDIA_ROOT = media_root
 
 
 # ---- the matrix ----

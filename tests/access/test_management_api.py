@@ -327,6 +327,20 @@ def test_a_revoked_key_cannot_be_rotated(signed_in, chatbot):
     assert "active" in response.json()["detail"][0]
 
 
+def test_rotating_the_same_key_twice_is_a_400_naming_its_successor(signed_in, chatbot):
+    # Issue 16: the second rotation hit the one-to-one constraint on rotated_from (a 500).
+    api_key, _ = issue_key(chatbot)
+    client = signed_in(member(chatbot.lob, "lob_admin"))
+    with committed_hooks():
+        successor = post(client, f"{KEYS}/{api_key.prefix}/rotate/").json()["prefix"]
+
+    response = post(client, f"{KEYS}/{api_key.prefix}/rotate/")
+
+    assert response.status_code == 400
+    assert f"already rotated; rotate its successor {successor}" in response.json()["detail"][0]
+    assert ApiKey.objects.filter(rotated_from=api_key).count() == 1
+
+
 def test_scopes_can_be_narrowed_and_lifted(signed_in, chatbot, chat_alias):
     api_key, _ = issue_key(chatbot)
     client = signed_in(member(chatbot.lob, "lob_developer"))

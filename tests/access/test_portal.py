@@ -26,6 +26,7 @@ from genai_platform.access import services as access_services
 from genai_platform.access.models import BreakGlassRequest, LobNoticeSettings, PeopleNotice
 from genai_platform.access.portal import PortalAdmin
 from genai_platform.metering.models import UsageRecord
+from genai_platform.metering.rollups import usage_rollups_add_records
 from genai_platform.metering.services import budget_set, rate_limit_set
 from governance.models import AuditEvent, CapturedExchange
 from governance.services import audit_record
@@ -146,10 +147,12 @@ RIGHTS: dict[str, Rights] = {
 
 
 def _usage(lob: Lob) -> UsageRecord:
-    return UsageRecord.objects.create(
+    record = UsageRecord.objects.create(
         request_id=f"req_{lob.slug}", occurred_at=timezone.now(), lob=lob, use_case=_use_case(lob),
         endpoint="chat", alias="chat", status=UsageRecord.Status.SUCCESS, cost=Decimal("0.01"),
     )  # fmt: skip
+    usage_rollups_add_records([record])  # as the flusher does: reports read the daily rollups
+    return record
 
 
 def _agent(lob: Lob) -> Any:
@@ -265,6 +268,8 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "governance_guardrailpolicyversion_diff": ("object", "v"),
     "auth_user_password_change": ("object", "c"),
     "vector_stores_vectorstore_upload": ("object", "a"),
+    "lob_tenants_usecase_intake": ("object", "v"),
+    "lob_tenants_usecase_governance": ("object", "v"),
 }
 
 

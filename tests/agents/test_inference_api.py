@@ -217,7 +217,10 @@ def test_a_sandbox_key_runs_the_agent_before_approval(agent, use_case):
 def test_a_running_run_can_be_cancelled(agent, key, queued_only):
     run_id = post_run(key, agent.public_id, {"input": "weather city=Oslo"}).json()["id"]
 
-    response = CLIENT.post(f"/v1/agents/{agent.public_id}/runs/{run_id}/cancel", HTTP_AUTHORIZATION=f"Bearer {key}")
+    response = CLIENT.post(
+        f"/v1/agents/{agent.public_id}/runs/{run_id}/cancel", content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )  # fmt: skip
 
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     execute_run(queued_only[0])

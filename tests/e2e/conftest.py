@@ -100,8 +100,9 @@ def gateway_args(port: int) -> list[str]:
     ]
 
 
-def start_stack(env: dict[str, str], logs: Path) -> Iterator[LiveStack]:
-    manage(env, "migrate", "--noinput", "-v0")
+def start_stack(env: dict[str, str], logs: Path, *, migrate: bool = True) -> Iterator[LiveStack]:
+    if migrate:
+        manage(env, "migrate", "--noinput", "-v0")
     port = free_port()
     demo = json.loads(manage(env, "seed_demo", "--json", "--base-url", f"http://127.0.0.1:{port}"))
     log = logs / "gateway.log"
@@ -126,6 +127,25 @@ def stack_env(request) -> dict[str, str]:
     return getattr(request.module, "STACK_ENV", {})
 
 
+E2E_OWNER_ROLE, E2E_APP_ROLE = "genai_e2e_owner", "genai_e2e_app"
+
+
+def apply_roles(database: str) -> None:
+    from governance.db_roles import database_roles_apply
+
+    with psycopg.connect(database_url(None, database)) as conn, conn.cursor() as cursor:
+        database_roles_apply(cursor=cursor, owner=E2E_OWNER_ROLE, app=E2E_APP_ROLE)
+
+
+def database_url(role: str | None, database: str) -> str:
+    """The URL of `database` as `role` (None: the administrator of PG_ADMIN_DSN)."""
+    admin = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    if role is None:
+        return f"{admin}/{database}"
+    scheme, rest = admin.split("://", 1)
+    return f"{scheme}://{role}@{rest.rsplit('@', 1)[-1]}/{database}"
+
+
 @pytest.fixture(scope="module")
 def services_stack(stack_env, tmp_path_factory) -> Iterator[LiveStack]:
     """PostgreSQL, Redis as cache, reply channel and broker; tasks only run in a separate worker.
@@ -139,14 +159,19 @@ def services_stack(stack_env, tmp_path_factory) -> Iterator[LiveStack]:
     redis.Redis.from_url(f"{REDIS_BASE}/12").flushdb()
     redis.Redis.from_url(f"{REDIS_BASE}/13").flushdb()
     settings = {
-        "DATABASE_URL": PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}",
+        "DATABASE_URL": database_url(E2E_APP_ROLE, database),
         "REDIS_URL": f"{REDIS_BASE}/13",
         "CELERY_BROKER_URL": f"{REDIS_BASE}/12",
         "GATEWAY_REQUEST_DEADLINE_SECONDS": "5",
     }
     env = clean_env(**{**settings, **stack_env})
     try:
-        yield from start_stack(env, logs)
+        # As in production: migrations as the owner role, every process as the application role.
+        # (`manage.py db_roles` runs the same function; called here directly to spare two Django start-ups.)
+        apply_roles(database)
+        manage({**env, "DATABASE_URL": database_url(E2E_OWNER_ROLE, database)}, "migrate", "--noinput", "-v0")
+        apply_roles(database)
+        yield from start_stack(env, logs, migrate=False)
     finally:
         with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

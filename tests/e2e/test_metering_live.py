@@ -181,8 +181,6 @@ def test_concurrent_requests_across_two_gateways_never_spend_beyond_the_budget(s
 
 
 def test_a_rate_limit_holds_within_one_request_across_two_gateways(services_stack, second_gateway, keys):
-    # Stay inside one minute window: the limit counts per calendar minute.
-    wait_for(lambda: time.time() % 60 < 30, timeout=35, what="the start of a minute window")
     gateways = [services_stack.base_url, second_gateway]
     worker_log = services_stack.logs / "limit-worker.log"
     with (
@@ -194,7 +192,37 @@ def test_a_rate_limit_holds_within_one_request_across_two_gateways(services_stac
     statuses = [a.status_code for a in answers]
     assert statuses.count(200) == 25
     assert statuses.count(429) == 75
-    assert all(1 <= int(a.headers["retry-after"]) <= 60 for a in answers if a.status_code == 429)
+    assert all(1 <= int(a.headers["retry-after"]) <= 61 for a in answers if a.status_code == 429)
+
+
+BOUNDARY_SETUP = """
+from tests.factories import approve
+from genai_platform.metering.services import rate_limit_set
+from lob_tenants.models import Lob
+from model_catalog.models import Alias
+use_case = UseCase.objects.create(lob=Lob.objects.get(slug="demo-retail"), slug="meter-boundary", name="boundary",
+                                  status="approved")
+use_case.aliases.add(Alias.objects.get(name="fast"))
+approve(use_case)
+rate_limit_set(use_case=use_case, requests_per_minute=10)
+result = api_key_issue(use_case=use_case, name="boundary", environment="production")[1]
+"""
+
+
+def test_two_gateways_across_a_minute_boundary_never_admit_more_than_the_limit(services_stack, second_gateway, keys):
+    # The clock-minute limiter admitted 60 calls in 2.5 s against 30 per minute across a boundary.
+    key = catalog_setup(services_stack, BOUNDARY_SETUP)
+    worker_log = services_stack.logs / "boundary-worker.log"
+    with consuming_worker(worker_args("boundary", concurrency=4), services_stack.env, worker_log):
+        wait_for(lambda: time.time() % 60 >= 57, timeout=65, what="the last seconds of a clock minute")
+        before = [ask(services_stack.base_url, key) for _ in range(10)]
+        wait_for(lambda: time.time() % 60 < 5, timeout=10, what="the next clock minute")
+        after = [ask(second_gateway, key) for _ in range(10)]
+
+    assert [a.status_code for a in before] == [200] * 10
+    assert [a.status_code for a in after] == [429] * 10
+    assert all(50 <= int(a.headers["retry-after"]) <= 61 for a in after)
+    assert all(a.headers["x-ratelimit-remaining-requests"] == "0" for a in after)
 
 
 def manage_raw(stack: LiveStack, code: str) -> int:

@@ -140,7 +140,7 @@ def test_a_request_for_changes_sends_it_back_and_a_resubmission_opens_a_new_roun
 
     use_case.refresh_from_db()
     assert use_case.status == S.CHANGES_REQUESTED
-    second = workflow.use_case_submit(use_case=use_case, actor=submitter)
+    second = workflow.use_case_submit(use_case=use_case, actor=submitter, answer="Fixed what was asked.")
     assert second.pk != review.pk and second.status == "open"
 
 

@@ -26,6 +26,8 @@ from .conftest import policy, rule
 ACTIONS_BY_CHECK = {
     check: [Action.FLAG, Action.MASK, Action.BLOCK]
     if check in (Check.PII, Check.SECRETS, Check.DENIED_WORDS)
+    else [Action.FLAG, Action.QUOTE, Action.DROP, Action.BLOCK]
+    if check is Check.INDIRECT_INJECTION
     else [Action.FLAG, Action.BLOCK]
     for check in Check
 }
@@ -43,6 +45,8 @@ def rules(draw, check=None, direction=None):
     check = draw(st.sampled_from(list(Check))) if check is None else check
     if check is Check.GROUNDING:
         direction = Direction.OUTPUT
+    elif check is Check.INDIRECT_INJECTION:
+        direction = Direction.INPUT
     elif direction is None:
         direction = draw(st.sampled_from(list(Direction)))
     fields = {"action": draw(st.sampled_from(ACTIONS_BY_CHECK[check]))}

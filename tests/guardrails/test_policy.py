@@ -59,7 +59,7 @@ def test_custom_entities_and_topics_round_trip():
         (lambda: rule(Check.INJECTION, Action.MASK), "mask is only meaningful"),
         (lambda: rule(Check.PII, threshold=1.5, entities=PII_ENTITIES), "threshold must be between"),
         (lambda: rule(Check.SECRETS, threshold=0.3), "takes no threshold"),
-        (lambda: rule(Check.PII, entities=("PASSPORT",)), "unknown entities"),
+        (lambda: rule(Check.PII, entities=("SHOE_SIZE",)), "unknown entities"),
         (lambda: rule(Check.SIZE, Action.BLOCK), "needs max_chars or max_tokens"),
         (lambda: rule(Check.INJECTION, Action.BLOCK, words=("x",)), "words is not read"),
         (lambda: rule(Check.GROUNDING, Action.FLAG, Direction.INPUT), "output direction only"),

@@ -124,7 +124,7 @@ def test_rate_limited_calls_get_429_with_retry_after_and_are_recorded(key, use_c
 
     assert statuses == [200, 200, 429]
     assert refused.json()["error"]["code"] == "rate_limit_exceeded"
-    assert 1 <= int(refused["Retry-After"]) <= 60
+    assert 1 <= int(refused["Retry-After"]) <= 61  # a sliding window: until the oldest call is 61 s old
     assert [r.status for r in flush()].count("rate_limited") == 2
 
 

@@ -17,6 +17,7 @@ from django.test import TestCase
 from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.reports import month_end_forecast, spend_breakdown, spend_over_time
+from genai_platform.metering.rollups import usage_rollups_add_records
 from lob_tenants.models import Lob
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 
@@ -42,6 +43,13 @@ class UsageRecordFactory(factory.django.DjangoModelFactory):
     output_tokens = 50
     cost = Decimal("0.0001")
     status = UsageRecord.Status.SUCCESS
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        """Like the flusher: the record and its day's rollup together."""
+        record = super()._create(model_class, *args, **kwargs)
+        usage_rollups_add_records([record])
+        return record
 
 
 def usage(at: dt.datetime, cost: str, **fields) -> UsageRecord:
@@ -364,6 +372,15 @@ def test_a_bad_parameter_is_answered_in_json_even_when_csv_was_asked_for(staff_c
     assert response.status_code == 400
     assert response["Content-Type"] == "application/json"
     assert "end" in response.json()
+
+
+def test_options_on_the_csv_report_describes_the_endpoint_in_json(staff_client):
+    # Issue 16: the CSV renderer was handed OPTIONS' description and failed with KeyError 'group_by'.
+    response = staff_client.options(f"{URL}?format=csv")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["name"]
 
 
 def test_a_full_leap_year_is_allowed(staff_client):

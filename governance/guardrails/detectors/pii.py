@@ -1,6 +1,9 @@
-"""Personal data with Microsoft Presidio: pattern recognizers only, over a blank spaCy pipeline.
+"""Personal data with Microsoft Presidio: pattern recognizers over a blank spaCy pipeline, and named
+entities (persons, locations, organisations) from a packaged spaCy model loaded on first use.
 
-No trained model is loaded or downloaded. Structured identifiers are validated the way Presidio
+Nothing is downloaded. The named-entity model (`ner.py`) is imported only when a policy asks for
+PERSON, LOCATION or ORGANIZATION; addresses, dates of birth and identity documents are patterns
+(`identifiers.py`). Structured identifiers are validated the way Presidio
 validates them: credit cards by Luhn, IBANs by their mod-97 check digits and country format, US
 SSNs by the SSA's issuing rules (no 000/666 area, no 00 group, no 0000 serial, no repeated digit,
 no published sample), phone numbers by `phonenumbers` for the configured regions, e-mail
@@ -32,6 +35,8 @@ from presidio_analyzer.predefined_recognizers import (
 from ..policy import Check, CheckRule, CustomEntity
 from ..results import Finding
 from .base import Detection, Digest
+from .identifiers import pattern_recognizers
+from .ner import NER_ENTITIES, SpacyNerRecognizer
 
 LANGUAGE = "en"
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "ES", "IT", "NL", "AU")
@@ -101,6 +106,17 @@ class LazyNlpArtifacts(NlpArtifacts):
         return self._keywords
 
 
+def _without_ner_overlaps(results: list[RecognizerResult]) -> list[RecognizerResult]:
+    """A pattern's finding (an address, a document number) is more specific than a named entity
+    over the same characters: the named entity is dropped, so the placeholder names the pattern."""
+    patterns = [(r.start, r.end) for r in results if r.entity_type not in NER_ENTITIES]
+    return [
+        r
+        for r in results
+        if r.entity_type not in NER_ENTITIES or not any(s < r.end and r.start < e for s, e in patterns)
+    ]
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer with the public-suffix list bundled in `tldextract`.
 
@@ -151,7 +167,10 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
 class PiiDetector:
     name = "presidio-patterns"
 
-    def __init__(self, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS) -> None:
+    def __init__(
+        self, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS, ner: SpacyNerRecognizer | None = None
+    ) -> None:
+        self.ner = ner or SpacyNerRecognizer()
         recognizers = [
             CreditCardRecognizer(),
             CaseInsensitiveIbanRecognizer(),
@@ -159,6 +178,8 @@ class PiiDetector:
             OfflineEmailRecognizer(),
             CandidatePhoneRecognizer(supported_regions=phone_regions),
             IpRecognizer(),
+            *pattern_recognizers(),
+            self.ner,
         ]
         registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
         self._analyzer = AnalyzerEngine(
@@ -166,6 +187,11 @@ class PiiDetector:
         )
         self._custom: OrderedDict[tuple[CustomEntity, ...], list[PatternRecognizer]] = OrderedDict()
         self._lock = threading.Lock()
+
+    def prepare(self, rule: CheckRule) -> None:
+        """Loads the NER model now if `rule` asks for a named entity (once per process)."""
+        if set(rule.entities) & set(NER_ENTITIES):
+            self.ner.pipeline()
 
     def detect(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> Detection:
         if not text.strip():
@@ -179,6 +205,7 @@ class PiiDetector:
             score_threshold=rule.effective_threshold,
             ad_hoc_recognizers=custom or None,
         )
+        results = _without_ner_overlaps(results)
         iban_shaped = [match.span() for match in _IBAN_SHAPE.finditer(text)] if "CREDIT_CARD" in entities else []
         findings = tuple(
             Finding(

