@@ -252,7 +252,9 @@ class ChatCompletionIn(_Strict):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stop=stops,
             user=self.user,
-            response_format=response_format_from_openai(self.response_format),
+            response_format=response_format_from_openai(
+                self.response_format.model_dump(by_alias=True, exclude_none=True) if self.response_format else None
+            ),
         )
 
 
@@ -283,15 +285,16 @@ class CompletionIn(_Strict):
         prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
         if len(prompts) != 1:
             raise GatewayError(400, "Only one prompt per request is supported.", param="prompt", code="invalid_value")
-        as_chat = ChatCompletionIn(
-            model=self.model,
-            messages=[MessageIn(role="user", content=prompts[0])],
-            max_tokens=self.max_tokens,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            stop=self.stop,
-            user=self.user,
-        )
+        fields = {"model": self.model, "messages": [{"role": "user", "content": prompts[0]}], "stop": self.stop}
+        fields.update(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, user=self.user)
+        try:
+            # The chat schema's own rules (NUL bytes, sizes, stop sequences) apply to the prompt too.
+            as_chat = ChatCompletionIn.model_validate(fields)
+        except ValidationError as exc:
+            error = _as_gateway_error(exc)
+            if error.param and error.param.startswith("messages"):
+                error = GatewayError(400, error.message.replace(error.param, "prompt"), param="prompt", code=error.code)
+            raise error from None
         return as_chat.to_chat_request()
 
 

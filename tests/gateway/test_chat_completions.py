@@ -409,7 +409,7 @@ def test_a_non_strict_schema_is_not_enforced():
     ("response_format", "param"),
     [
         ({"type": "xml"}, "response_format.type"),
-        ({"type": "json_schema"}, "response_format.json_schema.name"),
+        ({"type": "json_schema"}, "response_format.json_schema"),
         (
             {"type": "json_schema", "json_schema": {"name": "P", "schema": {"type": 7}}},
             "response_format.json_schema.schema",
