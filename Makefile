@@ -74,12 +74,15 @@ deploy-tools:
 test: $(VENV)/.installed-dev browser-deps deploy-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/python manage.py makemigrations --check --dry-run
 	DATABASE_URL=$(PG_URL)/genai_platform REDIS_URL=$(REDIS)/14 $(BIN)/pytest $(PYTEST_ARGS)
 
 # Load benchmark of the gateway through Celery workers against a local mock upstream (docs/performance.md).
+# SCENARIOS=latency runs only the 1 s upstream levels and the 1,000 streams; SCENARIOS=classic only the old cells.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python benchmarks/gateway_load.py
+	$(BIN)/python benchmarks/gateway_load.py $(if $(SCENARIOS),--scenarios $(SCENARIOS))
+	$(BIN)/python benchmarks/tracing_cost.py
 
 # Precision and recall per guardrail check on the labelled set, and input-check latency (docs/guardrails.md).
 bench-guardrails: $(VENV)/.installed-dev
@@ -95,8 +98,9 @@ bench-ledger: $(VENV)/.installed-dev
 bench-rag: $(VENV)/.installed-dev
 	$(BIN)/python benchmarks/rag/run.py
 
+# Style, then the architecture's import contracts (.importlinter, docs/architecture.md).
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports --no-cache
 
 # The private pgvector server of the embedded default outlives `make run`: stop it before removing its data.
 clean:

@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ALIAS = "bench-chat"
+#: The alias of the upstream that answers after a delay (`--slow-endpoint`): real model latency.
+SLOW_ALIAS = "bench-chat-slow"
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
 #: A monthly budget no run comes near (a call costs about 0.00003 USD) ...
 BUDGET_USD = Decimal("1000000")
@@ -33,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--provider", choices=["openai_compatible", "sandbox"], required=True)
     parser.add_argument("--endpoint", default="", help="the upstream's base URL (openai_compatible only)")
+    parser.add_argument(
+        "--slow-endpoint", default="", help="a second upstream base URL, answering after a delay, as bench-chat-slow"
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(ROOT))
@@ -71,15 +76,33 @@ def main(argv: list[str] | None = None) -> int:
             output_price_per_million=Decimal("1.50"),
         )
         alias = alias_upsert(name=ALIAS, deployments=[deployment], description="Load benchmark chat alias")
+        aliases = [alias]
+        if args.slow_endpoint:
+            slow_account = provider_account_upsert(
+                name="bench-upstream-slow",
+                provider="openai_compatible",
+                endpoint=args.slow_endpoint,
+                credentials_ref={"api_key": f"env:{UPSTREAM_KEY_VARIABLE}"},
+                timeout_seconds=90.0,
+            )
+            slow_deployment = deployment_upsert(
+                name="bench-slow",
+                account=slow_account,
+                model=model,
+                provider_model_id="bench-model",
+                input_price_per_million=Decimal("0.50"),
+                output_price_per_million=Decimal("1.50"),
+            )
+            aliases.append(alias_upsert(name=SLOW_ALIAS, deployments=[slow_deployment], description="Slow upstream"))
         lob = lob_upsert(slug="bench-lob", name="Benchmark LOB", business_owner="Benchmarks", cost_center="CC-BENCH")
         use_case = use_case_upsert(
             lob=lob,
             slug="bench-load",
             name="Gateway load benchmark",
-            aliases=[alias],
+            aliases=aliases,
             status=UseCase.Status.APPROVED,
         )
-        approval = _governance_approve(use_case, alias)
+        approval = _governance_approve(use_case, aliases)
         # After the approval: a budget cap in it would replace the use case's budget.
         budget_set(use_case=use_case, monthly_limit_usd=BUDGET_USD, hard_limit=True, actor="benchmark")
         for scope in ({"use_case": use_case}, {"lob": lob}):
@@ -88,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
             )
         _, plaintext = api_key_issue(use_case=use_case, name="bench key", environment=ApiKey.Environment.PRODUCTION)
     world = {"api_key": plaintext, "alias": alias.name, "deployment": deployment.name, "provider": account.provider}
+    if args.slow_endpoint:
+        world["slow_alias"] = SLOW_ALIAS
     world["limits"] = {
         "use_case_budget_usd": str(BUDGET_USD),
         "rate_limits": f"use case and LOB: {RATE_PER_MINUTE} requests/min and {RATE_PER_MINUTE} tokens/min",
@@ -96,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _governance_approve(use_case: object, alias: object) -> str:
+def _governance_approve(use_case: object, aliases: list[object]) -> str:
     """Where the governance workflow exists, the board's current approval of the use case and of the
     alias for every data classification (what a production key needs), issued as the tests do."""
     try:
@@ -104,7 +129,8 @@ def _governance_approve(use_case: object, alias: object) -> str:
         from lob_tenants.models import DataClassification
     except ImportError:
         return "use case status only (no governance workflow in this checkout)"
-    model_approval_set(alias=alias, classifications=list(DataClassification.values), actor="benchmark")
+    for alias in aliases:
+        model_approval_set(alias=alias, classifications=list(DataClassification.values), actor="benchmark")
     approval_issue(use_case=use_case, actor="benchmark")
     return "approval issued"
 

@@ -824,8 +824,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--gunicorn-threads", type=int, default=None, help="GUNICORN_THREADS (default: deploy/gunicorn.conf.py decides)"
     )
-    parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4")))
-    parser.add_argument("--worker-pool", default=os.environ.get("BENCH_WORKER_POOL", "prefork"))
+    # The deploy default (deploy/Procfile.local): one process, threads pool, a thread per call in flight.
+    parser.add_argument(
+        "--worker-concurrency", type=int, default=int(os.environ.get("BENCH_WORKER_CONCURRENCY", "1024"))
+    )
+    parser.add_argument("--worker-pool", default=os.environ.get("BENCH_WORKER_POOL", "threads"))
+    parser.add_argument(
+        "--scenarios",
+        default=os.environ.get("BENCH_SCENARIOS", "classic,latency"),
+        help="classic (instant upstream: c=1/16/64, metering on/off) and/or latency (1 s upstream at "
+        "--latency-concurrency, then --streams concurrent streams); `make bench SCENARIOS=latency`",
+    )
+    parser.add_argument("--upstream-delay", type=float, default=1.0, help="seconds the slow upstream takes (latency)")
+    parser.add_argument("--latency-concurrency", default="256,1024", help="levels of the latency scenario")
+    parser.add_argument("--latency-duration", type=float, default=20.0, help="seconds per latency level")
+    parser.add_argument("--streams", type=int, default=1000, help="concurrent streams of the latency scenario")
+    parser.add_argument("--stream-seconds", type=float, default=30.0, help="how long each stream lasts upstream")
+    parser.add_argument("--stream-interval", type=float, default=1.0, help="seconds between streamed chunks")
     parser.add_argument(
         "--worker-loglevel",
         default=os.environ.get("BENCH_WORKER_LOGLEVEL", "INFO"),
@@ -862,9 +877,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=2,
         help="on/off pairs, in the order on, off, off, on, ... so that drift cancels out (default 2)",
     )
-    parser.add_argument("--output", type=Path, default=RESULTS_DIR / "latest.json")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="default results/latest.json (latency alone: latency.json)"
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the process logs (printed path)")
     args = parser.parse_args(argv)
+    args.scenarios = {name.strip() for name in str(args.scenarios).split(",") if name.strip()}
+    if not args.scenarios or not args.scenarios <= {"classic", "latency"}:
+        parser.error("--scenarios takes classic, latency or both")
+    if args.output is None:
+        args.output = RESULTS_DIR / ("latest.json" if "classic" in args.scenarios else "latency.json")
+    args.latency_levels = [int(c) for c in str(args.latency_concurrency).split(",") if c.strip()]
+    if not args.latency_levels or min(args.latency_levels) < 1 or max(args.latency_levels) > 4096:
+        parser.error("--latency-concurrency needs levels between 1 and 4096")
     args.levels = [int(c) for c in str(args.concurrency).split(",") if c.strip()]
     if not args.levels or min(args.levels) < 1 or max(args.levels) > 1024:
         parser.error("--concurrency needs levels between 1 and 1024")
@@ -955,16 +980,21 @@ def run(args: argparse.Namespace) -> int:
             f"METERING_ENABLED {effective['metering_enabled']}"
         )
 
-        mock_port, gateway_port = free_port(), free_port()
+        mock_port, slow_port, gateway_port = free_port(), free_port(), free_port()
         mock_url = f"http://127.0.0.1:{mock_port}"
+        slow_url = f"http://127.0.0.1:{slow_port}"
         mock_args = [str(BIN / "python"), str(BENCH_DIR / "mock_upstream.py"), "--port", str(mock_port)]
+        mock_args += ["--delayed-port", f"{slow_port}={args.upstream_delay:g}"]
+        mock_args += ["--stream-seconds", f"{args.stream_seconds:g}", "--stream-interval", f"{args.stream_interval:g}"]
         mock_args += ["--api-key", upstream_key]
         mock = stack.enter_context(running("mock upstream", mock_args, env, workdir / "mock.log"))
         say("migrating")
         run_python(env, "manage.py", "migrate", "--noinput", "-v0")
         setup_args = [str(BENCH_DIR / "bench_setup.py"), "--provider", provider]
         if provider == "openai_compatible":
-            setup_args += ["--endpoint", f"{mock_url}/v1"]
+            setup_args += ["--endpoint", f"{mock_url}/v1", "--slow-endpoint", f"{slow_url}/v1"]
+        elif "latency" in args.scenarios:
+            raise BenchError("the latency scenario needs the openai_compatible provider (a slow mock upstream)")
         world = json.loads(run_python(env, *setup_args).strip().splitlines()[-1])
         say(f"catalog and tenant ready: alias {world['alias']} -> deployment {world['deployment']} ({provider})")
         wait_until_serving(mock_url + "/health", mock)
@@ -1032,11 +1062,13 @@ def run(args: argparse.Namespace) -> int:
 
         sessions = {"gateway": gateway.process.pid, "worker": worker.process.pid, "mock": mock.process.pid}
 
-        drain(f"provider.{provider}")
-        census = redis_census(gateway_target, 20, sessions)
-        say(f"Redis commands per call (MULTI/EXEC not counted): {census['commands_total']}")
+        census = None
+        if "classic" in args.scenarios:
+            drain(f"provider.{provider}")
+            census = redis_census(gateway_target, 20, sessions)
+            say(f"Redis commands per call (MULTI/EXEC not counted): {census['commands_total']}")
 
-        def level(name: str, which: str, target: Target, concurrency: int) -> Level:
+        def level(name: str, which: str, target: Target, concurrency: int, duration: float | None = None) -> Level:
             for child in (gateway, worker, mock):
                 child.check_alive()
             drain(f"provider.{provider}")  # the previous level's in-flight calls
@@ -1044,7 +1076,7 @@ def run(args: argparse.Namespace) -> int:
             calls_before = mock_stats(mock_url)["served"]
             cpu_before, loadgen_before = cpu_seconds(sessions), loadgen_cpu_seconds()
             wall_before = time.monotonic()
-            result = measure(target, concurrency, args.duration)
+            result = measure(target, concurrency, duration or args.duration)
             wall = time.monotonic() - wall_before
             cpu_after, loadgen_after = cpu_seconds(sessions), loadgen_cpu_seconds()
             calls = mock_stats(mock_url)["served"] - calls_before
@@ -1066,11 +1098,13 @@ def run(args: argparse.Namespace) -> int:
                 raise BenchError(f"{result.requests} gateway calls succeeded but the upstream saw only {calls}")
             return Level(name, which, concurrency, result, per_request, utilisation, calls)
 
-        levels = [level("direct", "direct", direct_target, 1)]
-        # The floor of the web stack: gunicorn, Django and its middleware, no authentication or dispatch.
-        levels.append(level("healthz", "healthz", Target(f"{gateway_url}/healthz", None, {}), 1))
-        for concurrency in args.levels:
-            levels.append(level("gateway", "gateway", gateway_target, concurrency))
+        levels: list[Level] = []
+        if "classic" in args.scenarios:
+            levels.append(level("direct", "direct", direct_target, 1))
+            # The floor of the web stack: gunicorn, Django and its middleware, no authentication or dispatch.
+            levels.append(level("healthz", "healthz", Target(f"{gateway_url}/healthz", None, {}), 1))
+            for concurrency in args.levels:
+                levels.append(level("gateway", "gateway", gateway_target, concurrency))
 
         profiles = {}
         if pyspy is not None:
@@ -1080,7 +1114,7 @@ def run(args: argparse.Namespace) -> int:
                 )
 
         comparison = None
-        if args.compare_metering:
+        if args.compare_metering and "classic" in args.scenarios:
 
             def restart_gateway(enabled: bool) -> Child:
                 nonlocal gateway
@@ -1098,10 +1132,20 @@ def run(args: argparse.Namespace) -> int:
 
             comparison = compare_metering(args, provider, restart_gateway, level, gateway_target)
 
+        # Last: streams its clients gave up on may still be relaying when it ends.
+        latency = None
+        if "latency" in args.scenarios:
+            slow_gateway = Target(
+                gateway_target.url, {**gateway_target.body, "model": world["slow_alias"]}, gateway_target.headers
+            )
+            slow_direct = Target(f"{slow_url}/v1/chat/completions", direct_target.body, direct_target.headers)
+            latency = latency_scenario(args, level, sessions, slow_direct, slow_gateway, provider, mock_url)
+
         for child in (gateway, worker, mock):
             child.check_alive()
         report = build_report(args, started_at, provider, provider_note, loadgen, wrk, levels, profiles, effective)
         report["metering_comparison"] = comparison
+        report["latency"] = latency
         # Per-task lines ("Task ... succeeded in ...") in the worker's log: none when celery.app.trace is
         # at WARNING, as the settings have it by default.
         report["worker_task_log_lines"] = sum(" succeeded in " in line for line in worker.tail(10**9).splitlines())
@@ -1111,11 +1155,121 @@ def run(args: argparse.Namespace) -> int:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(json.dumps(report, indent=2) + "\n")
         say(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
+        # Latency-scenario errors are reported, not fatal: they are what bounds capacity today.
         failed = [lv for lv in levels if lv.result.errors]
         if failed:
             say("some requests failed; see the logs:\n" + gateway.tail(1500) + "\n" + worker.tail(1500))
             return 1
     return 0
+
+
+def rss_by_session(sessions: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Resident memory of every process of each named session (gunicorn's arbiter and workers, the
+    Celery worker, the mock), in MB."""
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    by_session = {sid: name for name, sid in sessions.items()}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        stat = _proc_stat(int(entry))
+        if stat is None or stat[1] not in by_session:
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            status = Path(f"/proc/{entry}/status").read_text()
+            kb = int(re.search(r"^VmRSS:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+            threads = int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+            found[by_session[stat[1]]].append(
+                {"pid": int(entry), "command": stat[0], "rss_mb": round(kb / 1024, 1), "threads": threads}
+            )
+    return dict(found)
+
+
+def latency_scenario(
+    args: argparse.Namespace,
+    level: Any,
+    sessions: dict[str, int],
+    slow_direct: Target,
+    slow_gateway: Target,
+    provider: str,
+    mock_url: str,
+) -> dict[str, Any]:
+    """Real model latency: an upstream that answers after `--upstream-delay` seconds, at each
+    `--latency-concurrency` (direct to the mock, then through the gateway, in the same run), then
+    `--streams` streams of `--stream-seconds` at once. CPU per call and RSS per process."""
+    from stream_load import streams_run
+
+    rows: list[dict[str, Any]] = []
+    peak_rss: dict[str, list[dict[str, Any]]] = {}
+    for concurrency in args.latency_levels:
+        direct = level("slow-direct", "direct", slow_direct, concurrency, args.latency_duration)
+        through = level("slow-gateway", "gateway", slow_gateway, concurrency, args.latency_duration)
+        peak_rss = rss_by_session(sessions)  # right after the level: what the processes hold under load
+        cpu = through.cpu_ms_per_request
+        rows.append(
+            {
+                "concurrency": concurrency,
+                "direct": level_json(direct),
+                "gateway": level_json(through),
+                "ratio_to_direct": round(through.result.rps / direct.result.rps, 3) if direct.result.rps else None,
+                "added_p50_ms": round(through.result.p50_ms - direct.result.p50_ms, 1),
+                "cpu_ms_per_call_gateway_plus_worker": round(cpu["gateway"] + cpu["worker"], 2),
+                "rss_mb": peak_rss,
+            }
+        )
+    streams: dict[str, Any] = {}
+    timeout = args.stream_seconds + args.upstream_delay + 60
+    for name, target in (("direct", slow_direct), ("gateway", slow_gateway)):
+        drain(f"provider.{provider}")
+        wait_for_quiet(sessions, args.wait_quiet)
+        say(f"{args.streams} streams of {args.stream_seconds:g}s at once, {name} (up to {timeout:g}s)")
+        before = cpu_seconds(sessions)
+        result = streams_run(target.url, target.body or {}, target.headers, args.streams, timeout)
+        after = cpu_seconds(sessions)
+        used = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in (*sessions, "redis", "postgres")}
+        streams[name] = {**asdict(result), "cpu_seconds": used, "rss_mb": rss_by_session(sessions)}
+        say(
+            f"streams {name:<8} completed {result.completed}/{result.streams}  TTFC p50 {result.ttfc_p50_ms} ms "
+            f"p99 {result.ttfc_p99_ms} ms  errors {result.error_detail or 0}"
+        )
+    streams["added_ttfc_p99_ms"] = round(streams["gateway"]["ttfc_p99_ms"] - streams["direct"]["ttfc_p99_ms"], 1)
+    return {
+        "upstream_delay_s": args.upstream_delay,
+        "duration_s": args.latency_duration,
+        "levels": rows,
+        "streams": {
+            "count": args.streams,
+            "seconds": args.stream_seconds,
+            "interval_s": args.stream_interval,
+            **streams,
+        },
+    }
+
+
+def print_latency(latency: dict[str, Any]) -> None:
+    print(f"\nupstream latency {latency['upstream_delay_s']:g} s, {latency['duration_s']:g} s per level:")
+    print(
+        f"{'conc':>5} {'direct req/s':>12} {'gateway req/s':>13} {'ratio':>6} {'added p50 ms':>12} "
+        f"{'errors':>6} {'CPU ms/call gw+worker':>21}"
+    )
+    for row in latency["levels"]:
+        gateway = row["gateway"]
+        print(
+            f"{row['concurrency']:>5} {row['direct']['rps']:>12.1f} {gateway['rps']:>13.1f} "
+            f"{row['ratio_to_direct'] or 0:>6.3f} {row['added_p50_ms']:>12.1f} {gateway['errors']:>6} "
+            f"{row['cpu_ms_per_call_gateway_plus_worker']:>21.2f}"
+        )
+    streams = latency["streams"]
+    for name in ("direct", "gateway"):
+        result = streams[name]
+        print(
+            f"{streams['count']} streams of {streams['seconds']:g} s, {name}: completed {result['completed']}, "
+            f"TTFC p50 {result['ttfc_p50_ms']} ms, p99 {result['ttfc_p99_ms']} ms, errors {result['error_detail'] or 0}"
+        )
+    print(f"added TTFC p99: {streams['added_ttfc_p99_ms']} ms")
+    for name, processes in latency["streams"]["gateway"]["rss_mb"].items():
+        print(
+            f"RSS {name}: " + ", ".join(f"{p['command']} {p['rss_mb']} MB ({p['threads']} threads)" for p in processes)
+        )
 
 
 def effective_settings(env: dict[str, str]) -> dict[str, Any]:
@@ -1311,11 +1465,11 @@ def build_report(
     profiles: dict[str, Any],
     settings: dict[str, Any],
 ) -> dict[str, Any]:
-    direct = next(lv for lv in levels if lv.target == "direct")
+    direct = next((lv for lv in levels if lv.target == "direct"), None)
     gateway_levels = [lv for lv in levels if lv.target == "gateway"]
     at_one = next((lv for lv in gateway_levels if lv.concurrency == 1), None)
     at_64 = next((lv for lv in gateway_levels if lv.concurrency == 64), None)
-    added = round(at_one.result.p50_ms - direct.result.p50_ms, 3) if at_one else None
+    added = round(at_one.result.p50_ms - direct.result.p50_ms, 3) if at_one and direct else None
     verdict = {
         "reference": {"added_p50_ms_at_c1": REFERENCE_ADDED_MS, "rps_at_c64": REFERENCE_RPS_AT_64},
         "target": {"added_p50_ms_at_c1": TARGET_ADDED_MS, "rps_at_c64": TARGET_RPS_AT_64},
@@ -1398,6 +1552,8 @@ def print_report(report: dict[str, Any]) -> None:
             f"throughput at concurrency 64: {rps:.1f} req/s  "
             f"(target >= {v['target']['rps_at_c64']:g} req/s: {'MET' if v['meets_throughput_target'] else 'NOT MET'})"
         )
+    if report.get("latency"):
+        print_latency(report["latency"])
     comparison = report.get("metering_comparison")
     if comparison:
         print(f"metering, budgets and rate limits on vs off ({' '.join(comparison['order'])}, means):")

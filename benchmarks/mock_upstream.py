@@ -9,7 +9,14 @@ It is a raw asyncio protocol server (HTTP/1.1, keep-alive, pipelining-safe) with
 the request path, so it costs a few tens of microseconds of CPU per request and is never the
 bottleneck of a gateway benchmark. Standard library only.
 
-    python benchmarks/mock_upstream.py --port 8999 [--api-key KEY]
+Real models take seconds. Each port can have its own delay before the answer (`--port PORT` answers
+at once; `--delayed-port PORT=SECONDS` after SECONDS, on the event loop, so thousands of calls
+wait at once without a thread each). A request with `"stream": true` is answered with server-sent
+events: the first chunk after the port's delay, then chunks every `--stream-interval` seconds for
+`--stream-seconds` seconds, a finish chunk, the usage chunk and `data: [DONE]` (chunked transfer
+encoding, keep-alive).
+
+    python benchmarks/mock_upstream.py --port 8999 [--delayed-port 9001=1.0] [--stream-seconds 30] [--api-key KEY]
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import contextlib
 import json
 import signal
 import sys
+from dataclasses import dataclass
 
 COMPLETION = json.dumps(
     {
@@ -69,13 +77,53 @@ BAD_REQUEST = _response("400 Bad Request", _error("Malformed request.", "bad_req
 class Stats:
     served = 0
     refused = 0
+    streams = 0
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How one port behaves: its delay before answering, and the shape of its streams."""
+
+    delay: float = 0.0
+    stream_seconds: float = 1.0
+    stream_interval: float = 0.5
+
+
+def _sse(payload: dict) -> bytes:
+    data = b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None) -> bytes:
+    document = {
+        "id": "chatcmpl-mock",
+        "object": "chat.completion.chunk",
+        "created": 1700000000,
+        "model": "bench-model",
+        "choices": [] if usage else [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
+    if usage:
+        document["usage"] = usage
+    return _sse(document)
+
+
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n"
+    b"Connection: keep-alive\r\n\r\n"
+)
+STREAM_TAIL = (
+    _chunk({}, "stop")
+    + _chunk({}, usage={"prompt_tokens": 12, "completion_tokens": 6, "total_tokens": 18})
+    + b"e\r\ndata: [DONE]\n\n\r\n0\r\n\r\n"  # 0xe = len("data: [DONE]\n\n")
+)
 
 
 class MockProtocol(asyncio.Protocol):
     """One connection: buffers bytes, answers each complete request in order."""
 
-    def __init__(self, api_key: str | None) -> None:
+    def __init__(self, api_key: str | None, timing: Timing) -> None:
         self._api_key = api_key
+        self._timing = timing
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
 
@@ -111,12 +159,43 @@ class MockProtocol(asyncio.Protocol):
             total = end + 4 + length
             if len(self._buffer) < total:
                 return  # wait for the rest of the body
+            body = bytes(self._buffer[end + 4 : total])
             del self._buffer[:total]
             close = headers.get("connection", "").lower() == "close"
-            self._transport.write(self._answer(request_line, headers))
+            answer = self._answer(request_line, headers)
+            if answer is OK and b'"stream":true' in body.replace(b" ", b""):
+                Stats.streams += 1
+                asyncio.get_running_loop().create_task(self._stream(self._transport, close))
+            elif answer is OK and self._timing.delay:
+                asyncio.get_running_loop().call_later(self._timing.delay, self._send, self._transport, answer, close)
+            else:
+                self._send(self._transport, answer, close)
             if close:
-                self._transport.close()
                 self._transport = None
+
+    @staticmethod
+    def _send(transport: asyncio.Transport, answer: bytes, close: bool) -> None:
+        if transport.is_closing():
+            return  # the client gave up
+        transport.write(answer)
+        if close:
+            transport.close()
+
+    async def _stream(self, transport: asyncio.Transport, close: bool) -> None:
+        timing = self._timing
+        await asyncio.sleep(timing.delay)
+        pieces = max(1, round(timing.stream_seconds / timing.stream_interval))
+        if transport.is_closing():
+            return
+        transport.write(STREAM_HEAD + _chunk({"role": "assistant", "content": "tok0 "}))
+        for n in range(1, pieces):
+            await asyncio.sleep(timing.stream_interval)
+            if transport.is_closing():
+                return  # the client cancelled: stop generating, as a real server does
+            transport.write(_chunk({"content": f"tok{n} "}))
+        transport.write(STREAM_TAIL)
+        if close:
+            transport.close()
 
     def _answer(self, request_line: str, headers: dict[str, str]) -> bytes:
         method, _, rest = request_line.partition(" ")
@@ -129,7 +208,8 @@ class MockProtocol(asyncio.Protocol):
             Stats.served += 1
             return OK
         if method == "GET" and path == "/stats":
-            return _response("200 OK", json.dumps({"served": Stats.served, "refused": Stats.refused}).encode())
+            stats = {"served": Stats.served, "refused": Stats.refused, "streams": Stats.streams}
+            return _response("200 OK", json.dumps(stats).encode())
         if method == "GET" and path in ("/health", "/healthz"):
             return _response("200 OK", b'{"status":"ok"}')
         return NOT_FOUND
@@ -141,25 +221,46 @@ class MockProtocol(asyncio.Protocol):
             self._transport = None
 
 
-async def serve(host: str, port: int, api_key: str | None) -> None:
+async def serve(host: str, ports: dict[int, Timing], api_key: str | None) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: MockProtocol(api_key), host, port, backlog=1024, reuse_address=True)
+    servers = []
+    for port, timing in ports.items():
+        servers.append(
+            await loop.create_server(
+                lambda timing=timing: MockProtocol(api_key, timing), host, port, backlog=4096, reuse_address=True
+            )
+        )
+        print(f"mock upstream listening on http://{host}:{port}/v1 (delay {timing.delay:g}s)", flush=True)
     stop = asyncio.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    print(f"mock upstream listening on http://{host}:{port}/v1", flush=True)
-    async with server:
-        await stop.wait()
+    await stop.wait()
+    for server in servers:
+        server.close()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8999)
+    parser.add_argument(
+        "--delayed-port",
+        action="append",
+        default=[],
+        metavar="PORT=SECONDS",
+        help="also listen on PORT, answering after SECONDS (repeatable)",
+    )
+    parser.add_argument("--stream-seconds", type=float, default=1.0, help="how long a streamed answer lasts")
+    parser.add_argument("--stream-interval", type=float, default=0.5, help="seconds between streamed chunks")
     parser.add_argument("--api-key", default=None, help="also require exactly this bearer token")
     args = parser.parse_args(argv)
+    shape = {"stream_seconds": args.stream_seconds, "stream_interval": args.stream_interval}
+    ports = {args.port: Timing(0.0, **shape)}
+    for spec in args.delayed_port:
+        port, _, seconds = spec.partition("=")
+        ports[int(port)] = Timing(float(seconds), **shape)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port, args.api_key))
+        asyncio.run(serve(args.host, ports, args.api_key))
     return 0
 
 

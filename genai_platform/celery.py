@@ -2,14 +2,18 @@
 can be scaled and credentialed on their own (`celery -A genai_platform worker -Q provider.bedrock`)."""
 
 import os
+from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, worker_init
+from celery.signals import beat_init, celeryd_init, worker_init
 from kombu import Exchange, Queue
 
+from genai_platform import runtime
 from genai_platform.providers.registry import PROVIDERS, queue_name
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
+# Before Django and the guardrails are imported: every process of the project imports this module first.
+runtime.configure_process()
 
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -35,6 +39,14 @@ app.autodiscover_tasks()
 
 # Workers report their busy slots for /metrics (signal handlers connected on import).
 from genai_platform import worker_load  # noqa: E402, F401
+
+
+@celeryd_init.connect
+def _worker_frameworks(options: dict[str, Any] | None = None, **_: Any) -> None:
+    """A worker learns its queues here, before it consumes: only the local provider's worker gets
+    torch and transformers back (imported when its first embedding call loads the model)."""
+    if runtime.worker_wants_ml_frameworks(os.environ, (options or {}).get("queues")):
+        runtime.let_ml_frameworks_in()
 
 
 @worker_init.connect

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from . import health
-from .metering.views import metrics
+from .metrics_endpoint import metrics
 from .portal import views as portal
 
 urlpatterns = [

@@ -19,15 +19,16 @@ from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
 from genai_platform.api_errors import field_errors
-from lob_tenants.apis import get_or_404
+from genai_platform.management_api import get_or_404
 from lob_tenants.models import DataClassification, Lob, UseCase
 from model_catalog.models import Alias
 
 from .models import GuardrailPolicyRecord, GuardrailPolicyVersion
 from .selectors import guardrail_policies, guardrail_versions, model_approvals, version_previous, versions_diff
-from .services.guardrail_policies import guardrail_publish, shadow_report
+from .services.guardrail_policies import guardrail_publish
 from .services.policy_authoring import guardrail_policy_draft
 from .services.workflow import model_approval_set
+from .shadow_rollout import shadow_report
 
 # ---- model approvals ----
 

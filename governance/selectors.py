@@ -1,6 +1,7 @@
 """Reads of governance records for the portal and the management API: guardrail policy versions
 and their diffs, model approvals, the board's queue, a review's rounds and what changed between
-them, who may read a review (and so download its evidence), and a use case's governance status."""
+them, who may read a review (and so download its evidence), a use case's governance status; and
+what other apps ask of governance (the approval facts of a key's use case)."""
 
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 
+from genai_platform.access.onboarding import lob_onboard
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
 from governance.models import Intake
@@ -46,20 +47,60 @@ from .services import (
 PORTAL_ROTATION_OVERLAP = dt.timedelta(hours=1)
 
 
+class LobOnboardForm(forms.ModelForm):
+    """A new LOB with its first admin (onboarding); an existing LOB's details only."""
+
+    admin_username = forms.CharField(max_length=150, required=False, help_text="The LOB's first admin.")
+    admin_email = forms.EmailField(required=False, help_text="For a new account: where the sign-in link goes.")
+    #: Set by the admin: who onboards (four-eyes: never the LOB's first admin).
+    portal_user: Any = None
+
+    class Meta:
+        model = Lob
+        fields = ["slug", "name", "business_owner", "cost_center"]
+
+    def clean_admin_username(self) -> str:
+        username = self.cleaned_data["admin_username"].strip()
+        if self.instance.pk is None:
+            if not username:
+                raise ValidationError("A new line of business is onboarded with its first admin.")
+            if self.portal_user is not None and username == self.portal_user.get_username():
+                raise ValidationError(
+                    "Four-eyes: you cannot make yourself the first admin of a LOB you onboard; name someone else."
+                )
+        return username
+
+
 @admin.register(Lob)
 class LobAdmin(PortalAdmin):
-    """Lines of business are the platform team's (`lob` in `central`); members do not edit their LOB here."""
+    """Lines of business are the platform team's (`lob` in `central`): onboarded here with their
+    first admin (`access.onboarding.lob_onboard`); members do not edit their LOB here."""
 
     access_object = "lob"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
+    form = LobOnboardForm
     list_display = ["name", "slug", "business_owner", "cost_center"]
     search_fields = ["name", "slug"]
-    fields = ["slug", "name", "business_owner", "cost_center", "created_at"]
+
+    def get_fields(self, request: HttpRequest, obj: Lob | None = None) -> list[str]:
+        fields = ["slug", "name", "business_owner", "cost_center"]
+        return [*fields, "admin_username", "admin_email"] if obj is None else [*fields, "created_at"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Lob | None = None) -> list[str]:
-        return ["created_at"] if obj is None else ["slug", "created_at"]
+        return [] if obj is None else ["slug", "created_at"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.portal_user = request.user
+        return form
 
     def portal_save(self, request: HttpRequest, obj: Lob, form: Any, change: bool) -> Lob:
+        if not change:
+            return lob_onboard(
+                slug=obj.slug, name=obj.name, business_owner=obj.business_owner, cost_center=obj.cost_center,
+                admin_username=form.cleaned_data["admin_username"], admin_email=form.cleaned_data["admin_email"],
+                actor=request.user,
+            ).lob  # fmt: skip
         return lob_upsert(
             slug=obj.slug, name=obj.name, business_owner=obj.business_owner, cost_center=obj.cost_center,
             actor=request.user,

@@ -11,14 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
-from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +25,7 @@ from genai_platform import hotcache
 from genai_platform.access.models import CENTRAL
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.selectors import user_can
+from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
 from governance.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
@@ -37,37 +36,6 @@ from .services import api_key_issue, api_key_revoke, api_key_rotate, api_key_sco
 #: Path segments of use-case actions, so no use case can be named like one.
 RESERVED_USE_CASE_SLUGS = frozenset({"create"})
 MAX_ROTATION_OVERLAP_MINUTES = 7 * 24 * 60
-
-
-# ---- shared by the management API (also used by genai_platform.access.apis) ----
-
-
-class ManagementPage(LimitOffsetPagination):
-    """`?limit=&offset=`; `count` is the size of the caller's own scoped list, never of the table."""
-
-    default_limit = 50
-    max_limit = 200
-
-
-def paginated_response(*, view: APIView, request: Request, queryset: QuerySet, serializer: type) -> Response:
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer(page, many=True).data)
-
-
-def get_or_404(queryset: QuerySet, **lookup: Any) -> Any:
-    """One row of an already scoped queryset; "Not found." whatever the reason, like a foreign LOB."""
-    found = queryset.filter(**lookup).first()
-    if found is None:
-        raise NotFound()
-    return found
-
-
-def bad_request(error: Exception) -> ValidationError:
-    """A service's refusal (Django ValidationError or ValueError) as a DRF 400."""
-    if isinstance(error, DjangoValidationError):
-        return ValidationError({"detail": error.messages})
-    return ValidationError({"detail": [str(error)]})
 
 
 # ---- selectors for these views (scoped to one LOB or to the caller) ----
@@ -131,21 +99,6 @@ class AliasNamesField(serializers.Field):
 
     def to_representation(self, aliases: Any) -> list[str]:
         return [alias.name for alias in aliases.all()]
-
-
-class UseCasePathField(serializers.RegexField):
-    """A use case of any LOB named `<lob>/<use case>` (whom an object is shared with), resolved to it."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("help_text", "`<lob>/<use case>`.")
-        super().__init__(r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$", **kwargs)
-
-    def to_internal_value(self, data: Any) -> UseCase:
-        lob_slug, slug = super().to_internal_value(data).split("/")
-        use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
-        if use_case is None:
-            raise ValidationError("No such use case.")
-        return use_case
 
 
 class UseCaseSerializer(serializers.Serializer):

@@ -11,6 +11,10 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from genai_platform.access.services import central_role_grant, membership_set
+from governance.models import Approval
+from governance.services.guardrail_policies import central_baseline_install
+from governance.services.workflow import intake_save, model_approval_set, review_decide, use_case_submit
 from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
 
 from .models import ApiKey, UseCase
@@ -182,11 +186,6 @@ def _demo_grounded(lob: Any, admin: Any, chat_alias: Any, embed_alias: Any) -> t
 def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any], intake: dict[str, str]) -> None:
     """Runs the demo use case through the real workflow once: the demo admin administers the LOB and
     the platform, a demo board member (who cannot log in) approves it."""
-    from genai_platform.access.services import central_role_grant, membership_set
-    from governance.models import Approval
-    from governance.services.guardrail_policies import central_baseline_install
-    from governance.services.workflow import intake_save, model_approval_set, review_decide, use_case_submit
-
     membership_set(lob=use_case.lob, user=admin, role="lob_admin")
     central_role_grant(user=admin, role="platform_admin")
     central_baseline_install(actor=admin)

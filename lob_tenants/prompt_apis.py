@@ -21,8 +21,9 @@ from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import READ
+from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
 
-from .apis import ManagementPage, UseCaseSerializer, bad_request, get_or_404, paginated_response, use_cases_of
+from .apis import UseCaseSerializer, use_cases_of
 from .models import Lob, PromptTemplate
 from .prompts import VARIABLE_TYPES, PromptVariableError, prompt_render
 from .selectors import prompt_templates_of, prompt_templates_readable_by

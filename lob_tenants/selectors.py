@@ -9,6 +9,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from genai_platform import hotcache
+from governance.approval_facts import aliases_approved_for, use_case_approval
 
 from .keys import key_parse, secret_matches
 from .models import ApiKey, Lob, PromptTemplate, PromptTemplateGroupObjectPermission, UseCase
@@ -94,21 +95,8 @@ def _principal(use_case: UseCase, key: ApiKey | None) -> KeyPrincipal:
     scopes = set(key.scopes.values_list("name", flat=True)) if key is not None else set()
     if scopes:
         allowed &= scopes
-    from governance.models import Approval, ModelApproval
-
-    approval = (
-        Approval.objects.filter(use_case=use_case)
-        .exclude(status__in=[Approval.Status.SUPERSEDED, Approval.Status.RETIRED])
-        .order_by("-approved_at")
-        .first()
-    )
-    classification_aliases = {
-        name
-        for name, classifications in ModelApproval.objects.filter(alias__name__in=allowed).values_list(
-            "alias__name", "classifications"
-        )
-        if use_case.data_classification in classifications
-    }
+    approval = use_case_approval(use_case_id=use_case.pk)
+    classification_aliases = aliases_approved_for(classification=use_case.data_classification, among=allowed)
     return KeyPrincipal(
         key_id=key.pk if key is not None else None,
         prefix=key.prefix if key is not None else "",
@@ -120,11 +108,11 @@ def _principal(use_case: UseCase, key: ApiKey | None) -> KeyPrincipal:
         lob_slug=use_case.lob.slug,
         allowed_aliases=frozenset(allowed),
         data_classification=use_case.data_classification,
-        approval_status=approval.status if approval else "none",
-        approval_expires_at=approval.expires_at if approval else None,
-        approved_aliases=frozenset(approval.allowed_aliases.values_list("name", flat=True) if approval else ()),
-        classification_aliases=frozenset(classification_aliases),
-        prompt_capture=approval.prompt_capture if approval else "none",
+        approval_status=approval.status,
+        approval_expires_at=approval.expires_at,
+        approved_aliases=approval.allowed_aliases,
+        classification_aliases=classification_aliases,
+        prompt_capture=approval.prompt_capture,
         response_cache_ttl_seconds=use_case.response_cache_ttl_seconds,
         secret_hash=key.secret_hash if key is not None else "",
         expires_at=key.expires_at if key is not None else None,

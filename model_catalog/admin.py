@@ -123,3 +123,5 @@ class AliasAdmin(CatalogAdmin):
             if row and row.get("deployment") and not row.get("DELETE")
         ]
         services.alias_routes_set(alias=form.instance, routes=routes, actor=request.user)
+        # What the admin's history message reads from a saved formset; the audit event has the details.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []

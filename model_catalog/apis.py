@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
 from genai_platform.api_errors import field_errors
+from genai_platform.management_api import get_or_404
 
 from . import services
 from .models import Alias, CatalogModel, Deployment, ProviderAccount
@@ -85,8 +86,6 @@ class CatalogApi(APIView):
         return cls.serializer_class.Meta.model.objects.all()
 
     def row(self, name: str) -> models.Model:
-        from lob_tenants.apis import get_or_404
-
         return get_or_404(self.rows(), name=name)
 
     def save(self, instance: models.Model, request: Request) -> models.Model:
@@ -188,9 +187,23 @@ def _actions(kind: str, serializer: type, save: Any) -> dict[str, type[APIView]]
         def post(self, request: Request, name: str) -> Response:
             return super().post(request, name)
 
-    for view in (List, Create, Detail, Update):
+    class Delete(CatalogApi):
+        """Deletes a row nothing references any more (anything still routed or served is refused: retire it)."""
+
+        serializer_class = serializer
+
+        @extend_schema(operation_id=f"catalog_{kind}_delete", tags=tags, request=None, responses={204: None})
+        def post(self, request: Request, name: str) -> Response:
+            try:
+                services.catalog_entry_delete(instance=self.row(name), actor=request.user)
+            except DjangoValidationError as error:
+                raise field_errors(error) from None
+            return Response(status=status.HTTP_204_NO_CONTENT)
+
+    views = {"list": List, "create": Create, "detail": Detail, "update": Update, "delete": Delete}
+    for view in views.values():
         view.__name__ = view.__qualname__ = f"Catalog{kind.title().replace('_', '')}{view.__name__}Api"
-    return {"list": List, "create": Create, "detail": Detail, "update": Update}
+    return views
 
 
 ACCOUNT_APIS = _actions("account", AccountSerializer, _account_save)

@@ -224,6 +224,9 @@ def alias_retire(*, alias: Alias, actor: Any) -> Alias:
 def catalog_entry_delete(*, instance: models.Model, actor: Any, audited_by_caller: bool = False) -> None:
     """Deletes a catalog row nothing uses any more; a row still referenced is refused, naming its users."""
     before = catalog_row_state(instance)
+    users = _referenced_by(instance)
+    if users:
+        raise CatalogEntryInUse(instance, users)
     try:
         instance.delete()
     except ProtectedError as error:
@@ -239,6 +242,19 @@ def catalog_entry_delete(*, instance: models.Model, actor: Any, audited_by_calle
         before=before,
     )
     transaction.on_commit(catalog_invalidate)
+
+
+def _referenced_by(instance: models.Model) -> list[str]:
+    """What still names `instance` (use cases, approvals, other deployments), whatever app it is in:
+    the catalog knows nothing of tenants, so it asks the relations Django knows about. An alias's
+    own routes do not count; they go with it."""
+    users = []
+    for relation in instance._meta.related_objects:
+        if relation.related_model is Route and isinstance(instance, Alias):
+            continue
+        rows = relation.related_model._default_manager.filter(**{relation.field.name: instance})[:5]
+        users.extend(f"{relation.related_model._meta.verbose_name} {row}" for row in rows)
+    return sorted(users)
 
 
 # ---- create-or-update by name (seed_demo, tests, scripts) ----

@@ -13,6 +13,7 @@ def _kind(segment: str, kind: str, views: dict) -> list:
         path(f"{segment}/create/", views["create"].as_view(), name=f"{kind}-create"),
         path(f"{segment}/<str:name>/", views["detail"].as_view(), name=f"{kind}-detail"),
         path(f"{segment}/<str:name>/update/", views["update"].as_view(), name=f"{kind}-update"),
+        path(f"{segment}/<str:name>/delete/", views["delete"].as_view(), name=f"{kind}-delete"),
     ]
 
 

@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from lob_tenants.apis import ManagementPage, bad_request, get_or_404, paginated_response
+from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
 from lob_tenants.models import Lob, Membership, PromptTemplate, PromptTemplateGroupObjectPermission, UseCase
 
 from . import services

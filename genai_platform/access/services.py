@@ -14,6 +14,7 @@ from guardian.shortcuts import assign_perm, remove_perm
 
 from governance.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership, UseCase
+from lob_tenants.services import api_keys_forget
 
 from . import notices, people
 from .enforcer import announce_policy_change
@@ -141,8 +142,6 @@ def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, acto
         raise PermissionDenied("only an admin of the owning LOB can revoke its grants")
     remove_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
     # A key's cached principal carries what its grants let it read (a pinned prompt template): re-read it.
-    from lob_tenants.services import api_keys_forget
-
     api_keys_forget(use_case)
     audit_record(
         actor=audit_actor(actor), action="grant.revoked", target=obj, lob_slug=owner_lob.slug,

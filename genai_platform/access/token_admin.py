@@ -1,7 +1,7 @@
 """The portal page where each person creates and revokes their own management-API tokens.
 
-Not a `PortalAdmin`: a token is its owner's, whatever their roles, so the page shows every signed-in
-person their own tokens and nobody else's. The secret is shown once, in the message after creation.
+Not a `PortalAdmin`: a token is its owner's, whatever their roles, so the page shows every person
+who holds a role their own tokens and nobody else's. The secret is shown once, in the message after creation.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from lob_tenants.models import Lob
+from lob_tenants.models import Lob, Membership
 
-from .models import PersonalApiToken
+from .models import CentralRoleAssignment, PersonalApiToken
 from .tokens import personal_token_issue, personal_token_revoke, personal_tokens_of
 
 
@@ -38,7 +38,19 @@ class PersonalApiTokenAdmin(admin.ModelAdmin):
     actions = ["revoke_selected"]
 
     def _signed_in(self, request: HttpRequest) -> bool:
-        return bool(request.user.is_authenticated and request.user.is_active and request.user.is_staff)
+        """A person with something to automate: a superuser, or anyone holding a role (a token acts as
+        its owner, so someone with no role would get a token that can do nothing)."""
+        user = request.user
+        if not (user.is_authenticated and user.is_active and user.is_staff):
+            return False
+        memo = request.__dict__.setdefault("_has_a_role", {})
+        if "answer" not in memo:
+            memo["answer"] = bool(
+                user.is_superuser
+                or Membership.objects.filter(user=user).exists()
+                or CentralRoleAssignment.objects.filter(user=user).exists()
+            )
+        return memo["answer"]
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._signed_in(request)

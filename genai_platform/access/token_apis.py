@@ -18,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.api_errors import field_errors
-from lob_tenants.apis import ManagementPage, get_or_404, paginated_response
+from genai_platform.management_api import ManagementPage, get_or_404, paginated_response
 from lob_tenants.models import Lob
 
 from .models import PersonalApiToken

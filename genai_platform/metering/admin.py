@@ -18,8 +18,8 @@ from django.urls import NoReverseMatch, path, reverse
 
 from genai_platform.access.policy import READ
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
-from genai_platform.portal.formatting import money
-from lob_tenants.models import Lob
+from genai_platform.formatting import money
+from lob_tenants.models import ApiKey, Lob
 
 from . import reports
 from .models import Budget, RateLimit, UsageRecord
@@ -138,21 +138,38 @@ class BudgetAdmin(PortalAdmin):
 
 
 class RateLimitForm(forms.ModelForm):
+    key_prefix = forms.CharField(
+        max_length=16, required=False, label="API key prefix",
+        help_text="For one key: its public prefix (the LOB tells you; keys are not listed here).",
+    )  # fmt: skip
+
     class Meta:
         model = RateLimit
         fields = ["lob", "use_case", "requests_per_minute", "tokens_per_minute"]
 
+    def clean_key_prefix(self) -> ApiKey | None:
+        prefix = self.cleaned_data["key_prefix"].strip()
+        if not prefix:
+            return None
+        key = ApiKey.objects.filter(prefix=prefix).select_related("use_case__lob").first()
+        if key is None:
+            raise forms.ValidationError("No key has this prefix.")
+        return key
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
-        if self.instance.pk is None and (cleaned.get("lob") is None) == (cleaned.get("use_case") is None):
-            raise forms.ValidationError("A rate limit is for one line of business or one use case: choose exactly one.")
+        named = [cleaned.get(name) for name in ("lob", "use_case", "key_prefix")]
+        if self.instance.pk is None and sum(value is not None for value in named) != 1:
+            raise forms.ValidationError(
+                "A rate limit is for one line of business, one use case or one key: choose exactly one."
+            )
         return cleaned
 
 
 @admin.register(RateLimit)
 class RateLimitAdmin(PortalAdmin):
-    """Per-minute limits of LOBs and use cases (`budget` in `central`). Limits of single API keys
-    are not shown here: which keys a LOB has is its own business."""
+    """Per-minute limits of LOBs, use cases and single keys (`budget` in `central`). A key's limit is
+    set by the key's prefix and not listed: which keys a LOB has is its own business."""
 
     access_object = "budget"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
@@ -169,14 +186,15 @@ class RateLimitAdmin(PortalAdmin):
 
     def get_fields(self, request: HttpRequest, obj: RateLimit | None = None) -> list[str]:
         fields = ["requests_per_minute", "tokens_per_minute"]
-        return ["lob", "use_case", *fields] if obj is None else ["scope", *fields]
+        return ["lob", "use_case", "key_prefix", *fields] if obj is None else ["scope", *fields]
 
     def get_readonly_fields(self, request: HttpRequest, obj: RateLimit | None = None) -> list[str]:
         return [] if obj is None else ["scope"]
 
     def portal_save(self, request: HttpRequest, obj: RateLimit, form: Any, change: bool) -> RateLimit:
+        key = form.cleaned_data.get("key_prefix") if not change else None
         return rate_limit_set(
-            lob=obj.lob, use_case=obj.use_case,
+            lob=obj.lob, use_case=obj.use_case, api_key=key,
             requests_per_minute=obj.requests_per_minute, tokens_per_minute=obj.tokens_per_minute,
             actor=request.user,
         )  # fmt: skip

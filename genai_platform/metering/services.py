@@ -18,7 +18,7 @@ from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
 from governance.capture import capture_finalize
 from governance.models import CENTRAL_CHAIN, CapturedExchange
-from governance.services import AuditEntry, audit_chains_lock, audit_record_batch
+from governance.services import AuditEntry, audit_actor, audit_chains_lock, audit_record, audit_record_batch
 
 from .ledger import RedisStreamBuffer, usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, current_month, limit_store, to_nanos
@@ -323,8 +323,6 @@ def budget_set(
     actor: Any = None,
 ) -> Budget:
     """Creates or replaces the monthly budget of one LOB or one use case."""
-    from governance.services import audit_actor, audit_record
-
     scope = {"lob": lob} if lob is not None else {"use_case": use_case}
     if (lob is None) == (use_case is None):
         raise ValidationError("A budget is for one line of business or one use case: name exactly one.")
@@ -365,8 +363,6 @@ def rate_limit_set(
     actor: Any = None,
 ) -> RateLimit:
     """Creates or replaces the per-minute limits of one LOB, use case or key."""
-    from governance.services import audit_actor, audit_record
-
     if sum(owner is not None for owner in (lob, use_case, api_key)) != 1:
         raise ValidationError("A rate limit is for one line of business, one use case or one key: name exactly one.")
     scope = (

@@ -147,7 +147,7 @@ def _use_case_steps(user: Any, lob_ids: frozenset[int]) -> list[NextStep]:
                     )
                 )
             if approval is not None and approval.expires_at - now < EXPIRY_NOTICE:
-                from genai_platform.portal.formatting import when
+                from genai_platform.formatting import when
 
                 steps.append(
                     NextStep(

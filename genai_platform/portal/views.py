@@ -10,11 +10,11 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
+from genai_platform import formatting
 from governance.apis import evidence_response
 from governance.models import ReviewDecision
 from governance.selectors import review_readable_by
 
-from . import formatting
 from .charts import bar_chart
 from .selectors import dashboard_series, lobs_on_dashboard, next_steps_for
 

@@ -43,6 +43,7 @@ from .types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    max_connections,
 )
 
 MaxTokensParameter = Literal["max_tokens", "max_completion_tokens"]
@@ -345,6 +346,17 @@ def _estimate_calls(calls: tuple[ToolCall, ...]) -> int:
 
 
 # ---- SDK exceptions -> ProviderError ----
+
+
+def http_client(options: Mapping[str, Any]) -> openai.DefaultHttpxClient:
+    """The SDK's HTTP client with a connection pool as large as a worker's thread pool.
+
+    The SDK's default pool keeps only 100 connections alive, so a burst of a thousand calls would
+    open and close hundreds of connections; `options["max_connections"]` sets both limits. The
+    client (httpx) is thread-safe: one per adapter serves every worker thread."""
+    size = max_connections(options)
+    limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)  # the SDK's own httpx flavour
+    return openai.DefaultHttpxClient(limits=limits_type(max_connections=size, max_keepalive_connections=size))
 
 
 def provider_error(exc: Exception) -> ProviderError:

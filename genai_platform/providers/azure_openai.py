@@ -21,7 +21,7 @@ from azure.core.credentials import TokenCredential
 from azure.core.exceptions import AzureError, ClientAuthenticationError
 from azure.identity import DefaultAzureCredential, get_bearer_token_provider
 
-from ._openai_wire import ChatCompletionsAdapter, WireOptions
+from ._openai_wire import ChatCompletionsAdapter, WireOptions, http_client
 from .types import AccountConfig, ErrorKind, ProviderError
 
 #: The latest GA data-plane version of the deployments-style API; it knows `max_completion_tokens`
@@ -60,6 +60,7 @@ class AzureOpenAIAdapter(ChatCompletionsAdapter):
             # The platform's router owns retries, fallback and circuit breaking.
             max_retries=0,
             timeout=config.timeout_seconds,
+            http_client=http_client(options),
         )
         super().__init__(client, WireOptions.from_options(options, defaults=WIRE_DEFAULTS))
 

@@ -11,8 +11,9 @@ Account configuration:
 - credentials: `aws_access_key_id` + `aws_secret_access_key` (+ `aws_session_token`), or nothing, which
   means the SDK's default chain (IRSA web identity, ECS task role, instance profile, environment);
 - options: `profile` (a named profile of the worker's AWS config, e.g. one that assumes a role in another
-  account), `max_pool_connections` (default 10), `embedding_formats` (model id -> "titan" | "titan-v1" |
-  "cohere", for application inference profile ARNs whose id does not name the model family).
+  account), `max_pool_connections` (default `DEFAULT_MAX_CONNECTIONS`, 1,024: one per worker thread),
+  `embedding_formats` (model id -> "titan" | "titan-v1" | "cohere", for application inference profile
+  ARNs whose id does not name the model family).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from botocore.exceptions import (
 
 from .tokens import estimate_tokens
 from .types import (
+    DEFAULT_MAX_CONNECTIONS,
     AccountConfig,
     ChatRequest,
     ChatResponse,
@@ -128,7 +130,9 @@ class BedrockAdapter:
             retries={"mode": "standard", "total_max_attempts": 1},
             connect_timeout=config.timeout_seconds,
             read_timeout=config.timeout_seconds,
-            max_pool_connections=_positive_int(options.get("max_pool_connections", 10), "max_pool_connections"),
+            max_pool_connections=_positive_int(
+                options.get("max_pool_connections", DEFAULT_MAX_CONNECTIONS), "max_pool_connections"
+            ),
             # Pinned: left alone, botocore prefers a Bedrock API key found in the worker's
             # AWS_BEARER_TOKEN_BEDROCK over the account's own credentials, whatever the account says.
             signature_version="v4",

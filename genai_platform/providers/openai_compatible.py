@@ -18,7 +18,7 @@ from typing import Any
 
 import openai
 
-from ._openai_wire import ChatCompletionsAdapter, WireOptions
+from ._openai_wire import ChatCompletionsAdapter, WireOptions, http_client
 from .types import AccountConfig, ErrorKind, ProviderError
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -40,6 +40,7 @@ class OpenAICompatibleAdapter(ChatCompletionsAdapter):
             # The platform's router owns retries, fallback and circuit breaking.
             max_retries=0,
             timeout=config.timeout_seconds,
+            http_client=http_client(options),
         )
         super().__init__(client, WireOptions.from_options(options, defaults=WIRE_DEFAULTS))
 

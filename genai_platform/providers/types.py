@@ -224,6 +224,20 @@ class AccountConfig:
     timeout_seconds: float = 60.0
 
 
+#: Connections an adapter may keep open to its account at once, unless `options["max_connections"]`
+#: says otherwise: a worker runs calls in a pool of up to ~1,000 threads, and a connection pool
+#: smaller than that makes calls queue for a connection inside the SDK (httpx's default is 100).
+DEFAULT_MAX_CONNECTIONS = 1024
+
+
+def max_connections(options: Mapping[str, Any], *, option: str = "max_connections") -> int:
+    """The account's connection limit from its options, or `DEFAULT_MAX_CONNECTIONS`."""
+    value = options.get(option, DEFAULT_MAX_CONNECTIONS)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ProviderError(ErrorKind.BAD_REQUEST, f"account option {option!r} must be a positive integer")
+    return value
+
+
 class ProviderAdapter(Protocol):
     """What every provider module offers. One instance serves one account and may be reused."""
 

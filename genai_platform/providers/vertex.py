@@ -53,6 +53,7 @@ from .types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    max_connections,
 )
 
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
@@ -100,10 +101,14 @@ class VertexAdapter:
         if config.endpoint and not (project and location):
             # With a custom base URL and no project/location the SDK drops both and posts to bare paths.
             raise ProviderError(ErrorKind.AUTH, "vertex: an endpoint override needs options.project and a region")
+        size = max_connections(options)
         http_options = types.HttpOptions(
             base_url=config.endpoint or None,
             api_version=str(options.get("api_version") or DEFAULT_API_VERSION),
             timeout=max(1, round(config.timeout_seconds * 1000)),
+            # One httpx client per adapter serves every worker thread (httpx is thread-safe, and the
+            # SDK locks its credential refresh); its default pool of 100 would make calls queue.
+            client_args={"limits": httpx.Limits(max_connections=size, max_keepalive_connections=size)},
         )
         if hasattr(types, "HttpRetryOptions"):
             # The platform's router owns retries, fallback and circuit breaking; one attempt here.

@@ -32,12 +32,17 @@ logger = logging.getLogger(__name__)
 
 
 class AdapterPool:
-    """This worker process's adapters, one per distinct account configuration, reused across tasks
-    so SDK clients keep their connections. Bounded, least recently used out."""
+    """This worker process's adapters, one per distinct account configuration, shared by every task
+    thread so SDK clients keep their connections. Bounded, least recently used out.
+
+    Each adapter is built once even when many threads ask for it at once (an OCI instance-principal
+    signer or an Entra ID credential fetches tokens when built); threads asking for other accounts
+    are not held up meanwhile."""
 
     def __init__(self, size: int = 64) -> None:
         self._size = size
         self._adapters: OrderedDict[str, ProviderAdapter] = OrderedDict()
+        self._building: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, target: dict[str, Any]) -> ProviderAdapter:
@@ -52,25 +57,37 @@ class AdapterPool:
             ],
             sort_keys=True,
         )
+        adapter = self._cached(key)
+        if adapter is not None:
+            return adapter
+        with self._lock:
+            building = self._building.setdefault(key, threading.Lock())
+        with building:
+            adapter = self._cached(key)  # built by the thread this one waited for
+            if adapter is not None:
+                return adapter
+            config = AccountConfig(
+                provider=target["provider"],
+                region=target["region"],
+                endpoint=target["endpoint"],
+                credentials=resolve_credentials(target["credentials_ref"], os.environ),
+                options=target["options"],
+                timeout_seconds=target["timeout_seconds"],
+            )
+            adapter = build_adapter(config)
+            with self._lock:
+                self._adapters[key] = adapter
+                self._building.pop(key, None)
+                while len(self._adapters) > self._size:
+                    self._adapters.popitem(last=False)
+        return adapter
+
+    def _cached(self, key: str) -> ProviderAdapter | None:
         with self._lock:
             adapter = self._adapters.get(key)
             if adapter is not None:
                 self._adapters.move_to_end(key)
-                return adapter
-        config = AccountConfig(
-            provider=target["provider"],
-            region=target["region"],
-            endpoint=target["endpoint"],
-            credentials=resolve_credentials(target["credentials_ref"], os.environ),
-            options=target["options"],
-            timeout_seconds=target["timeout_seconds"],
-        )
-        adapter = build_adapter(config)
-        with self._lock:
-            self._adapters[key] = adapter
-            while len(self._adapters) > self._size:
-                self._adapters.popitem(last=False)
-        return adapter
+            return adapter
 
 
 #: How often a streaming worker checks whether the client went away.

@@ -175,12 +175,15 @@ def guardrail_draft_save(
     draft = policy.versions.filter(status=GuardrailPolicyVersion.Status.DRAFT).first() or GuardrailPolicyVersion(
         policy=policy
     )
+    # Before: the draft being replaced, or for a new draft the version it starts from (the latest published).
+    previous = draft if draft.pk else policy.versions.filter(status=GuardrailPolicyVersion.Status.PUBLISHED).first()
+    before = _version_state(previous) if previous is not None else None
     draft.document = {k: v for k, v in candidate.to_dict().items() if k in ("rules",)}
     draft.fingerprint = candidate.fingerprint()
     draft.save()
     audit_record(
         actor=audit_actor(actor), action="guardrail_policy.draft_saved", target=draft,
-        lob_slug=_owner_slug(policy), after={"fingerprint": draft.fingerprint},
+        lob_slug=_owner_slug(policy), before=before, after=_version_state(draft),
     )  # fmt: skip
     return draft
 
@@ -199,15 +202,27 @@ def guardrail_publish(
         if violations:
             raise ValidationError([violation.message for violation in violations])
     latest = version.policy.versions.aggregate(latest=Max("number"))["latest"] or 0
+    before = _version_state(version)
     version.number, version.status, version.mode = latest + 1, GuardrailPolicyVersion.Status.PUBLISHED, mode
     version.published_at, version.published_by = timezone.now(), audit_actor(actor)
     version.save()
     audit_record(
         actor=audit_actor(actor), action=f"guardrail_policy.published_{mode}", target=version,
-        lob_slug=_owner_slug(version.policy), after={"number": version.number, "fingerprint": version.fingerprint},
+        lob_slug=_owner_slug(version.policy), before=before, after=_version_state(version),
     )  # fmt: skip
     transaction.on_commit(lambda: hotcache.generation_bump("guardrails"))
     return version
+
+
+def _version_state(version: GuardrailPolicyVersion) -> dict[str, Any]:
+    """A version as the audit log keeps it: enough to tell what changed (the rules themselves)."""
+    return {
+        "number": version.number,
+        "status": version.status,
+        "mode": version.mode,
+        "fingerprint": version.fingerprint,
+        "rules": version.document.get("rules", []),
+    }
 
 
 def _owner_slug(policy: GuardrailPolicyRecord) -> str:

@@ -12,6 +12,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
@@ -19,7 +20,10 @@ from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from genai_platform import hotcache
-from lob_tenants.models import Membership, UseCase
+from genai_platform.access.models import CentralRoleAssignment
+from genai_platform.metering.services import budget_set
+from genai_platform.notifications import notify
+from lob_tenants.models import DataClassification, Membership, UseCase
 from lob_tenants.services import api_keys_forget
 from model_catalog.models import Alias
 
@@ -181,7 +185,6 @@ def review_decide(
     """A board member's decision. Four-eyes: nobody of the submitting LOB decides. The review is
     approved when every required specialty has approved; one rejection or request for changes
     decides it at once."""
-    from genai_platform.access.models import CentralRoleAssignment
 
     review = Review.objects.select_for_update().select_related("use_case__lob").get(pk=review.pk)
     use_case = review.use_case
@@ -275,7 +278,6 @@ def approval_issue(
         transaction.on_commit(lambda: hotcache.generation_bump("guardrails"))
     if monthly_budget_cap_usd is not None:
         # The cap is enforced like any budget: reserved before each call, refused with budget_exceeded.
-        from genai_platform.metering.services import budget_set
 
         budget_set(use_case=use_case, monthly_limit_usd=monthly_budget_cap_usd, hard_limit=True, actor=actor)
     audit_record(
@@ -374,7 +376,6 @@ def approvals_expire_due(*, now: dt.datetime | None = None) -> int:
 @transaction.atomic
 def model_approval_set(*, alias: Alias, classifications: list[str], actor: Any) -> ModelApproval:
     """The central team approves an alias for the data classifications it may receive."""
-    from lob_tenants.models import DataClassification
 
     unknown = set(classifications) - set(DataClassification.values)
     if unknown:
@@ -396,9 +397,6 @@ def model_approval_set(*, alias: Alias, classifications: list[str], actor: Any) 
 
 def reviews_escalate_overdue(*, now: dt.datetime | None = None) -> int:
     """Tells the board chair about every open review past its SLA, once per review."""
-    from django.conf import settings
-
-    from genai_platform.notifications import notify
 
     now = now or timezone.now()
     escalated = 0
@@ -437,9 +435,6 @@ def _missing_sign_offs(review: Review) -> list[str]:
 
 def approvals_warn_expiring(*, now: dt.datetime | None = None) -> int:
     """Warns each LOB's admins, once, that an approval expires within GOVERNANCE_EXPIRY_WARNING_DAYS."""
-    from django.conf import settings
-
-    from genai_platform.notifications import notify
 
     now = now or timezone.now()
     horizon = now + dt.timedelta(days=settings.GOVERNANCE_EXPIRY_WARNING_DAYS)

@@ -20,7 +20,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from lob_tenants.apis import ManagementPage, UseCasePathField, bad_request, get_or_404, paginated_response
+from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
+from lob_tenants.fields import UseCasePathField
 from lob_tenants.models import DataClassification, Lob, UseCase
 from lob_tenants.vector_stores.selectors import stores_by_public_id
 from model_catalog.models import Alias

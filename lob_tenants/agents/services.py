@@ -19,6 +19,7 @@ from genai_platform.access import services as access_services
 from genai_platform.router.channel import reply_channel
 from governance.digests import text_digest
 from governance.services import audit_actor, audit_record
+from governance.services.workflow import use_case_material_change
 from lob_tenants.models import ApiKey, Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.models import VectorStore
@@ -269,8 +270,6 @@ def _require_readable(stores: list[VectorStore], use_case: UseCase) -> None:
 
 
 def _material_change_if_approved(use_case: UseCase, actor: Any, what: str) -> None:
-    from governance.services.workflow import use_case_material_change
-
     use_case.refresh_from_db(fields=["status"])
     if use_case.status == UseCase.Status.APPROVED:
         use_case_material_change(use_case=use_case, actor=actor, what=what)

@@ -26,7 +26,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from lob_tenants.apis import ManagementPage, UseCasePathField, bad_request, get_or_404, paginated_response
+from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
+from lob_tenants.fields import UseCasePathField
 from lob_tenants.models import DataClassification, Lob, UseCase
 from model_catalog.models import Alias
 

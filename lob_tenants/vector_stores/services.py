@@ -32,6 +32,7 @@ from genai_platform.providers.types import EmbeddingRequest
 from governance.guardrails.context import ContextKind, ContextScreen, ItemAction, screen_items
 from governance.models import ModelApproval
 from governance.services import audit_actor, audit_record
+from governance.services.workflow import use_case_material_change
 from lob_tenants.models import Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal, use_case_principal
 from model_catalog.models import Alias
@@ -175,8 +176,6 @@ def grounding_attach(
         after={"store": store.public_id, "top_k": top_k, "score_threshold": score_threshold},
     )  # fmt: skip
     if created and use_case.status == UseCase.Status.APPROVED:
-        from governance.services.workflow import use_case_material_change
-
         use_case_material_change(use_case=use_case, actor=actor, what=f"vector store {store.public_id} added")
     _changed()
     return grounding

@@ -258,6 +258,8 @@ EXPECTATIONS: dict[str, Expectation] = {
             ("create", Expectation("catalog", "central", body=create_body, success=201)),
             ("detail", Expectation("catalog", "central", objects={"name": kind})),
             ("update", Expectation("catalog", "central", objects={"name": kind}, body=update_body)),
+            # The world's rows are all in use: a delete is refused (400), which still proves who may ask.
+            ("delete", Expectation("catalog", "central", objects={"name": kind}, success=400)),
         )
     },
     "catalog:deployment-deprecate": Expectation("catalog", "central", objects={"name": "deployment"}),

@@ -126,6 +126,8 @@ RIGHTS: dict[str, Rights] = {
     "governance.auditevent": central(platform_admin="v", governance_reviewer="v", superuser="v"),
     "governance.review": lob_owned({"governance_reviewer": "v", "superuser": "v"}),
     "governance.guardrailpolicyversion": central(platform_admin="v", superuser="v"),
+    "governance.guardrailpolicyrecord": central(platform_admin="vac", superuser="vac"),
+    "governance.modelapproval": central(platform_admin="vac", superuser="vac", governance_reviewer="v"),
     "model_catalog.provideraccount": CATALOG,
     "model_catalog.catalogmodel": CATALOG,
     "model_catalog.deployment": CATALOG,
@@ -198,6 +200,12 @@ def _captured(lob: Lob) -> CapturedExchange:
     )  # fmt: skip
 
 
+def model_approval_set(**kwargs: Any) -> Any:
+    from governance.services.workflow import model_approval_set as service
+
+    return service(**kwargs)
+
+
 def _guardrail_version() -> Any:
     from governance.services.guardrail_policies import central_baseline_install
 
@@ -235,6 +243,10 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
         actor="test", action="test.event", object_type="thing", object_id="1", lob_slug=lob.slug
     ),
     "governance.guardrailpolicyversion": lambda lob: _guardrail_version(),
+    "governance.guardrailpolicyrecord": lambda lob: _guardrail_version().policy,
+    "governance.modelapproval": lambda lob: committed(
+        model_approval_set, alias=AliasFactory(), classifications=["internal"], actor="test"
+    ),
     "governance.review": _review,
     "model_catalog.provideraccount": lambda lob: ProviderAccountFactory(),
     "model_catalog.catalogmodel": lambda lob: CatalogModelFactory(),
@@ -273,8 +285,17 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Pages of a person's own things, whatever their roles (tested in tests/access/test_personal_tokens.py).
+PERSONAL_PAGES = frozenset({"access.personalapitoken"})
+
+
 def registered() -> dict[str, admin.ModelAdmin]:
-    return {model._meta.label_lower: model_admin for model, model_admin in admin.site._registry.items()}
+    """Every policy-guarded admin (the personal pages are each person's own, not the policy's)."""
+    return {
+        model._meta.label_lower: model_admin
+        for model, model_admin in admin.site._registry.items()
+        if model._meta.label_lower not in PERSONAL_PAGES
+    }
 
 
 @dataclass(frozen=True)

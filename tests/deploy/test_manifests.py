@@ -77,3 +77,23 @@ def test_the_overlays_size_the_gateway_for_their_installation():
         return hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]
 
     assert gateway_bounds("small") < gateway_bounds("base") < gateway_bounds("large")
+
+
+def test_workers_of_remote_providers_wait_on_threads_and_cpu_bound_queues_use_processes():
+    """A provider call waits on the network: a thread each, a thousand per pod. Local embeddings and
+    platform tasks compute (and platform tasks hold database connections): a few processes."""
+    pools = {}
+    for resource in render(INSTALLATIONS["base"]):
+        command = resource["kind"] == "Deployment" and resource["spec"]["template"]["spec"]["containers"][0].get(
+            "command"
+        )
+        if command and "-Q" in command:
+            pool = command[command.index("--pool") + 1] if "--pool" in command else "prefork"
+            pools[command[command.index("-Q") + 1]] = (pool, int(command[command.index("--concurrency") + 1]))
+    for provider in PROVIDERS:
+        pool, concurrency = pools[queue_name(provider)]
+        if provider == "local":
+            assert (pool, concurrency) == ("prefork", 2)
+        else:
+            assert pool == "threads" and concurrency >= 1000, provider
+    assert pools["platform"][0] == "prefork"

@@ -177,10 +177,12 @@ def services_stack(stack_env, tmp_path_factory) -> Iterator[LiveStack]:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def worker_args(name: str, queue: str = "provider.sandbox", concurrency: int = 2) -> list[str]:
+def worker_args(name: str, queue: str = "provider.sandbox", concurrency: int = 2, pool: str = "threads") -> list[str]:
+    """A worker as deploy/ runs them: provider queues on the threads pool (`pool="prefork"` for the
+    processes of `provider.local` and `platform`)."""
     return [
         str(BIN / "celery"), "-A", "genai_platform", "worker", "-Q", queue, "-n", f"{name}@%h",
-        "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "--loglevel", "INFO",
+        "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "--loglevel", "INFO",
         "--without-mingle", "--without-gossip",
     ]  # fmt: skip
 

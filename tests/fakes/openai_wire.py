@@ -26,7 +26,8 @@ server that ignores it). `send_usage=False` plays a server that reports no usage
 Failures: `fail_next()` with `error_response()`, `rate_limited()` or `server_error()` answers in
 the dialect's error shape and headers; `interrupt_next_stream()` ends a stream early, with an SSE
 error event or with neither a finish reason nor `[DONE]`; `stream_chunk_delay` stalls between
-chunks. One fake can serve a whole test module: `reset()` restores its settings between tests.
+chunks, and `response_delay` holds every answer back as a model's latency would. One fake can
+serve a whole test module: `reset()` restores its settings between tests.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class OpenAIWireFake:
         send_usage: bool = True,
         honor_stream_options: bool = True,
         stream_chunk_delay: float = 0.0,
+        response_delay: float = 0.0,
     ) -> None:
         self.style = style
         self._settings: dict[str, Any] = {
@@ -145,6 +147,7 @@ class OpenAIWireFake:
             "send_usage": send_usage,
             "honor_stream_options": honor_stream_options,
             "stream_chunk_delay": stream_chunk_delay,
+            "response_delay": response_delay,
         }
         self.server = FakeServer(self._handle)
         self.reset()
@@ -166,6 +169,8 @@ class OpenAIWireFake:
         self.honor_stream_options: bool = settings["honor_stream_options"]
         #: Seconds between streamed chunks, to provoke read timeouts mid-stream.
         self.stream_chunk_delay: float = settings["stream_chunk_delay"]
+        #: Seconds the model "thinks" before the first byte of any answer: a real model's latency.
+        self.response_delay: float = settings["response_delay"]
         self._stream_interruptions: list[tuple[int, dict[str, Any] | None]] = []
         self.server.requests.clear()
         self.server.faults.clear()
@@ -237,6 +242,8 @@ class OpenAIWireFake:
     # ---- dispatch ----
 
     def _handle(self, request: RecordedRequest) -> FakeResponse:
+        if self.response_delay:
+            time.sleep(self.response_delay)  # each request has its own server thread: latency, not a queue
         try:
             model, operation = self._route(request)
             body = _json_body(request)

@@ -138,6 +138,10 @@ class FakeServer:
 
 
 class _QuietServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a worker opening hundreds of connections at once
+    # (its thread pool) would see connections refused, which no real provider does.
+    request_queue_size = 1024
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that hung up on purpose (timeouts, cancelled streams) is not a server error."""
         import sys

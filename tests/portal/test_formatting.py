@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from genai_platform.portal.formatting import human, listing, money, when
+from genai_platform.formatting import human, listing, money, when
 
 
 @pytest.mark.parametrize(

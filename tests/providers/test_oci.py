@@ -532,6 +532,19 @@ def test_a_generic_stream_yields_text_pieces_then_one_end_with_usage(adapter, fa
     assert sent["streamOptions"] == {"isIncludeUsage": True}
 
 
+def test_a_call_made_while_a_stream_is_open_succeeds_on_its_own_client(adapter, fake):
+    # The SDK's clients are not thread-safe; a worker thread's call must not share one mid-stream.
+    stream = adapter.chat_stream(ask("stream this please"))
+    first = next(stream)
+
+    answer = adapter.chat(ask("hello"))
+    rest = list(stream)
+
+    assert answer.content == "You said: hello"
+    assert isinstance(first, TextDelta) and isinstance(rest[-1], StreamEnd)
+    assert first.text + "".join(e.text for e in rest[:-1]) == "You said: stream this please"
+
+
 def test_a_generic_stream_reassembles_tool_call_fragments(adapter):
     events = list(adapter.chat_stream(ask("Weather in Paris?", tools=(WEATHER,), tool_choice="get_weather")))
 

@@ -3,6 +3,7 @@ against a strict fake of `/v1/chat/completions` and `/v1/embeddings`."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import math
 import socket
@@ -411,6 +412,21 @@ def test_an_unknown_wire_option_value_is_refused_at_construction(fake):
     error = raised_by(lambda: adapter(fake, max_tokens_parameter="max_output_tokens"))
 
     assert error.kind == ErrorKind.BAD_REQUEST
+
+
+def test_a_connection_limit_that_is_not_a_positive_integer_is_refused_at_construction(fake):
+    error = raised_by(lambda: adapter(fake, max_connections=0))
+
+    assert error.kind == ErrorKind.BAD_REQUEST
+
+
+def test_many_threads_share_one_adapter_and_all_get_their_answer(fake):
+    # A worker's thread pool runs calls of one account through one adapter (one SDK client) at once.
+    shared = adapter(fake, max_connections=4)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+        answers = list(pool.map(lambda n: shared.chat(ask(f"question {n}")).content, range(32)))
+
+    assert answers == [f'You said: "question {n}"' for n in range(32)]
 
 
 # ---- the fake refuses what the service refuses ----

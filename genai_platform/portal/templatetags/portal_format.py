@@ -1,8 +1,8 @@
-"""`{% load portal_format %}`: `money`, `when`, `listing` and `human` (see `portal.formatting`)."""
+"""`{% load portal_format %}`: `money`, `when`, `listing` and `human` (see `genai_platform.formatting`)."""
 
 from django import template
 
-from genai_platform.portal import formatting
+from genai_platform import formatting
 
 register = template.Library()
 register.filter("money", formatting.money)
