@@ -14,7 +14,7 @@ from genai_platform.inference.errors import InferenceError
 
 from . import draining, pipeline
 from .errors import GatewayError, error_response, gateway_error_for
-from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
+from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -73,6 +73,15 @@ class ChatCompletionsApi(OpenAIApi):
         principal = pipeline.authenticate(request.headers.get("Authorization"))
         body = parse_body(ChatCompletionIn, self.read_json_body(request))
         return render(pipeline.chat_completion(principal, body, request.request_id))
+
+
+class CompletionsApi(OpenAIApi):
+    """Legacy text completions, answered by the chat path."""
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        principal = pipeline.authenticate(request.headers.get("Authorization"))
+        body = parse_body(CompletionIn, self.read_json_body(request))
+        return render(pipeline.text_completion(principal, body, request.request_id))
 
 
 class EmbeddingsApi(OpenAIApi):

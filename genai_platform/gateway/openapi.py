@@ -10,7 +10,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel
 
-from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
+from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
 
 _ERROR = {
     "type": "object",
@@ -86,6 +86,7 @@ def inference_openapi() -> dict[str, Any]:
 
     paths = {
         "/v1/chat/completions": {"post": operation("chat_completion_create", body(ChatCompletionIn))},
+        "/v1/completions": {"post": operation("completion_create", body(CompletionIn))},
         "/v1/embeddings": {"post": operation("embedding_create", body(EmbeddingsIn))},
         "/v1/guardrails/apply": {"post": operation("guardrails_apply", body(GuardrailApplyIn))},
         "/v1/vector_stores/{store_id}/search": {

@@ -7,7 +7,9 @@ Views only parse HTTP and render; the core decides.
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +28,7 @@ from lob_tenants.vector_stores.retrieval import ground, search
 from lob_tenants.vector_stores.selectors import classification_covers, readable_store
 
 from .errors import GatewayError, gateway_error_for
-from .schemas import ChatCompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
+from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
 
 DEPRECATED = "deprecated"
 
@@ -92,6 +94,73 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     return GatewayReply(body=document, headers=headers)
 
 
+def text_completion(principal: KeyPrincipal, body: CompletionIn, request_id: str) -> GatewayReply:
+    """Legacy `/v1/completions`: the prompt as one user message through the same core as chat
+    (gate, guardrails, limits, metering), rendered as `text_completion` documents and chunks."""
+    request = body.to_chat_request()
+    completion_id, end_user = "cmpl-" + request_id.removeprefix("req_"), request.user or ""
+    if body.stream:
+        streamed = chat_stream(principal, request, request_id=request_id, end_user=end_user, grounder=ground)
+        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+        frames = _completion_frames(streamed.events, completion_id, streamed.alias, include_usage)
+        headers = {**_served_headers(streamed.served, None), **guardrail_headers(streamed.guard)}
+        return GatewayReply(stream=frames, headers={**headers, **streamed.rate_headers})
+    result = chat_complete(principal, request, request_id=request_id, end_user=end_user, grounder=ground)
+    document = {
+        "id": completion_id,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": result.alias,
+        "choices": [
+            {
+                "text": result.response.content,
+                "index": 0,
+                "logprobs": None,
+                "finish_reason": result.response.finish_reason,
+            }
+        ],
+        "usage": _usage_document(result.response.usage),
+    }
+    headers = {**guardrail_headers(result.guard)}
+    if result.served is not None:
+        headers.update({**result.rate_headers, **_served_headers(result.served, result.cost)})
+    return GatewayReply(body=document, headers=headers)
+
+
+def _completion_frames(
+    events: Iterator[StreamEvent | StreamStopped], completion_id: str, model: str, include_usage: bool
+) -> Iterator[bytes]:
+    created = int(time.time())
+
+    def chunk(text: str, finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
+        document: dict[str, Any] = {
+            "id": completion_id,
+            "object": "text_completion",
+            "created": created,
+            "model": model,
+            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": finish_reason}],
+        }
+        if usage is not None:
+            document["choices"], document["usage"] = [], _usage_document(usage)
+        return b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
+
+    try:
+        for event in events:
+            if isinstance(event, TextDelta):
+                yield chunk(event.text)
+            elif isinstance(event, StreamEnd):
+                yield chunk("", finish_reason=event.finish_reason)
+                if include_usage:
+                    yield chunk("", usage=event.usage)
+            elif isinstance(event, StreamStopped):
+                yield b"data: " + json.dumps(_stopped_document(event)).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    finally:
+        close = getattr(events, "close", None)
+        if close is not None:
+            close()
+
+
 def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
     result = embeddings_create(
         principal, body.to_embedding_request(), request_id=request_id, end_user=body.user or "",
@@ -101,7 +170,7 @@ def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> 
     document = {
         "object": "list",
         "data": [
-            {"object": "embedding", "index": i, "embedding": list(vector)}
+            {"object": "embedding", "index": i, "embedding": _encoded_vector(vector, body.encoding_format)}
             for i, vector in enumerate(result.response.vectors)
         ],
         "model": result.alias,
@@ -206,6 +275,13 @@ def _with_sources(frames: Iterator[bytes], sources: list[dict[str, Any]]) -> Ite
         close = getattr(frames, "close", None)
         if close is not None:
             close()
+
+
+def _encoded_vector(vector: tuple[float, ...], encoding_format: str) -> list[float] | str:
+    """A vector as OpenAI sends it: a JSON list of floats, or little-endian float32 bytes in base64."""
+    if encoding_format == "base64":
+        return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode("ascii")
+    return list(vector)
 
 
 def _model_entry(name: str, created: int) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from genai_platform.inference.structured import response_format_from_openai
 from genai_platform.providers.types import ChatRequest, EmbeddingRequest, Message, ToolCall, ToolDefinition
 
 from .errors import GatewayError
@@ -251,14 +252,58 @@ class ChatCompletionIn(_Strict):
             max_tokens=self.max_completion_tokens or self.max_tokens,
             stop=stops,
             user=self.user,
+            response_format=response_format_from_openai(
+                self.response_format.model_dump(by_alias=True, exclude_none=True) if self.response_format else None
+            ),
         )
+
+
+class CompletionIn(_Strict):
+    """`POST /v1/completions` (legacy): one prompt, answered through the chat path as one user message."""
+
+    model: StrictStr = Field(min_length=1)
+    prompt: StrictStr | list[StrictStr] = Field(min_length=1)
+    max_tokens: StrictInt | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: UnitFloat | None = None
+    n: StrictInt | None = Field(default=None, ge=1, le=1)
+    best_of: StrictInt | None = Field(default=None, ge=1, le=1)
+    stream: StrictBool = False
+    stream_options: StreamOptions | None = None
+    stop: StrictStr | list[StrictStr] | None = None
+    echo: Literal[False] | None = None
+    suffix: None = None
+    logprobs: None = None
+    user: StrictStr | None = Field(default=None, max_length=256)
+    # Accepted for compatibility and not forwarded, as on chat completions.
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    seed: StrictInt | None = None
+    logit_bias: dict[str, float] | None = None
+
+    def to_chat_request(self) -> ChatRequest:
+        prompts = [self.prompt] if isinstance(self.prompt, str) else self.prompt
+        if len(prompts) != 1:
+            raise GatewayError(400, "Only one prompt per request is supported.", param="prompt", code="invalid_value")
+        fields = {"model": self.model, "messages": [{"role": "user", "content": prompts[0]}], "stop": self.stop}
+        fields.update(max_tokens=self.max_tokens, temperature=self.temperature, top_p=self.top_p, user=self.user)
+        try:
+            # The chat schema's own rules (NUL bytes, sizes, stop sequences) apply to the prompt too.
+            as_chat = ChatCompletionIn.model_validate(fields)
+        except ValidationError as exc:
+            error = _as_gateway_error(exc)
+            if error.param and error.param.startswith("messages"):
+                error = GatewayError(400, error.message.replace(error.param, "prompt"), param="prompt", code=error.code)
+            raise error from None
+        return as_chat.to_chat_request()
 
 
 class EmbeddingsIn(_Strict):
     model: StrictStr = Field(min_length=1)
     input: StrictStr | list[StrictStr] = Field(min_length=1)
     dimensions: StrictInt | None = Field(default=None, ge=1, le=8192)
-    encoding_format: Literal["float"] = "float"
+    # "base64": little-endian float32 bytes, base64-encoded (the openai SDK's default).
+    encoding_format: Literal["float", "base64"] = "float"
     user: StrictStr | None = Field(default=None, max_length=256)
 
     def to_embedding_request(self) -> EmbeddingRequest:

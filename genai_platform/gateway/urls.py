@@ -5,6 +5,7 @@ from . import agent_apis, apis, openapi
 urlpatterns = [
     path("openapi.json", openapi.openapi_view, name="inference-openapi"),
     path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
+    path("completions", apis.CompletionsApi.as_view(), name="completions"),
     path("embeddings", apis.EmbeddingsApi.as_view(), name="embeddings"),
     path("guardrails/apply", apis.GuardrailApplyApi.as_view(), name="guardrails-apply"),
     path("vector_stores/<str:store_id>/search", apis.VectorStoreSearchApi.as_view(), name="vector-store-search"),

@@ -52,6 +52,7 @@ from .metering import CallMeter
 from .planning import ChatPlan, chat_plan
 from .prompting import with_pinned_prompt
 from .response_cache import cached_response, remember_response, response_cache_key
+from .structured import schema_refusal, schema_violation
 
 #: Adds retrieved context to a request: the request with it, and the sources it cites. The gateway
 #: passes the vector stores' grounding; the core knows no store.
@@ -200,6 +201,24 @@ def chat_wait(call: ChatCall) -> ChatOutcome:
         raise ProviderFailed(exc.error, attempts=exc.attempts) from None
 
 
+def chat_wait_conforming(call: ChatCall) -> ChatOutcome:
+    """`chat_wait`, and for a strict structured request the answer checked against its schema:
+    a non-conforming answer is asked for once more (both attempts' tokens are metered), then
+    refused with `response_schema_mismatch`."""
+    outcome = chat_wait(call)
+    if schema_violation(call.request, outcome.response) is None:
+        return outcome
+    retried = chat_wait(call)
+    first, second = outcome.response.usage, retried.response.usage
+    usage = Usage(first.input_tokens + second.input_tokens, first.output_tokens + second.output_tokens)
+    retried = dataclasses.replace(retried, response=dataclasses.replace(retried.response, usage=usage))
+    violation = schema_violation(call.request, retried.response)
+    if violation is not None:
+        call.meter.served, call.meter.usage = retried.served, usage
+        raise schema_refusal(call.request, violation)
+    return retried
+
+
 def chat_finish(call: ChatCall, outcome: ChatOutcome) -> ChatResponse:
     """The output guardrails, then what the meter records: the answer as the caller may see it."""
     meter = call.meter
@@ -296,7 +315,7 @@ def chat_complete(
         served = None
         if response is None:
             chat_admit(call)
-            outcome = chat_wait(call)
+            outcome = chat_wait_conforming(call)
             response, served = chat_finish(call, outcome), outcome.served
     return ChatResult(
         response=response,

@@ -162,6 +162,8 @@ class ChatCompletionsAdapter:
             params["stop"] = list(request.stop)
         if request.user:
             params["user"] = request.user
+        if request.wants_json:
+            params["response_format"] = _response_format_json(request)
         return params
 
 
@@ -184,6 +186,17 @@ def _message_json(message: Message) -> dict[str, Any]:
     elif message.name:
         data["name"] = message.name
     return data
+
+
+def _response_format_json(request: ChatRequest) -> dict[str, Any]:
+    fmt = request.response_format
+    assert fmt is not None
+    if fmt.type == "json_object" or fmt.schema is None:
+        return {"type": "json_object"}
+    spec: dict[str, Any] = {"name": fmt.name, "schema": dict(fmt.schema), "strict": fmt.strict}
+    if fmt.description:
+        spec["description"] = fmt.description
+    return {"type": "json_schema", "json_schema": spec}
 
 
 def _tool_choice_json(tool_choice: str) -> str | dict[str, Any]:

@@ -162,9 +162,15 @@ class BedrockAdapter:
             if "toolUse" in block
         )
         output_text = text + "".join(c.name + c.arguments for c in tool_calls)
+        finish_reason = _finish_reason(response.get("stopReason", "end_turn"))
+        answer_tool = _answer_tool(request)
+        answer = next((c for c in tool_calls if answer_tool and c.name == answer_tool[0]), None)
+        if answer is not None:
+            text, finish_reason = answer.arguments, "stop"
+            tool_calls = tuple(c for c in tool_calls if c is not answer)
         return ChatResponse(
             content=text,
-            finish_reason=_finish_reason(response.get("stopReason", "end_turn")),
+            finish_reason=finish_reason,
             usage=_usage(response.get("usage"), request, output_text),
             tool_calls=tool_calls,
             provider_response_id=response.get("ResponseMetadata", {}).get("RequestId"),
@@ -181,21 +187,29 @@ class BedrockAdapter:
         output: list[str] = []
         #: Converse numbers every content block; the platform numbers tool calls only.
         tool_index_by_block: dict[int, int] = {}
+        answer_tool = _answer_tool(request)
+        #: The block carrying a structured answer (forced tool use), relayed as text.
+        answer_block: int | None = None
         try:
             for event in stream:
                 if "contentBlockStart" in event:
                     start = event["contentBlockStart"]
                     tool_use = start.get("start", {}).get("toolUse")
-                    if tool_use is not None:
+                    if tool_use is not None and answer_tool and tool_use["name"] == answer_tool[0]:
+                        answer_block = start["contentBlockIndex"]
+                    elif tool_use is not None:
                         index = tool_index_by_block.setdefault(start["contentBlockIndex"], len(tool_index_by_block))
                         output.append(tool_use["name"])
                         yield ToolCallDelta(index=index, id=tool_use["toolUseId"], name=tool_use["name"])
                 elif "contentBlockDelta" in event:
                     block = event["contentBlockDelta"]
                     delta = block.get("delta", {})
-                    if delta.get("text"):
+                    if delta.get("text") and answer_tool is None:  # a structured answer is the tool's input
                         output.append(delta["text"])
                         yield TextDelta(delta["text"])
+                    elif "toolUse" in delta and block["contentBlockIndex"] == answer_block:
+                        output.append(delta["toolUse"]["input"])
+                        yield TextDelta(delta["toolUse"]["input"])
                     elif "toolUse" in delta and block["contentBlockIndex"] in tool_index_by_block:
                         output.append(delta["toolUse"]["input"])
                         yield ToolCallDelta(
@@ -211,7 +225,8 @@ class BedrockAdapter:
             stream.close()
         if stop_reason is None:
             raise ProviderError(ErrorKind.UNAVAILABLE, "the bedrock stream ended before messageStop")
-        yield StreamEnd(_finish_reason(stop_reason), _usage(usage, request, "".join(output)))
+        finish_reason = "stop" if answer_block is not None and not tool_index_by_block else _finish_reason(stop_reason)
+        yield StreamEnd(finish_reason, _usage(usage, request, "".join(output)))
 
     # ---- embeddings ----
 
@@ -336,9 +351,27 @@ def _converse_params(request: ChatRequest) -> dict[str, Any]:
     if inference:
         params["inferenceConfig"] = inference
     tool_config = _tool_config(request, messages)
+    answer_tool = _answer_tool(request)
+    if answer_tool is not None:
+        # Structured output by forced tool use: the answer is the input of a tool whose schema is the
+        # response format's. With the caller's own tools next to it, the model must call one of them.
+        name, schema = answer_tool
+        tool_config = tool_config or {"tools": []}
+        tool_config["tools"].append(_tool_spec(name, "Give your final answer by calling this tool.", schema))
+        tool_config["toolChoice"] = {"any": {}} if len(tool_config["tools"]) > 1 else {"tool": {"name": name}}
     if tool_config is not None:
         params["toolConfig"] = tool_config
     return params
+
+
+def _answer_tool(request: ChatRequest) -> tuple[str, Mapping[str, Any]] | None:
+    """The tool that carries a structured answer: its name and input schema (None for free text)."""
+    fmt = request.response_format
+    if fmt is None or not request.wants_json:
+        return None
+    if fmt.type == "json_schema" and fmt.schema is not None:
+        return fmt.name, fmt.schema
+    return "json_response", {"type": "object"}
 
 
 def _converse_messages(messages: tuple[Message, ...]) -> list[dict[str, Any]]:

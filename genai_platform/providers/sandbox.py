@@ -28,6 +28,13 @@ be tested end to end:
 
 A user message that mentions no offered tool gets the usual answer.
 
+Structured outputs: with a `json_schema` response format it answers the smallest instance of the
+schema it can build (required properties only; strings quote the user's message, cut to fit
+`maxLength`; numbers their `minimum` or 0; the first `enum` value, `anyOf` branch, ...); with
+`json_object`, `{"answer": "<the usual answer>"}`. A tool called by `tool_choice` gets the same
+kind of instance of its parameters schema (`{"input": "<message>"}` when it declares none). The
+option `break_schema` makes it answer `{}` instead, to exercise the gateway's strict check.
+
 Grounded behaviour (a system message carrying numbered sources, as the platform's retrieval adds):
 it answers extractively with the source sentence that shares the most words with the question,
 citing its number: `[sandbox] The refund window is 30 days. [2]`. With no source sharing a word,
@@ -42,7 +49,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .tokens import estimate_tokens
@@ -85,7 +92,7 @@ class SandboxAdapter:
                 tool_calls=(tool_call,),
                 provider_response_id=f"sandbox-{uuid.uuid4().hex}",
             )
-        text, finish_reason = self._reply_text(request)
+        text, finish_reason = self._structured_text(request) or self._reply_text(request)
         return ChatResponse(
             content=text,
             finish_reason=finish_reason,
@@ -102,7 +109,7 @@ class SandboxAdapter:
             yield ToolCallDelta(index=0, arguments=tool_call.arguments)
             yield StreamEnd("tool_calls", Usage(input_tokens, estimate_tokens(tool_call.name + tool_call.arguments)))
             return
-        text, finish_reason = self._reply_text(request)
+        text, finish_reason = self._structured_text(request) or self._reply_text(request)
         size = int(self._options.get("stream_chunk_chars", 0))
         pieces = [text[i : i + size] for i in range(0, len(text), size)] if size > 0 else _CHUNK.findall(text)
         for piece in pieces:
@@ -170,6 +177,17 @@ class SandboxAdapter:
                 kept.append(piece)
         return text, "stop"
 
+    def _structured_text(self, request: ChatRequest) -> tuple[str, str] | None:
+        fmt = request.response_format
+        if fmt is None or fmt.type == "text":
+            return None
+        if self._options.get("break_schema"):
+            return "{}", "stop"
+        if fmt.type == "json_object" or fmt.schema is None:
+            return json.dumps({"answer": self._reply_text(request)[0]}), "stop"
+        last = _last_turn(request.messages)
+        return json.dumps(schema_instance(fmt.schema, last.content if last else "")), "stop"
+
     def _tool_call_for(self, request: ChatRequest) -> ToolCall | None:
         """Calls a tool when the request insists on one and the last turn is the user's."""
         if not request.tools or request.tool_choice in (None, "auto", "none"):
@@ -179,7 +197,11 @@ class SandboxAdapter:
             return None
         names = [t.name for t in request.tools]
         name = request.tool_choice if request.tool_choice in names else names[0]
-        arguments = json.dumps({"input": last.content})
+        parameters = next(t.parameters for t in request.tools if t.name == name)
+        if parameters.get("properties"):
+            arguments = json.dumps(schema_instance(parameters, last.content))
+        else:
+            arguments = json.dumps({"input": last.content})
         call_id = "call_" + hashlib.sha256((name + arguments).encode()).hexdigest()[:24]
         return ToolCall(id=call_id, name=name, arguments=arguments)
 
@@ -313,6 +335,41 @@ def _last_turn(messages: tuple[Message, ...]) -> Message | None:
         if message.role in ("user", "tool"):
             return message
     return None
+
+
+def schema_instance(schema: Mapping[str, Any], text: str, root: Mapping[str, Any] | None = None) -> Any:
+    """The smallest instance of a JSON Schema the sandbox can build, strings quoting `text`."""
+    root = root if root is not None else schema
+    ref = schema.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/"):
+        target: Any = root
+        for part in ref[2:].split("/"):
+            target = target[part]
+        return schema_instance(target, text, root)
+    if "const" in schema:
+        return schema["const"]
+    if schema.get("enum"):
+        return schema["enum"][0]
+    for combinator in ("anyOf", "oneOf", "allOf"):
+        if schema.get(combinator):
+            return schema_instance(schema[combinator][0], text, root)
+    kind = schema.get("type", "object" if "properties" in schema else "string")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), "null")
+    if kind == "object":
+        properties = schema.get("properties") or {}
+        return {name: schema_instance(properties.get(name, {}), text, root) for name in schema.get("required") or ()}
+    if kind == "array":
+        return [schema_instance(schema.get("items") or {}, text, root) for _ in range(schema.get("minItems", 0))]
+    if kind in ("integer", "number"):
+        minimum = schema.get("minimum", schema.get("exclusiveMinimum", -1) + 1)
+        return math.ceil(minimum) if kind == "integer" else minimum
+    if kind == "boolean":
+        return False
+    if kind == "null":
+        return None
+    value = text[: schema.get("maxLength", len(text))]
+    return value + "x" * max(0, schema.get("minLength", 0) - len(value))
 
 
 def _hashed_embedding(text: str, dimensions: int) -> tuple[float, ...]:

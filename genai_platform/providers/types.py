@@ -59,6 +59,18 @@ class Usage:
 
 
 @dataclass(frozen=True)
+class ResponseFormat:
+    """The shape the answer must take: any JSON object (`json_object`), or one matching `schema`
+    (`json_schema`; with `strict` the gateway validates the answer against it)."""
+
+    type: Literal["text", "json_object", "json_schema"]
+    name: str = "response"
+    schema: Mapping[str, Any] | None = None
+    strict: bool = False
+    description: str = ""
+
+
+@dataclass(frozen=True)
 class ChatRequest:
     """A chat call addressed to one deployment.
 
@@ -77,6 +89,12 @@ class ChatRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     user: str | None = None
+    #: None (or type "text") for free text.
+    response_format: ResponseFormat | None = None
+
+    @property
+    def wants_json(self) -> bool:
+        return self.response_format is not None and self.response_format.type != "text"
 
 
 @dataclass(frozen=True)
@@ -258,6 +276,7 @@ def chat_request_from_dict(data: Mapping[str, Any]) -> ChatRequest:
         max_tokens=data.get("max_tokens"),
         stop=tuple(data.get("stop") or ()),
         user=data.get("user"),
+        response_format=ResponseFormat(**data["response_format"]) if data.get("response_format") else None,
     )
 
 

@@ -275,6 +275,12 @@ def _generate_request(request: ChatRequest) -> tuple[list[types.Content], types.
             )
         ]
         config.tool_config = _tool_config(request.tool_choice, {tool.name for tool in request.tools})
+    if request.wants_json:
+        # Gemini's JSON mode; the schema as full JSON Schema (`response_schema` takes an OpenAPI subset).
+        config.response_mime_type = "application/json"
+        fmt = request.response_format
+        if fmt is not None and fmt.schema is not None:
+            config.response_json_schema = dict(fmt.schema)
     return _contents(request.model, request.messages), config
 
 

@@ -316,6 +316,8 @@ class FakeOCIGenAI:
             )
         self.accepted.append(body)
         answer = _answer(conversation, chat)
+        if api_format == "GENERIC" and not answer.tool_calls and chat.get("responseFormat") is not None:
+            answer.text = _formatted_answer(chat["responseFormat"])
         if chat.get("isStream"):
             return self._stream(api_format, answer, chat)
         payload = _generic_result(answer) if api_format == "GENERIC" else _cohere_result(answer)
@@ -389,6 +391,20 @@ class _Conversation:
     @property
     def prompt_tokens(self) -> int:
         return sum(_count_tokens(text) for text in self.texts) + 4 * len(self.texts)
+
+
+def _formatted_answer(response_format: Any) -> str:
+    """GENERIC `responseFormat`: TEXT, JSON_OBJECT, or JSON_SCHEMA with `jsonSchema.name` and `schema`.
+    The answer is `{"fake": true}`, or the schema's required properties set to null."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "JSON_OBJECT":
+        return json.dumps({"fake": True})
+    if kind != "JSON_SCHEMA":
+        raise _invalid(f"Invalid chatRequest.responseFormat.type: '{kind}'.")
+    spec = response_format.get("jsonSchema")
+    if not isinstance(spec, dict) or not spec.get("name") or not isinstance(spec.get("schema"), dict):
+        raise _invalid("chatRequest.responseFormat.jsonSchema needs a name and a schema object.")
+    return json.dumps(dict.fromkeys(spec["schema"].get("required") or ()))
 
 
 def _validate_generic(chat: Mapping[str, Any]) -> _Conversation:

@@ -33,6 +33,7 @@ serve a whole test module: `reset()` restores its settings between tests.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import math
@@ -397,6 +398,7 @@ class OpenAIWireFake:
             model = self._model_for(body, "chat")
         messages = _validate_messages(body.get("messages"))
         tools = _validate_tools(body)
+        response_format = _validate_response_format(body.get("response_format"), messages)
         _validate_sampling(body)
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
@@ -422,6 +424,8 @@ class OpenAIWireFake:
         reply = _reply(
             messages, tools, body.get("tool_choice"), body.get("stop"), max_tokens, azure=self.style == "azure"
         )
+        if response_format is not None and not reply.tool_calls:
+            reply = dataclasses.replace(reply, content=response_format, finish_reason="stop")
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": reply.completion_tokens,
@@ -615,6 +619,47 @@ def _json_body(request: RecordedRequest) -> dict[str, Any]:
             )
         )
     return body
+
+
+def _validate_response_format(response_format: Any, messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's checks of `response_format`; the JSON text the fake then answers (None for text):
+    `{"fake": true}` for json_object, and for json_schema an object with the schema's required
+    properties set to null (enough to show the format arrived; it is not meant to conform)."""
+    if response_format is None:
+        return None
+    if not isinstance(response_format, dict) or response_format.get("type") not in (
+        "text",
+        "json_object",
+        "json_schema",
+    ):
+        raise _Reject(_invalid("Invalid value for 'response_format.type'.", "response_format.type"))
+    if response_format["type"] == "text":
+        return None
+    if response_format["type"] == "json_object":
+        if not any("json" in _text_of(m).lower() for m in messages):
+            raise _Reject(
+                _invalid(
+                    "'messages' must contain the word 'json' in some form, to use 'response_format' of type "
+                    "'json_object'.",
+                    "messages",
+                )
+            )
+        return json.dumps({"fake": True})
+    spec = response_format.get("json_schema")
+    if not isinstance(spec, dict) or not _TOOL_NAME.match(str(spec.get("name", ""))):
+        raise _Reject(_invalid("Invalid 'response_format.json_schema.name'.", "response_format.json_schema.name"))
+    schema = spec.get("schema")
+    if not isinstance(schema, dict) or not isinstance(spec.get("strict", False), bool):
+        raise _Reject(_invalid("Invalid 'response_format.json_schema'.", "response_format.json_schema"))
+    if spec.get("strict") and schema.get("additionalProperties") is not False:
+        raise _Reject(
+            _invalid(
+                "Invalid schema for response_format: In context=(), 'additionalProperties' is required to be "
+                "supplied and to be false.",
+                "response_format",
+            )
+        )
+    return json.dumps(dict.fromkeys(schema.get("required") or ()))
 
 
 def _validate_messages(messages: Any) -> list[dict[str, Any]]:

@@ -396,6 +396,10 @@ class VertexFake:
             generation.finish_reason = forced_finish or "STOP"
             return generation
         text, finish = _reply(contents, config)
+        if config.get("responseMimeType") == "application/json":
+            # JSON mode: the required properties of the schema (null), enough to show it arrived.
+            schema = config.get("responseJsonSchema") or config.get("responseSchema") or {}
+            text, finish = json.dumps(dict.fromkeys(schema.get("required") or ())), "STOP"
         if forced_finish in {"SAFETY", "RECITATION", "BLOCKLIST", "PROHIBITED_CONTENT", "SPII"}:
             generation.parts = []  # the service withholds the blocked text
             generation.finish_reason = forced_finish
@@ -707,6 +711,14 @@ def _validate_generation_config(value: Any, max_output_tokens: int) -> dict[str,
     in_range("maxOutputTokens", 1, max_output_tokens + 1)
     if len(config.get("stopSequences") or []) > 5:
         raise invalid("Unable to submit request because it has more than 5 stop sequences.")
+    if "responseSchema" in config and "responseJsonSchema" in config:
+        raise invalid("responseSchema and responseJsonSchema cannot both be set.")
+    if ("responseSchema" in config or "responseJsonSchema" in config) and config.get(
+        "responseMimeType"
+    ) != "application/json":
+        raise invalid(
+            "Unable to submit request because setting a response schema requires responseMimeType 'application/json'."
+        )
     return config
 
 

@@ -351,3 +351,70 @@ def test_a_stream_without_include_usage_carries_no_usage_chunk(key):
     chunks = [json.loads(f.removeprefix("data: ")) for f in frames[:-2]]
     assert all(c["choices"] for c in chunks)
     assert "usage" not in chunks[-1]
+
+
+# ---- structured outputs ----
+
+PERSON_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "Person",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer", "minimum": 18}},
+            "required": ["name", "age"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_a_strict_json_schema_answer_conforms_to_the_schema(key):
+    response = post(key, hello(response_format=PERSON_FORMAT))
+
+    assert response.status_code == 200, response.content
+    assert json.loads(response.json()["choices"][0]["message"]["content"]) == {"name": "Hello there", "age": 18}
+
+
+def test_a_json_object_answer_is_a_json_object(key):
+    response = post(key, hello(response_format={"type": "json_object"}))
+
+    assert isinstance(json.loads(response.json()["choices"][0]["message"]["content"]), dict)
+
+
+def test_a_strict_answer_breaking_the_schema_is_retried_once_then_refused():
+    breaking = DeploymentFactory(options={"break_schema": True})
+    _, key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="breaks-schema", deployments=[breaking])]))
+
+    response = post(key, hello("breaks-schema", response_format=PERSON_FORMAT))
+
+    assert_openai_error(response, 502, "response_schema_mismatch")
+    assert "Person" in response.json()["error"]["message"]
+    assert "required property" in response.json()["error"]["message"]
+
+
+def test_a_non_strict_schema_is_not_enforced():
+    breaking = DeploymentFactory(options={"break_schema": True})
+    _, key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="breaks-schema", deployments=[breaking])]))
+    lenient = {**PERSON_FORMAT, "json_schema": {**PERSON_FORMAT["json_schema"], "strict": False}}
+
+    response = post(key, hello("breaks-schema", response_format=lenient))
+
+    assert response.status_code == 200
+    assert response.json()["choices"][0]["message"]["content"] == "{}"
+
+
+@pytest.mark.parametrize(
+    ("response_format", "param"),
+    [
+        ({"type": "xml"}, "response_format.type"),
+        ({"type": "json_schema"}, "response_format.json_schema"),
+        (
+            {"type": "json_schema", "json_schema": {"name": "P", "schema": {"type": 7}}},
+            "response_format.json_schema.schema",
+        ),
+    ],
+)
+def test_a_malformed_response_format_is_a_400(key, response_format, param):
+    assert_openai_error(post(key, hello(response_format=response_format)), 400, param=param)

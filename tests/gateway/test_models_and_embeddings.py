@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 
 import pytest
 from django.test import Client
@@ -76,6 +78,23 @@ def test_embeddings_have_the_openai_shape(embedding_key):
     assert [d["index"] for d in document["data"]] == [0, 1]
     assert all(len(d["embedding"]) == 64 for d in document["data"])
     assert document["usage"]["prompt_tokens"] == document["usage"]["total_tokens"] > 0
+
+
+def test_base64_embeddings_are_little_endian_float32_of_the_same_vector(embedding_key):
+    body = {"model": "embedder", "input": "refund policy", "dimensions": 32}
+    as_floats = embed(embedding_key, {**body, "encoding_format": "float"}).json()["data"][0]["embedding"]
+
+    encoded = embed(embedding_key, {**body, "encoding_format": "base64"}).json()["data"][0]["embedding"]
+
+    decoded = struct.unpack("<32f", base64.b64decode(encoded))
+    assert decoded == pytest.approx(as_floats, abs=1e-6)
+
+
+def test_an_unknown_encoding_format_is_a_400(embedding_key):
+    response = embed(embedding_key, {"model": "embedder", "input": "text", "encoding_format": "int8"})
+
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "encoding_format"
 
 
 def test_a_chat_only_model_refuses_embeddings_with_a_400():

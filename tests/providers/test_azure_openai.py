@@ -20,6 +20,7 @@ from genai_platform.providers.types import (
     ErrorKind,
     Message,
     ProviderError,
+    ResponseFormat,
     StreamEnd,
     TextDelta,
     ToolCallDelta,
@@ -467,3 +468,21 @@ def test_the_fake_requires_credentials(fake):
 
     assert status == 401
     assert set(body["error"]) >= {"message", "type", "param", "code"}
+
+
+# ---- structured outputs ----
+
+
+def test_a_strict_json_schema_response_format_is_forwarded_to_the_deployment(fake):
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+        "additionalProperties": False,
+    }
+    response_format = ResponseFormat(type="json_schema", name="Place", schema=schema, strict=True)
+
+    response = adapter(fake).chat(ask("Paris", response_format=response_format))
+
+    assert fake.last_body()["response_format"]["json_schema"] == {"name": "Place", "schema": schema, "strict": True}
+    assert json.loads(response.content) == {"city": None}

@@ -23,6 +23,7 @@ from genai_platform.providers.types import (
     ErrorKind,
     Message,
     ProviderError,
+    ResponseFormat,
     StreamEnd,
     TextDelta,
     ToolCall,
@@ -714,3 +715,41 @@ def test_an_unreachable_endpoint_is_unavailable(fake):
     adapter = BedrockAdapter(account(fake, endpoint=f"http://127.0.0.1:{closed_port}"))
 
     assert error_of(lambda: adapter.chat(ask("Hi"))).kind is ErrorKind.UNAVAILABLE
+
+
+# ---- structured outputs: forced tool use ----
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+}
+
+
+def test_a_json_schema_response_format_is_a_forced_tool_whose_input_is_the_answer(adapter, fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON, strict=True)
+
+    response = adapter.chat(ask("Ada", response_format=response_format))
+
+    tool_config = fake.last_call().body["toolConfig"]
+    assert tool_config["toolChoice"] == {"tool": {"name": "Person"}}
+    assert tool_config["tools"][0]["toolSpec"]["inputSchema"] == {"json": PERSON}
+    assert json.loads(response.content) == {"name": "Ada"}
+    assert (response.finish_reason, response.tool_calls) == ("stop", ())
+
+
+def test_a_streamed_structured_answer_arrives_as_text(adapter, fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON)
+
+    events = list(adapter.chat_stream(ask("Ada", response_format=response_format)))
+
+    assert json.loads("".join(e.text for e in events if isinstance(e, TextDelta))) == {"name": "Ada"}
+    assert events[-1].finish_reason == "stop"
+
+
+def test_next_to_the_callers_tools_the_model_must_call_one_of_them_or_answer(adapter, fake):
+    adapter.chat(ask("Hi", tools=(WEATHER,), response_format=ResponseFormat(type="json_object")))
+
+    tool_config = fake.last_call().body["toolConfig"]
+    assert [t["toolSpec"]["name"] for t in tool_config["tools"]] == ["get_weather", "json_response"]
+    assert tool_config["toolChoice"] == {"any": {}}

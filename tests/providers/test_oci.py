@@ -21,6 +21,7 @@ from genai_platform.providers.types import (
     ErrorKind,
     Message,
     ProviderError,
+    ResponseFormat,
     StreamEnd,
     TextDelta,
     ToolCall,
@@ -1006,3 +1007,27 @@ def test_an_unknown_ambient_auth_mode_is_refused():
         )
 
     assert error.value.kind is ErrorKind.BAD_REQUEST
+
+
+# ---- structured outputs (GENERIC models: responseFormat) ----
+
+PERSON = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+
+
+def test_a_json_schema_response_format_is_forwarded_as_generic_response_format(adapter, fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON, strict=True)
+
+    response = adapter.chat(ask("Ada", response_format=response_format))
+
+    assert fake.accepted[-1]["chatRequest"]["responseFormat"] == {
+        "type": "JSON_SCHEMA",
+        "jsonSchema": {"name": "Person", "schema": PERSON, "isStrict": True},
+    }
+    assert json.loads(response.content) == {"name": None}
+
+
+def test_a_json_object_response_format_is_forwarded_as_json_object(adapter, fake):
+    response = adapter.chat(ask("json please", response_format=ResponseFormat(type="json_object")))
+
+    assert fake.accepted[-1]["chatRequest"]["responseFormat"] == {"type": "JSON_OBJECT"}
+    assert json.loads(response.content) == {"fake": True}

@@ -18,6 +18,7 @@ from genai_platform.providers.types import (
     ErrorKind,
     Message,
     ProviderError,
+    ResponseFormat,
     StreamEnd,
     TextDelta,
     ToolCall,
@@ -621,3 +622,45 @@ def test_an_endpoint_that_does_not_speak_the_api_is_unavailable(fake):
     error = raised_by(lambda: adapter(fake).chat(ask("hi")))
 
     assert error.kind == ErrorKind.UNAVAILABLE
+
+
+# ---- structured outputs ----
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_response_format_is_forwarded_natively(fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON, strict=True)
+
+    response = adapter(fake).chat(ask("Ada, 36", response_format=response_format))
+
+    assert fake.last_body()["response_format"] == {
+        "type": "json_schema",
+        "json_schema": {"name": "Person", "schema": PERSON, "strict": True},
+    }
+    assert json.loads(response.content) == {"name": None, "age": None}
+
+
+def test_a_json_object_response_format_is_forwarded_natively(fake):
+    response = adapter(fake).chat(ask("answer in json", response_format=ResponseFormat(type="json_object")))
+
+    assert fake.last_body()["response_format"] == {"type": "json_object"}
+    assert json.loads(response.content) == {"fake": True}
+
+
+def test_the_provider_refusing_a_response_format_is_a_bad_request(fake):
+    # OpenAI wants the word "json" in the messages for json_object; its refusal is the caller's fault.
+    error = raised_by(lambda: adapter(fake).chat(ask("hello", response_format=ResponseFormat(type="json_object"))))
+
+    assert error.kind == ErrorKind.BAD_REQUEST
+
+
+def test_without_a_response_format_none_is_sent(fake):
+    adapter(fake).chat(ask("hello"))
+
+    assert "response_format" not in fake.last_body()

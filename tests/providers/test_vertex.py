@@ -19,6 +19,7 @@ from genai_platform.providers.types import (
     ErrorKind,
     Message,
     ProviderError,
+    ResponseFormat,
     StreamEnd,
     TextDelta,
     ToolCall,
@@ -821,3 +822,33 @@ def service_account_json(fake: VertexFake, key: rsa.RSAPrivateKey) -> str:
 def decode(signature: str) -> bytes:
     """Signatures are bytes; protobuf JSON spells them in standard or URL-safe base64."""
     return base64.urlsafe_b64decode(signature.replace("+", "-").replace("/", "_") + "=" * (-len(signature) % 4))
+
+
+# ---- structured outputs ----
+
+PERSON = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+    "required": ["name", "age"],
+    "additionalProperties": False,
+}
+
+
+def test_a_json_schema_response_format_becomes_json_mode_with_the_schema(adapter, fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON, strict=True)
+
+    response = adapter.chat(ask("Ada, 36", response_format=response_format))
+
+    config = fake.bodies("generateContent")[-1]["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert config["responseJsonSchema"] == PERSON
+    assert json.loads(response.content) == {"name": None, "age": None}
+
+
+def test_a_json_object_response_format_is_json_mode_without_a_schema(adapter, fake):
+    adapter.chat(ask("json please", response_format=ResponseFormat(type="json_object")))
+
+    config = fake.bodies("generateContent")[-1]["generationConfig"]
+    assert config["responseMimeType"] == "application/json"
+    assert "responseJsonSchema" not in config
+    assert "responseSchema" not in config

@@ -81,6 +81,14 @@ def generic_request(request: ChatRequest) -> Any:
             for tool in request.tools
         ]
         chat_request.tool_choice = _generic_tool_choice(request.tool_choice)
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_schema" and fmt.schema is not None:
+        schema = genai.ResponseJsonSchema(
+            name=fmt.name, description=fmt.description or None, schema=dict(fmt.schema), is_strict=fmt.strict
+        )
+        chat_request.response_format = genai.JsonSchemaResponseFormat(json_schema=schema)
+    elif fmt is not None and fmt.type == "json_object":
+        chat_request.response_format = genai.JsonObjectResponseFormat()
     return chat_request
 
 
