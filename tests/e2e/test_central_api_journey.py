@@ -153,7 +153,7 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
 
     intake = rita.post("tenants:use-case-intake-save", INTAKE, **uc)["intake"]
     assert intake["risk_tier"] == "high" and intake["tier_reasons"]
-    rita.post("tenants:use-case-submit", {}, **uc)
+    rita.post("tenants:use-case-submit", {}, expect=201, **uc)
     [review] = rita.get("tenants:use-case-governance", **uc)["reviews"]
 
     # -- the board asks for changes; the LOB answers and resubmits
@@ -164,7 +164,7 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
         review_id=review["id"],
     )
     assert rita.get("tenants:use-case-governance", **uc)["status"] == "changes_requested"
-    rita.post("tenants:use-case-submit", {"answer": "Every draft is read and edited by an agent."}, **uc)
+    rita.post("tenants:use-case-submit", {"answer": "Every draft is read and edited by an agent."}, expect=201, **uc)
     reviews = rita.get("tenants:use-case-governance", **uc)["reviews"]
     open_review = next(r for r in reviews if r["status"] == "open")
 
