@@ -11,7 +11,11 @@ REDIS ?= redis://127.0.0.1:6379
 # owner role, every process as the application role (no superuser, owns nothing), DEBUG off.
 PG_OWNER_URL ?= postgres://genai_owner@$(PG_HOST)
 PG_APP_URL ?= postgres://genai_app@$(PG_HOST)
-UP_ENV := DATABASE_URL=$(PG_APP_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(REDIS)/1 DJANGO_DEBUG=off
+# `make up BROKER=rabbitmq` puts the queues on the machine's RabbitMQ (quorum queues) instead of Redis.
+BROKER ?= redis
+RABBITMQ ?= amqp://guest:guest@127.0.0.1:5672//
+BROKER_URL := $(if $(filter rabbitmq,$(BROKER)),$(RABBITMQ),$(REDIS)/1)
+UP_ENV := DATABASE_URL=$(PG_APP_URL)/genai_platform REDIS_URL=$(REDIS)/0 CELERY_BROKER_URL=$(BROKER_URL) DJANGO_DEBUG=off
 
 .PHONY: run stop-embedded-pg up worker test browser-deps deploy-tools lint bench bench-guardrails bench-rag clean
 
