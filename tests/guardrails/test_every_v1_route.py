@@ -82,6 +82,14 @@ def probe_chat_stream(world) -> str:
     return refused(post(world, "/v1/chat/completions", body))
 
 
+def probe_completions(world) -> str:
+    return refused(post(world, "/v1/completions", {"model": "chat", "prompt": INJECTION}))
+
+
+def probe_completions_stream(world) -> str:
+    return refused(post(world, "/v1/completions", {"model": "chat", "prompt": INJECTION, "stream": True}))
+
+
 def probe_embeddings(world) -> str:
     return refused(post(world, "/v1/embeddings", {"model": world["store"].embedding_alias.name, "input": [INJECTION]}))
 
@@ -102,6 +110,7 @@ def probe_agent_run(world) -> str:
 
 PROBES: dict[str, list[Callable]] = {
     "v1/chat/completions": [probe_chat, probe_chat_stream],
+    "v1/completions": [probe_completions, probe_completions_stream],
     "v1/embeddings": [probe_embeddings],
     "v1/vector_stores/<str:store_id>/search": [probe_search],
     "v1/agents/<str:agent_id>/runs": [probe_agent_run],
