@@ -25,6 +25,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import httpx
 import openai
 
 from .tokens import estimate_tokens
@@ -111,7 +112,8 @@ class ChatCompletionsAdapter:
             raise provider_error(exc) from exc
         try:
             yield from _stream_events(request, stream)
-        except (openai.OpenAIError, ValueError) as exc:
+        except (openai.OpenAIError, httpx.TransportError, ValueError) as exc:
+            # Reading the body of a stream, some SDK releases let httpx's own errors through unwrapped.
             raise provider_error(exc) from exc
         finally:
             # Also runs when the consumer stops early, so the connection goes back to the pool.
@@ -361,8 +363,10 @@ def http_client(options: Mapping[str, Any]) -> openai.DefaultHttpxClient:
 
 def provider_error(exc: Exception) -> ProviderError:
     """Map any exception the `openai` SDK raises (or a malformed reply) onto the platform's taxonomy."""
-    if isinstance(exc, openai.APITimeoutError):
+    if isinstance(exc, openai.APITimeoutError | httpx.TimeoutException):
         return ProviderError(ErrorKind.TIMEOUT, "the request timed out")
+    if isinstance(exc, httpx.TransportError):
+        return ProviderError(ErrorKind.UNAVAILABLE, f"the connection failed: {exc}")
     if isinstance(exc, openai.APIConnectionError):
         return ProviderError(ErrorKind.UNAVAILABLE, f"cannot reach the endpoint: {_cause(exc)}")
     if isinstance(exc, openai.APIStatusError):
