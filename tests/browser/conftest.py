@@ -4,6 +4,7 @@ headless Chromium through Selenium and Debian's chromedriver. No browser is ever
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -79,32 +80,46 @@ class LivePortal:
     logs: Path
 
 
-@pytest.fixture(scope="module")
-def live_portal(tmp_path_factory) -> Iterator[LivePortal]:
-    logs = tmp_path_factory.mktemp("portal")
-    database = f"genai_portal_{uuid.uuid4().hex[:8]}"
+@contextlib.contextmanager
+def migrated_database(prefix: str) -> Iterator[dict[str, str]]:
+    """A freshly migrated PostgreSQL database of its own and the portal's Redis db, emptied: the
+    settings a browser test's processes run with. The database is dropped afterwards."""
+    database = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{database}"')
     redis_url = f"{REDIS_BASE}/{PORTAL_REDIS_DB}"
     redis.Redis.from_url(redis_url).flushdb()
     env = clean_env(DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}", REDIS_URL=redis_url)
-    password = secrets.token_urlsafe(16)
     try:
         manage(env, "migrate", "--noinput", "-v0")
+        yield env
+    finally:
+        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def serving_gateway(env: dict[str, str], logs: Path) -> Iterator[str]:
+    """A gunicorn gateway on `env`, yielded as its base URL once it answers."""
+    port, log = free_port(), logs / "gateway.log"
+    with running(gateway_args(port), env, log) as gateway:
+        base_url = f"http://127.0.0.1:{port}"
+        wait_until_serving(base_url, gateway, log)
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def live_portal(tmp_path_factory) -> Iterator[LivePortal]:
+    logs = tmp_path_factory.mktemp("portal")
+    password = secrets.token_urlsafe(16)
+    with migrated_database("genai_portal") as env:
         world = json.loads(manage(env, "shell", "-c", f"PASSWORD = {password!r}\n" + WORLD).strip().splitlines()[-1])
-        port = free_port()
-        log = logs / "gateway.log"
-        with running(gateway_args(port), env, log) as gateway:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_serving(base_url, gateway, log)
+        with serving_gateway(env, logs) as base_url:
             yield LivePortal(
                 base_url=base_url, username="retail-admin", password=password,
                 foreign_use_case_id=world["foreign_use_case_id"],
                 foreign_use_case_name=world["foreign_use_case_name"], logs=logs,
             )  # fmt: skip
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 @pytest.fixture

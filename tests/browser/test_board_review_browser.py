@@ -7,27 +7,17 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import openai
-import psycopg
 import pytest
-import redis
 
 from tests.e2e.conftest import (
-    PG_ADMIN_DSN,
-    REDIS_BASE,
-    clean_env,
-    free_port,
-    gateway_args,
     manage,
-    running,
-    wait_until_serving,
 )
 
-from .conftest import PORTAL_REDIS_DB, WORLD, LivePortal
+from .conftest import WORLD, LivePortal, migrated_database, serving_gateway
 from .test_portal_browser import log_in, shown
 
 with contextlib.suppress(ImportError):  # the `browser` fixture fails each test, saying what to install
@@ -76,32 +66,18 @@ class BoardWorld:
 def board_world(tmp_path_factory) -> Iterator[BoardWorld]:
     """Like `live_portal`, with the board member and the submitted use case in its database."""
     logs = tmp_path_factory.mktemp("board")
-    database = f"genai_board_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    redis_url = f"{REDIS_BASE}/{PORTAL_REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = clean_env(DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}", REDIS_URL=redis_url)
     password = secrets.token_urlsafe(16)
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
+    with migrated_database("genai_board") as env:
         out = manage(env, "shell", "-c", f"PASSWORD = {password!r}\n" + WORLD + SUBMITTED).strip().splitlines()
         world, submitted = json.loads(out[-2]), json.loads(out[-1])
         assert submitted["tier"] == "low"
-        port = free_port()
-        log = logs / "gateway.log"
-        with running(gateway_args(port), env, log) as gateway:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_serving(base_url, gateway, log)
+        with serving_gateway(env, logs) as base_url:
             portal = LivePortal(
                 base_url=base_url, username="board-security", password=password,
                 foreign_use_case_id=world["foreign_use_case_id"],
                 foreign_use_case_name=world["foreign_use_case_name"], logs=logs,
             )  # fmt: skip
             yield BoardWorld(portal, submitted["review_id"], submitted["production_key"])
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def chat(portal: LivePortal, key: str) -> str:

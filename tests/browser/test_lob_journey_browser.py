@@ -13,28 +13,18 @@ from __future__ import annotations
 import contextlib
 import json
 import secrets
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import openai
-import psycopg
 import pytest
-import redis
 import requests
 
 from tests.e2e.conftest import (
-    PG_ADMIN_DSN,
-    REDIS_BASE,
-    clean_env,
-    free_port,
-    gateway_args,
     manage,
-    running,
-    wait_until_serving,
 )
 
-from .conftest import PORTAL_REDIS_DB
+from .conftest import migrated_database, serving_gateway
 from .test_portal_browser import shown
 
 with contextlib.suppress(ImportError):  # the `browser` fixture fails each test, saying what to install
@@ -69,25 +59,11 @@ class EmptyPlatform:
 @pytest.fixture(scope="module")
 def empty_platform(tmp_path_factory) -> Iterator[EmptyPlatform]:
     logs = tmp_path_factory.mktemp("journey")
-    database = f"genai_journey_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{database}"')
-    redis_url = f"{REDIS_BASE}/{PORTAL_REDIS_DB}"
-    redis.Redis.from_url(redis_url).flushdb()
-    env = clean_env(DATABASE_URL=PG_ADMIN_DSN.rsplit("/", 1)[0] + f"/{database}", REDIS_URL=redis_url)
     password = secrets.token_urlsafe(16)
-    try:
-        manage(env, "migrate", "--noinput", "-v0")
+    with migrated_database("genai_journey") as env:
         manage(env, "shell", "-c", f"PASSWORD = {password!r}\n" + PEOPLE)
-        port = free_port()
-        log = logs / "gateway.log"
-        with running(gateway_args(port), env, log) as gateway:
-            base_url = f"http://127.0.0.1:{port}"
-            wait_until_serving(base_url, gateway, log)
+        with serving_gateway(env, logs) as base_url:
             yield EmptyPlatform(base_url=base_url, password=password, env=env)
-    finally:
-        with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def sign_in(browser, platform: EmptyPlatform, username: str) -> None:
