@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from lob_tenants.demo import demo_seed
+from genai_platform.demo.seed import demo_seed
 
 EXAMPLE = """
   GenAI platform is ready ({mode})

@@ -15,10 +15,9 @@ from genai_platform.access.services import central_role_grant, membership_set
 from governance.models import Approval
 from governance.services.guardrail_policies import central_baseline_install
 from governance.services.workflow import intake_save, model_approval_set, review_decide, use_case_submit
+from lob_tenants.models import ApiKey, UseCase
+from lob_tenants.services import api_key_issue, lob_upsert, use_case_upsert
 from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
-
-from .models import ApiKey, UseCase
-from .services import api_key_issue, lob_upsert, use_case_upsert
 
 DEMO_ADMIN_USERNAME = "admin"
 DEMO_REVIEWER_USERNAME = "demo-board-security"
@@ -150,9 +149,9 @@ def _demo_grounded(lob: Any, admin: Any, chat_alias: Any, embed_alias: Any) -> t
     with the reason, when no vector database can be reached (the rest of the demo does not need one)."""
     from django.core.exceptions import ValidationError
 
-    from .vector_stores.backends import BackendError
-    from .vector_stores.models import VectorStore
-    from .vector_stores.services import Upload, documents_ingest, grounding_attach, vector_store_create
+    from lob_tenants.vector_stores.backends import BackendError
+    from lob_tenants.vector_stores.models import VectorStore
+    from lob_tenants.vector_stores.services import Upload, documents_ingest, grounding_attach, vector_store_create
 
     use_case = use_case_upsert(
         lob=lob,
