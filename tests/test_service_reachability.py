@@ -71,8 +71,6 @@ INTERNAL: dict[str, str] = {
 #: that the test holds every other service to the rule today and fails when a debt is paid (then
 #: delete its line).
 KNOWN_GAPS: dict[str, str] = {
-    "governance.services.workflow.use_case_suspend": "issue 14, board journey: suspend API and form",
-    "governance.services.workflow.use_case_reinstate": "issue 14, board journey: reinstate API and form",
     "genai_platform.access.services.central_role_grant": "issue 20 (blind): people and roles API",
     "genai_platform.access.services.policy_rule_add": "issue 20 (blind): policy lines API",
     "genai_platform.access.services.policy_rule_remove": "issue 20 (blind): policy lines API",
