@@ -200,16 +200,24 @@ class ReviewAdmin(PortalAdmin):
         return self.review_page(request, review, form, extra_context)
 
     def get_urls(self) -> list[Any]:
-        view = self.admin_site.admin_view(self.use_case_change_view)
-        change = path("<path:object_id>/use-case/<slug:change>/", view, name="governance_review_use_case_change")
-        return [change, *super().get_urls()]
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/suspend/", wrap(self.suspend_view), name="governance_review_suspend"),
+            path("<path:object_id>/reinstate/", wrap(self.reinstate_view), name="governance_review_reinstate"),
+            *super().get_urls(),
+        ]
+
+    def suspend_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self.use_case_change_view(request, object_id, "suspend")
+
+    def reinstate_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self.use_case_change_view(request, object_id, "reinstate")
 
     def use_case_change_view(self, request: HttpRequest, object_id: str, change: str) -> Any:
-        """POST: the board suspends or reinstates the use case of this review, saying why."""
+        """The board suspends or reinstates the use case of this review, saying why (POST; GET shows the page)."""
         review = self.get_object(request, unquote(object_id))
-        page = reverse("admin:governance_review_change", args=[review.pk])
-        if change not in USE_CASE_CHANGES or request.method != "POST":
-            return HttpResponseRedirect(page)
+        if request.method != "POST":
+            return self.review_page(request, review, ReviewDecisionForm(review=review), None)
         self.portal_require(request, review, WRITE)
         form = UseCaseSuspensionForm(request.POST)
         if form.is_valid():
@@ -220,7 +228,7 @@ class ReviewAdmin(PortalAdmin):
                 form.add_error("reason" if "reason" in getattr(error, "error_dict", {}) else None, error.messages)
             else:
                 self.message_user(request, done, messages.SUCCESS)
-                return HttpResponseRedirect(page)
+                return HttpResponseRedirect(reverse("admin:governance_review_change", args=[review.pk]))
         return self.review_page(request, review, ReviewDecisionForm(review=review), None, suspension_form=form)
 
     def use_case_change_offered(self, request: HttpRequest, review: Review) -> str | None:

@@ -71,9 +71,6 @@ INTERNAL: dict[str, str] = {
 #: that the test holds every other service to the rule today and fails when a debt is paid (then
 #: delete its line).
 KNOWN_GAPS: dict[str, str] = {
-    "genai_platform.access.services.central_role_grant": "issue 20 (blind): people and roles API",
-    "genai_platform.access.services.policy_rule_add": "issue 20 (blind): policy lines API",
-    "genai_platform.access.services.policy_rule_remove": "issue 20 (blind): policy lines API",
     "genai_platform.access.services.break_glass_request": "break-glass has an API; its portal form is not built",
     "genai_platform.access.services.break_glass_decide": "break-glass has an API; its portal form is not built",
     "genai_platform.access.services.break_glass_revoke": "break-glass has an API; its portal form is not built",

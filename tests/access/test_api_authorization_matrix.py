@@ -29,6 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from genai_platform.access import services as access
 from genai_platform.access.enforcer import policy_enforcer
+from genai_platform.access.models import PolicyRule
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.access.tokens import personal_token_issue
@@ -143,6 +144,19 @@ EXPECTATIONS: dict[str, Expectation] = {
         success=201,
     ),
     "access:break-glass-revoke": Expectation("break_glass", "central", objects={"request_id": "own_request"}),
+    # No policy line grants these: only superusers (not a role of the matrix) pass; see test_roles_api.
+    "access:central-role-list": Expectation("central_role", "central"),
+    "access:central-role-grant": Expectation(
+        "central_role", "central", body=lambda o: {"username": "newcomer", "role": "platform_admin"}
+    ),
+    "access:policy-rule-list": Expectation("policy", "central"),
+    "access:policy-rule-add": Expectation(
+        "policy",
+        "central",
+        body=lambda o: {"role": "auditor", "domain": "central", "obj": "audit", "act": "read"},
+        success=201,
+    ),
+    "access:policy-rule-remove": Expectation("policy", "central", objects={"rule_id": "policy_rule"}, success=204),
     "metering:chargeback": Expectation(
         "usage", "lob_or_central", query={"start": "2025-03-01", "end": "2025-03-31", "group_by": "lob,use_case"}
     ),
@@ -651,6 +665,7 @@ def _build_world() -> World:
                 "decision_id": own["decision_id"],
                 "live_review_id": own["live_review_id"],
                 "paused_review_id": own["paused_review_id"],
+                "policy_rule": PolicyRule.objects.order_by("pk").first().pk,
                 **central,
             },
             "central_their_objects": {
@@ -659,6 +674,7 @@ def _build_world() -> World:
                 "review_id": own["review_id"] + 1000,
                 "live_review_id": own["live_review_id"] + 1000,
                 "paused_review_id": own["paused_review_id"] + 1000,
+                "policy_rule": 10**9,
                 "decision_id": own["decision_id"],
                 **{name: f"no-such-{name}" for name in ("account", "model", "deployment", "alias")},
                 "draft_version": central["draft_version"] + 1000,

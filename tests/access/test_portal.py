@@ -282,6 +282,8 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "vector_stores_vectorstore_upload": ("object", "a"),
     "lob_tenants_usecase_intake": ("object", "v"),
     "lob_tenants_usecase_governance": ("object", "v"),
+    "governance_review_suspend": ("object", "v"),
+    "governance_review_reinstate": ("object", "v"),
 }
 
 

@@ -61,7 +61,7 @@ def page_of(review: Review) -> str:
 
 
 def portal_change(review: Review, change: str) -> str:
-    return reverse("admin:governance_review_use_case_change", args=[review.pk, change])
+    return reverse(f"admin:governance_review_{change}", args=[review.pk])
 
 
 def api_change(review: Review, change: str) -> str:
