@@ -241,4 +241,5 @@ class LobNoticeSettingsAdmin(PortalAdmin):
         return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
 
 
-from genai_platform.access import token_admin  # noqa: E402, F401  (personal API tokens: every person's own page)
+# Personal API tokens (every person's own page) and break-glass requests have modules of their own.
+from genai_platform.access import break_glass_admin, token_admin  # noqa: E402, F401

@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from lob_tenants.models import Lob, LobUserObjectPermission
 
 from .enforcer import lob_domain, policy_enforcer, user_subject
-from .models import CENTRAL
+from .models import CENTRAL, BreakGlassRequest
 
 VIEW_LOB_DATA = "lob_tenants.view_lob_data"
 
@@ -51,3 +51,15 @@ def can_read_lob_data(user: Any, lob: Lob) -> bool:
     return LobUserObjectPermission.objects.filter(
         user=user, content_object=lob, permission__codename=VIEW_LOB_DATA.split(".")[1]
     ).exists()
+
+
+def break_glass_moves(user: Any, request: BreakGlassRequest) -> frozenset[str]:
+    """What `user` may do to a break-glass request now: `approve` or `deny` it (an admin of its LOB,
+    never the requester, while it is pending), `revoke` it (the requester or an admin of its LOB,
+    while it is approved). The services decide again; this is what a page offers."""
+    decides = user_can_in_lob(user, request.lob, "break_glass", "write")
+    if request.status == BreakGlassRequest.Status.PENDING and decides and user.pk != request.requester_id:
+        return frozenset({"approve", "deny"})
+    if request.status == BreakGlassRequest.Status.APPROVED and (decides or user.pk == request.requester_id):
+        return frozenset({"revoke"})
+    return frozenset()

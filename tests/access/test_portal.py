@@ -89,7 +89,8 @@ def person(role: str, lob: Lob | None = None, **extra: Any):
 
 @dataclass(frozen=True)
 class Rights:
-    """`v`iew, `a`dd, `c`hange, `d`elete. `members`: rights of a role held in the row's own LOB.
+    """`v`iew, `a`dd, `c`hange, `d`elete, or a custom page's letter (`r`: ask for break-glass).
+    `members`: rights of a role held in the row's own LOB.
     `central`: rights over every row, whatever its LOB (for a central model, over its rows)."""
 
     lob_owned: bool
@@ -134,6 +135,7 @@ RIGHTS: dict[str, Rights] = {
     "model_catalog.alias": CATALOG,
     "access.centralroleassignment": central(superuser="vac"),
     "access.policyrule": central(superuser="vad"),
+    "access.breakglassrequest": lob_owned({"platform_admin": "vr", "superuser": "vr"}, lob_admin="v"),
     "auth.user": central(superuser="vacd"),
     "access.peoplenotice": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
     "access.lobnoticesettings": lob_owned(lob_admin="vac", lob_developer="v", lob_viewer="v"),
@@ -258,6 +260,9 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "access.policyrule": lambda lob: committed(
         access_services.policy_rule_add, role="lob_viewer", domain="*", obj="nothing_yet", act="read"
     ),
+    "access.breakglassrequest": lambda lob: access_services.break_glass_request(
+        requester=person("platform_admin"), lob=lob, reason="Incident INC-1: a customer complaint", duration_minutes=30
+    ),
     "auth.user": lambda lob: UserFactory(),
     "access.peoplenotice": lambda lob: PeopleNotice.objects.create(
         lob=lob, occurred_at=timezone.now(), actor="root", action="user.deactivated", subject=f"{lob.slug}-dev"
@@ -284,6 +289,7 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "lob_tenants_usecase_governance": ("object", "v"),
     "governance_review_suspend": ("object", "v"),
     "governance_review_reinstate": ("object", "v"),
+    "access_breakglassrequest_request": ("list", "r"),
 }
 
 
