@@ -44,7 +44,6 @@ API_PREFIXES = ("api/v1/", "v1/")
 #: Services that need not be reachable from both sides, and why.
 INTERNAL: dict[str, str] = {
     # building blocks other services call inside their own transaction
-    "genai_platform.access.services.use_case_grant_group": "the group object_share grants through",
     "genai_platform.access.tokens.personal_token_authenticate": "the DRF authentication class (from settings) "
     "calls it on every token request; it records the token's last use",
     # run by Celery beat, workers or the gateway, never by a person
@@ -71,8 +70,6 @@ INTERNAL: dict[str, str] = {
 #: that the test holds every other service to the rule today and fails when a debt is paid (then
 #: delete its line).
 KNOWN_GAPS: dict[str, str] = {
-    "genai_platform.access.services.object_share": "grants have an API; the portal form is not built",
-    "genai_platform.access.services.object_unshare": "grants have an API; the portal form is not built",
     "lob_tenants.services.api_key_scope": "key scopes have an API; the portal form is not built",
     "lob_tenants.agents.services.agent_delete": "agents have an API; the portal's delete is not built",
     "lob_tenants.agents.services.tool_delete": "tools have an API; the portal's delete is not built",

@@ -241,5 +241,5 @@ class LobNoticeSettingsAdmin(PortalAdmin):
         return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
 
 
-# Personal API tokens (every person's own page) and break-glass requests have modules of their own.
-from genai_platform.access import break_glass_admin, token_admin  # noqa: E402, F401
+# Personal API tokens (every person's own page), break-glass requests and grants have modules of their own.
+from genai_platform.access import break_glass_admin, grant_admin, token_admin  # noqa: E402, F401

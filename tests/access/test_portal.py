@@ -135,6 +135,7 @@ RIGHTS: dict[str, Rights] = {
     "model_catalog.alias": CATALOG,
     "access.centralroleassignment": central(superuser="vac"),
     "access.policyrule": central(superuser="vad"),
+    "lob_tenants.prompttemplategroupobjectpermission": lob_owned(lob_admin="vad", lob_developer="v", lob_viewer="v"),
     "access.breakglassrequest": lob_owned({"platform_admin": "vr", "superuser": "vr"}, lob_admin="v"),
     "auth.user": central(superuser="vacd"),
     "access.peoplenotice": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
@@ -230,6 +231,16 @@ def _member(lob: Lob) -> Membership:
     return committed(access_services.membership_set, lob=lob, user=UserFactory(), role="lob_viewer")
 
 
+def _grant(lob: Lob) -> Any:
+    """A grant on one of `lob`'s prompt templates to a use case of a LOB of its own."""
+    from lob_tenants.models import PromptTemplateGroupObjectPermission
+
+    template = PromptTemplate.objects.create(lob=lob, name="greeting", template="Hi")
+    partner = UseCaseFactory(lob=LobFactory(), slug="partner-app")
+    access_services.object_share(obj=template, owner_lob=lob, use_case=partner, actor=person("lob_admin", lob))
+    return PromptTemplateGroupObjectPermission.objects.get(content_object=template)
+
+
 #: One row of each registered model, in the LOB given (central models ignore it or use it as a scope).
 SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "lob_tenants.usecase": _use_case,
@@ -260,6 +271,7 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "access.policyrule": lambda lob: committed(
         access_services.policy_rule_add, role="lob_viewer", domain="*", obj="nothing_yet", act="read"
     ),
+    "lob_tenants.prompttemplategroupobjectpermission": _grant,
     "access.breakglassrequest": lambda lob: access_services.break_glass_request(
         requester=person("platform_admin"), lob=lob, reason="Incident INC-1: a customer complaint", duration_minutes=30
     ),
