@@ -1,0 +1,215 @@
+"""Audit log writes and checks. `audit_record` is the one way anything writes to the audit log."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from genai_platform.dbcopy import bulk_insert
+
+from .chain import ChainProblem, event_hash, sign_checkpoint, verify_chain
+from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
+
+
+def audit_actor(user: Any) -> str:
+    if isinstance(user, str):
+        return user
+    if user is None or not getattr(user, "is_authenticated", False):
+        return "system"
+    return user.get_username()
+
+
+def audit_record(
+    *,
+    actor: str,
+    action: str,
+    target: models.Model | None = None,
+    object_type: str = "",
+    object_id: str = "",
+    lob_slug: str = "",
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    request_id: str = "",
+) -> AuditEvent:
+    """Writes one audit event. Call it inside the transaction of the change it records.
+
+    The subject is `target`, or for a change with no single row as its subject (a catalog
+    import), an explicit `object_type` and `object_id`."""
+    if target is not None:
+        object_type, object_id = target._meta.label_lower, str(target.pk)
+    if not object_type or not object_id:
+        raise ValueError("an audit event needs a target or an object_type and object_id")
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record must run inside the transaction of the change it records")
+    chain = lob_slug or CENTRAL_CHAIN
+    [head] = audit_chains_lock([chain])
+    event = AuditEvent(
+        chain=chain,
+        sequence=head.sequence + 1,
+        occurred_at=timezone.now(),
+        actor=actor,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        lob_slug=lob_slug,
+        before=_json_safe(before),
+        after=_json_safe(after),
+        request_id=request_id,
+        prev_hash=head.hash,
+    )
+    event.hash = event_hash(model_to_dict(event) | {"occurred_at": event.occurred_at})
+    event.save()
+    head.sequence, head.hash = event.sequence, event.hash
+    head.save(update_fields=["sequence", "hash"])
+    return event
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event for `audit_record_batch`: what `audit_record` takes, with the subject spelled out."""
+
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    lob_slug: str = ""
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    request_id: str = ""
+
+
+_AUDIT_COLUMNS = (
+    "chain", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug",
+    "before", "after", "request_id", "prev_hash", "hash",
+)  # fmt: skip
+
+
+def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
+    """Appends `entries` to their chains, in the order given, inside the caller's transaction.
+
+    The same events `audit_record` would write one by one, at a fraction of the cost: each chain's
+    head is locked once for the batch, the hashes are chained in memory in order, the rows go in with
+    one COPY (PostgreSQL) or multi-row INSERT, and each head moves once. The chain's guarantees are
+    unchanged: positions without gaps, each event linked to the one before it."""
+    if not entries:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("audit_record_batch must run inside the transaction of the change it records")
+    heads = {head.chain: head for head in audit_chains_lock(sorted({e.lob_slug or CENTRAL_CHAIN for e in entries}))}
+    now = timezone.now()
+    rows = []
+    for entry in entries:
+        if not entry.object_type or not entry.object_id:
+            raise ValueError("an audit event needs an object_type and object_id")
+        head = heads[entry.lob_slug or CENTRAL_CHAIN]
+        event = {
+            "chain": head.chain,
+            "sequence": head.sequence + 1,
+            "occurred_at": now,
+            "actor": entry.actor,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": entry.object_id,
+            "lob_slug": entry.lob_slug,
+            "before": _json_safe(entry.before),
+            "after": _json_safe(entry.after),
+            "request_id": entry.request_id,
+            "prev_hash": head.hash,
+        }
+        event["hash"] = event_hash(event)
+        head.sequence, head.hash = event["sequence"], event["hash"]
+        rows.append(
+            [
+                *(event[c] for c in _AUDIT_COLUMNS[:8]),
+                _json_text(event["before"]),
+                _json_text(event["after"]),
+                *(event[c] for c in _AUDIT_COLUMNS[10:]),
+            ]
+        )
+    bulk_insert(AuditEvent._meta.db_table, _AUDIT_COLUMNS, rows)
+    for head in heads.values():
+        AuditChainHead.objects.filter(pk=head.pk).update(sequence=head.sequence, hash=head.hash)
+    return len(rows)
+
+
+def _json_text(value: dict[str, Any] | None) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False)
+
+
+def audit_chains_lock(chains: list[str]) -> list[AuditChainHead]:
+    """Locks the heads of `chains` (created on first use) until the transaction ends: appends to a
+    chain are serialized. Lock several in sorted order, as here, so two writers never deadlock."""
+    AuditChainHead.objects.bulk_create([AuditChainHead(chain=c) for c in chains], ignore_conflicts=True)
+    return list(AuditChainHead.objects.select_for_update().filter(chain__in=chains).order_by("chain"))
+
+
+def _json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the JSON column will give back when read, so the hash covers exactly what is stored."""
+    return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+def audit_verify() -> list[ChainProblem]:
+    """Walks every chain; one problem (the first) per broken chain."""
+    problems = []
+    chains = set(AuditEvent.objects.values_list("chain", flat=True).distinct())
+    chains |= set(AuditCheckpoint.objects.values_list("chain", flat=True).distinct())
+    chains |= set(AuditChainHead.objects.values_list("chain", flat=True))
+    for chain in sorted(chains):
+        # Plain rows, read in large chunks: a million events verify without building a model for each.
+        events = AuditEvent.objects.filter(chain=chain).order_by("sequence").values().iterator(chunk_size=10_000)
+        checkpoints = list(AuditCheckpoint.objects.filter(chain=chain).values())
+        problem = verify_chain(chain, events, checkpoints)
+        if problem is None:
+            problem = _head_problem(chain)
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def _head_problem(chain: str) -> ChainProblem | None:
+    """The head row remembers how long the chain was: events cut off the end are noticed too."""
+    head = AuditChainHead.objects.filter(chain=chain).first()
+    last = AuditEvent.objects.filter(chain=chain).order_by("-sequence").first()
+    if head is None or head.sequence == (last.sequence if last else 0):
+        return None
+    return ChainProblem(chain, (last.sequence if last else 0) + 1, None, f"the chain should end at {head.sequence}")
+
+
+def audit_export(out: IO[str], *, chain: str | None = None, after_id: int = 0) -> int:
+    """Writes events as JSON lines (for a SIEM), oldest first; returns how many."""
+    events = AuditEvent.objects.filter(id__gt=after_id).order_by("id")
+    if chain:
+        events = events.filter(chain=chain)
+    count = 0
+    for event in events.iterator():
+        record = model_to_dict(event) | {"id": event.pk, "occurred_at": event.occurred_at.isoformat()}
+        out.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+        count += 1
+    return count
+
+
+def audit_checkpoint() -> list[AuditCheckpoint]:
+    """Signs the current head of every chain that grew since its last checkpoint."""
+    made = []
+    for head in AuditChainHead.objects.all():
+        last = AuditCheckpoint.objects.filter(chain=head.chain).order_by("-sequence").first()
+        if head.sequence == 0 or (last is not None and last.sequence == head.sequence):
+            continue
+        signed_at = timezone.now()
+        signature, key_id = sign_checkpoint(head.chain, head.sequence, head.hash, signed_at)
+        checkpoint = AuditCheckpoint.objects.create(
+            chain=head.chain,
+            sequence=head.sequence,
+            hash=head.hash,
+            signed_at=signed_at,
+            signature=signature,
+            key_id=key_id,
+        )
+        made.append(checkpoint)
+    return made
