@@ -11,7 +11,7 @@ from django.urls import reverse
 from genai_platform.access import services as access_services
 from genai_platform.access.models import BreakGlassRequest
 from genai_platform.access.selectors import can_read_lob_data
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from tests.factories import LobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from genai_platform.access import services as access_services
 from genai_platform.access.services import use_case_can_read
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.models import PromptTemplate, PromptTemplateGroupObjectPermission
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 

@@ -12,7 +12,7 @@ from genai_platform.access import services as access_services
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.models import CentralRoleAssignment, PolicyRule
 from genai_platform.access.selectors import user_can
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from tests.factories import LobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from genai_platform.access import services as access_services
-from governance.models import Approval, AuditEvent, Review
+from genai_platform.audit.models import AuditEvent
+from governance.models import Approval, Review
 from lob_tenants.models import UseCase
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory
 
