@@ -151,8 +151,9 @@ USE_CASE_CHANGES: dict[str, tuple[str, Any, str]] = {
 class ReviewAdmin(PortalAdmin):
     """The governance board's queue (`review` in `central`): open reviews of every LOB, each opening
     a page with the use case, its intake as submitted, the tier and the decisions, where a board
-    member approves (with conditions), requests changes or rejects. A LOB's members have no
-    `review` line in the policy, so they never see the queue."""
+    member approves (with conditions), requests changes or rejects, and later suspends or reinstates
+    the use case it approved (with a reason). A LOB's members have no `review` line in the policy,
+    so they never see the queue."""
 
     access_object = "review"
     lob_path = "use_case__lob"
