@@ -181,6 +181,8 @@ SPECTACULAR_SETTINGS = {
         "ApprovalStatusEnum": "governance.models.Approval.Status",
         "UseCaseStatusEnum": "lob_tenants.models.UseCase.Status",
         "DataClassificationEnum": "lob_tenants.models.DataClassification",
+        "RoleEnum": "lob_tenants.models.Membership.Role",  # a LOB member's role (the name clients know)
+        "CentralRoleEnum": "genai_platform.access.models.CentralRoleAssignment.Role",
     },
 }
 

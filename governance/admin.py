@@ -17,6 +17,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 
 from genai_platform.access.policy import WRITE
@@ -131,12 +132,28 @@ class ReviewDecisionForm(forms.Form):
         return conditions
 
 
+class UseCaseSuspensionForm(forms.Form):
+    reason = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        help_text="Why, for the LOB and the audit log (e.g. the incident number).",
+    )  # fmt: skip
+
+
+#: What the board may do to the use case a review is about, by its status: the workflow service and
+#: what the page says when done.
+USE_CASE_CHANGES: dict[str, tuple[str, Any, str]] = {
+    "suspend": ("approved", workflow.use_case_suspend, "Suspended: its production keys stop working now."),
+    "reinstate": ("suspended", workflow.use_case_reinstate, "Reinstated: its approval serves again."),
+}
+
+
 @admin.register(Review)
 class ReviewAdmin(PortalAdmin):
     """The governance board's queue (`review` in `central`): open reviews of every LOB, each opening
     a page with the use case, its intake as submitted, the tier and the decisions, where a board
-    member approves (with conditions), requests changes or rejects. A LOB's members have no
-    `review` line in the policy, so they never see the queue."""
+    member approves (with conditions), requests changes or rejects, and later suspends or reinstates
+    the use case it approved (with a reason). A LOB's members have no `review` line in the policy,
+    so they never see the queue."""
 
     access_object = "review"
     lob_path = "use_case__lob"
@@ -184,6 +201,45 @@ class ReviewAdmin(PortalAdmin):
                 return self.decide(request, review, form)
         return self.review_page(request, review, form, extra_context)
 
+    def get_urls(self) -> list[Any]:
+        wrap = self.admin_site.admin_view
+        return [
+            path("<path:object_id>/suspend/", wrap(self.suspend_view), name="governance_review_suspend"),
+            path("<path:object_id>/reinstate/", wrap(self.reinstate_view), name="governance_review_reinstate"),
+            *super().get_urls(),
+        ]
+
+    def suspend_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self.use_case_change_view(request, object_id, "suspend")
+
+    def reinstate_view(self, request: HttpRequest, object_id: str) -> Any:
+        return self.use_case_change_view(request, object_id, "reinstate")
+
+    def use_case_change_view(self, request: HttpRequest, object_id: str, change: str) -> Any:
+        """The board suspends or reinstates the use case of this review, saying why (POST; GET shows the page)."""
+        review = self.get_object(request, unquote(object_id))
+        if request.method != "POST":
+            return self.review_page(request, review, ReviewDecisionForm(review=review), None)
+        self.portal_require(request, review, WRITE)
+        form = UseCaseSuspensionForm(request.POST)
+        if form.is_valid():
+            _, service, done = USE_CASE_CHANGES[change]
+            try:
+                service(use_case=review.use_case, actor=request.user, reason=form.cleaned_data["reason"])
+            except ValidationError as error:
+                form.add_error("reason" if "reason" in getattr(error, "error_dict", {}) else None, error.messages)
+            else:
+                self.message_user(request, done, messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:governance_review_change", args=[review.pk]))
+        return self.review_page(request, review, ReviewDecisionForm(review=review), None, suspension_form=form)
+
+    def use_case_change_offered(self, request: HttpRequest, review: Review) -> str | None:
+        """`suspend` or `reinstate` when the use case's status allows it and the user is on the board."""
+        if not self.portal_allows(request, WRITE, review):
+            return None
+        status = review.use_case.status
+        return next((change for change, (when, _, _) in USE_CASE_CHANGES.items() if when == status), None)
+
     def decide(self, request: HttpRequest, review: Review, form: ReviewDecisionForm) -> HttpResponseRedirect:
         verdict = form.cleaned_data["verdict"]
         try:
@@ -208,8 +264,9 @@ class ReviewAdmin(PortalAdmin):
         return HttpResponseRedirect(request.path)
 
     def review_page(
-        self, request: HttpRequest, review: Review, form: ReviewDecisionForm, extra_context: dict | None
-    ) -> TemplateResponse:
+        self, request: HttpRequest, review: Review, form: ReviewDecisionForm, extra_context: dict | None,
+        suspension_form: UseCaseSuspensionForm | None = None,
+    ) -> TemplateResponse:  # fmt: skip
         use_case = review.use_case
         intake = Intake.objects.filter(use_case=use_case).first()
         snapshot_intake = review.snapshot.get("intake", {})
@@ -236,6 +293,8 @@ class ReviewAdmin(PortalAdmin):
             "answer": review.snapshot.get("answer", ""),
             "form": form,
             "can_decide": review.status == Review.Status.OPEN and self.portal_allows(request, WRITE, review),
+            "use_case_change": self.use_case_change_offered(request, review),
+            "suspension_form": suspension_form or UseCaseSuspensionForm(),
             **(extra_context or {}),
         }
         return TemplateResponse(request, "admin/governance/review/review.html", context)

@@ -30,7 +30,7 @@ from lob_tenants.apis import ManagementPage, get_or_404
 from model_catalog.models import Alias
 
 from .models import Approval, Review, ReviewDecision
-from .selectors import missing_sign_offs, review_changes, reviews_for_board
+from .selectors import approval_current, missing_sign_offs, review_changes, reviews_for_board
 from .services import workflow
 
 #: Evidence larger than this is refused with a field error (a document, not a data dump).
@@ -275,3 +275,62 @@ class ReviewEvidenceApi(_ReviewApi):
         if decision is None or not decision.evidence:
             raise NotFound()
         return evidence_response(decision)
+
+
+# ---- suspending and reinstating the use case a review approved ----
+
+
+class UseCaseStatusSerializer(serializers.Serializer):
+    lob = serializers.SlugField(source="lob.slug")
+    use_case = serializers.SlugField(source="slug")
+    status = serializers.CharField(help_text="The use case's governance status.")
+    approval = serializers.SerializerMethodField(help_text="The approval production runs under; null without one.")
+
+    @extend_schema_field(ApprovalSerializer(allow_null=True))
+    def get_approval(self, use_case: Any) -> Any:
+        approval = approval_current(use_case)
+        return ApprovalSerializer(approval).data if approval else None
+
+
+class _ReasonInputSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why, for the LOB and the audit log.")
+
+    class Meta:
+        ref_name = "BoardReason"
+
+
+class _UseCaseSuspensionApi(_ReviewApi):
+    """Suspends or reinstates the use case this review is about (the board: `review` write)."""
+
+    def use_case_change(self, change: Any, request: Request, review_id: int) -> Response:
+        use_case = self.review_of(review_id).use_case
+        data = _ReasonInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            change(use_case=use_case, actor=request.user, reason=data.validated_data["reason"])
+        except (DjangoValidationError, DjangoPermissionDenied) as error:
+            raise service_error(error) from error
+        use_case.refresh_from_db()
+        return Response(UseCaseStatusSerializer(use_case).data)
+
+
+class UseCaseSuspendApi(_UseCaseSuspensionApi):
+    """Stops the use case's production traffic at once; its approval is suspended, not ended."""
+
+    @extend_schema(
+        operation_id="use_case_suspend", tags=["governance board"], request=_ReasonInputSerializer,
+        responses=UseCaseStatusSerializer,
+    )  # fmt: skip
+    def post(self, request: Request, review_id: int) -> Response:
+        return self.use_case_change(workflow.use_case_suspend, request, review_id)
+
+
+class UseCaseReinstateApi(_UseCaseSuspensionApi):
+    """Lifts a suspension while the suspended approval has not expired."""
+
+    @extend_schema(
+        operation_id="use_case_reinstate", tags=["governance board"], request=_ReasonInputSerializer,
+        responses=UseCaseStatusSerializer,
+    )  # fmt: skip
+    def post(self, request: Request, review_id: int) -> Response:
+        return self.use_case_change(workflow.use_case_reinstate, request, review_id)

@@ -44,7 +44,6 @@ API_PREFIXES = ("api/v1/", "v1/")
 #: Services that need not be reachable from both sides, and why.
 INTERNAL: dict[str, str] = {
     # building blocks other services call inside their own transaction
-    "genai_platform.access.services.use_case_grant_group": "the group object_share grants through",
     "genai_platform.access.tokens.personal_token_authenticate": "the DRF authentication class (from settings) "
     "calls it on every token request; it records the token's last use",
     # run by Celery beat, workers or the gateway, never by a person
@@ -72,16 +71,6 @@ INTERNAL: dict[str, str] = {
 #: that the test holds every other service to the rule today and fails when a debt is paid (then
 #: delete its line).
 KNOWN_GAPS: dict[str, str] = {
-    "governance.services.workflow.use_case_suspend": "issue 14, board journey: suspend API and form",
-    "governance.services.workflow.use_case_reinstate": "issue 14, board journey: reinstate API and form",
-    "genai_platform.access.services.central_role_grant": "issue 20 (blind): people and roles API",
-    "genai_platform.access.services.policy_rule_add": "issue 20 (blind): policy lines API",
-    "genai_platform.access.services.policy_rule_remove": "issue 20 (blind): policy lines API",
-    "genai_platform.access.services.break_glass_request": "break-glass has an API; its portal form is not built",
-    "genai_platform.access.services.break_glass_decide": "break-glass has an API; its portal form is not built",
-    "genai_platform.access.services.break_glass_revoke": "break-glass has an API; its portal form is not built",
-    "genai_platform.access.services.object_share": "grants have an API; the portal form is not built",
-    "genai_platform.access.services.object_unshare": "grants have an API; the portal form is not built",
     "lob_tenants.services.api_key_scope": "key scopes have an API; the portal form is not built",
     "lob_tenants.agents.services.agent_delete": "agents have an API; the portal's delete is not built",
     "lob_tenants.agents.services.tool_delete": "tools have an API; the portal's delete is not built",

@@ -19,6 +19,7 @@ from lob_tenants.models import Membership
 from . import notices, people, services
 from .apis import _would_orphan
 from .models import CentralRoleAssignment, LobNoticeSettings, PeopleNotice, PolicyRule
+from .policy import POLICY_ACTIONS, POLICY_DOMAIN, POLICY_OBJECT, POLICY_ROLE
 from .portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin
 
 #: What the user page may change, and what of it is locked on another person's LOB-member account.
@@ -117,11 +118,23 @@ class CentralRoleAssignmentAdmin(PortalAdmin):
         return services.central_role_grant(user=obj.user, role=obj.role, specialty=obj.specialty, actor=request.user)
 
 
+class PolicyRuleForm(forms.ModelForm):
+    role = forms.RegexField(POLICY_ROLE, max_length=64, help_text="e.g. lob_developer.")
+    domain = forms.RegexField(POLICY_DOMAIN, max_length=100, initial="*", help_text="*, central or lob:<slug>.")
+    obj = forms.RegexField(POLICY_OBJECT, max_length=64, label="Object", help_text="What it acts on, e.g. use_case.")
+    act = forms.ChoiceField(choices=[(act, act) for act in POLICY_ACTIONS], label="Action")
+
+    class Meta:
+        model = PolicyRule
+        fields = ["role", "domain", "obj", "act"]
+
+
 @admin.register(PolicyRule)
 class PolicyRuleAdmin(PortalAdmin):
     """The casbin policy lines; added or removed (never edited), by superusers only (`policy`)."""
 
     access_object = "policy"
+    form = PolicyRuleForm
     portal_actions = frozenset({VIEW, ADD, DELETE})
     list_display = ["role", "domain", "obj", "act"]
     list_filter = ["role", "domain"]
@@ -228,4 +241,5 @@ class LobNoticeSettingsAdmin(PortalAdmin):
         return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
 
 
-from genai_platform.access import token_admin  # noqa: E402, F401  (personal API tokens: every person's own page)
+# Personal API tokens (every person's own page), break-glass requests and grants have modules of their own.
+from genai_platform.access import break_glass_admin, grant_admin, token_admin  # noqa: E402, F401

@@ -20,12 +20,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
-from lob_tenants.models import Lob, Membership, PromptTemplate, PromptTemplateGroupObjectPermission, UseCase
+from lob_tenants.models import Lob, Membership, PromptTemplate, PromptTemplateGroupObjectPermission
 
 from . import services
 from .models import BreakGlassRequest
 from .permissions import RolePermission
 from .policy import WRITE
+from .selectors import use_case_to_share_with
 
 # ---- selectors for these views ----
 
@@ -153,12 +154,10 @@ class _GrantInputSerializer(serializers.Serializer):
         template = PromptTemplate.objects.filter(lob=lob, name=attrs["template"], version=attrs["version"]).first()
         if template is None:
             raise ValidationError({"template": ["This LOB has no such prompt template version."]})
-        lob_slug, use_case_slug = attrs["use_case"].split("/")
-        use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=use_case_slug).select_related("lob").first()
-        if use_case is None:
-            raise ValidationError({"use_case": ["No such use case."]})
-        if use_case.lob_id == lob.pk:
-            raise ValidationError({"use_case": ["A use case reads its own LOB's templates without a grant."]})
+        try:
+            use_case = use_case_to_share_with(owner_lob=lob, reference=attrs["use_case"])
+        except DjangoValidationError as error:
+            raise ValidationError({"use_case": error.messages}) from error
         return {"template": template, "use_case": use_case}
 
 

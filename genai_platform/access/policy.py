@@ -8,6 +8,12 @@ memberships, so a LOB admin of one LOB can do nothing in another. Central roles 
 
 READ, WRITE = "read", "write"
 
+#: The shape of a policy line's parts, checked by the API and the portal before a line is added.
+POLICY_ROLE = r"^[a-z][a-z0-9_]*$"
+POLICY_DOMAIN = r"^(\*|central|lob:[-a-zA-Z0-9_]+)$"
+POLICY_OBJECT = r"^(\*|[a-z][a-z0-9_]*)$"
+POLICY_ACTIONS = (READ, WRITE, "*")
+
 DEFAULT_POLICY: tuple[tuple[str, str, str, str], ...] = (
     # The central platform team: catalog, guardrail policies, budgets and LOBs themselves.
     ("platform_admin", "central", "catalog", "*"),

@@ -15,6 +15,8 @@ What an admin class declares:
 - `central_object`: for a LOB-owned model, the central policy object that opens every LOB's rows
   (the usage ledger's `usage` for the platform team); `None` (the default) means no central role
   ever sees the model's rows;
+- `view_action`: the action that reading needs (`read`; `write` for a page that belongs to those who
+  decide, as the break-glass decision queue does, like the API's `access_action`);
 - `portal_actions`: which of view, add, change and delete the model offers at all;
 - `shared_relations`: relations that point at shared reference data (catalog aliases), offered
   unscoped in forms.
@@ -116,6 +118,7 @@ class PortalAdmin(admin.ModelAdmin):
     write_object: str = ""
     lob_path: str | None = None
     central_object: str | None = None
+    view_action: str = READ
     portal_actions: frozenset[str] = frozenset({VIEW})
     shared_relations: frozenset[str] = frozenset()
 
@@ -175,7 +178,7 @@ class PortalAdmin(admin.ModelAdmin):
         return self.has_view_permission(request) or self.has_add_permission(request)
 
     def has_view_permission(self, request: HttpRequest, obj: models.Model | None = None) -> bool:
-        return VIEW in self.portal_actions and self.portal_allows(request, READ, obj)
+        return VIEW in self.portal_actions and self.portal_allows(request, self.view_action, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return ADD in self.portal_actions and self.portal_allows(request, WRITE)
@@ -192,7 +195,7 @@ class PortalAdmin(admin.ModelAdmin):
         return self.portal_allows(request, WRITE)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return self.portal_scope(request, self.portal_rows(request), READ)
+        return self.portal_scope(request, self.portal_rows(request), self.view_action)
 
     def portal_rows(self, request: HttpRequest) -> QuerySet:
         """The rows this page is about, before the guard narrows them (override to show fewer)."""

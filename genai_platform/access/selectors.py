@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from lob_tenants.models import Lob, LobUserObjectPermission
+from lob_tenants.models import Lob, LobUserObjectPermission, UseCase
 
 from .enforcer import lob_domain, policy_enforcer, user_subject
-from .models import CENTRAL
+from .models import CENTRAL, BreakGlassRequest
 
 VIEW_LOB_DATA = "lob_tenants.view_lob_data"
 
@@ -51,3 +52,27 @@ def can_read_lob_data(user: Any, lob: Lob) -> bool:
     return LobUserObjectPermission.objects.filter(
         user=user, content_object=lob, permission__codename=VIEW_LOB_DATA.split(".")[1]
     ).exists()
+
+
+def break_glass_moves(user: Any, request: BreakGlassRequest) -> frozenset[str]:
+    """What `user` may do to a break-glass request now: `approve` or `deny` it (an admin of its LOB,
+    never the requester, while it is pending), `revoke` it (the requester or an admin of its LOB,
+    while it is approved). The services decide again; this is what a page offers."""
+    decides = user_can_in_lob(user, request.lob, "break_glass", "write")
+    if request.status == BreakGlassRequest.Status.PENDING and decides and user.pk != request.requester_id:
+        return frozenset({"approve", "deny"})
+    if request.status == BreakGlassRequest.Status.APPROVED and (decides or user.pk == request.requester_id):
+        return frozenset({"revoke"})
+    return frozenset()
+
+
+def use_case_to_share_with(*, owner_lob: Lob, reference: str) -> UseCase:
+    """The use case `<lob>/<use case>` that `owner_lob` may share an object with: another LOB's, named
+    as its admins tell it (no list of other LOBs' use cases is ever offered). ValidationError if none."""
+    lob_slug, _, use_case_slug = reference.strip().partition("/")
+    use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=use_case_slug).select_related("lob").first()
+    if use_case is None:
+        raise ValidationError("No such use case: write <lob>/<use case>.")
+    if use_case.lob_id == owner_lob.pk:
+        raise ValidationError("A use case reads its own LOB's objects without a grant.")
+    return use_case

@@ -167,9 +167,9 @@ def use_case_can_read(use_case: UseCase, obj: models.Model, owner_lob_id: int) -
 def break_glass_request(*, requester: Any, lob: Lob, reason: str, duration_minutes: int) -> BreakGlassRequest:
     """A central user asks to read one LOB's data for a while, saying why."""
     if len(reason.strip()) < 20:
-        raise ValidationError("Say why you need access, in at least 20 characters.")
+        raise ValidationError({"reason": "Say why you need access, in at least 20 characters."})
     if not 1 <= duration_minutes <= MAX_BREAK_GLASS_MINUTES:
-        raise ValidationError(f"Access lasts between 1 and {MAX_BREAK_GLASS_MINUTES} minutes.")
+        raise ValidationError({"duration_minutes": f"Access lasts between 1 and {MAX_BREAK_GLASS_MINUTES} minutes."})
     request = BreakGlassRequest.objects.create(
         requester=requester, lob=lob, reason=reason.strip(), duration_minutes=duration_minutes
     )

@@ -1,9 +1,10 @@
 """Access control's HTTP API, mounted at `api/v1/`: a LOB's members, grants and break-glass
-decisions under `lobs/<lob>/`, and central users' own break-glass requests under `break-glass/`."""
+decisions under `lobs/<lob>/`, central users' own break-glass requests under `break-glass/`, and
+(superusers only) central roles and policy lines under `central-roles/` and `policy-rules/`."""
 
 from django.urls import path
 
-from . import apis
+from . import apis, role_apis
 
 app_name = "access"
 
@@ -24,4 +25,9 @@ urlpatterns = [
     path("break-glass/", apis.BreakGlassListApi.as_view(), name="break-glass-list"),
     path("break-glass/request/", apis.BreakGlassRequestApi.as_view(), name="break-glass-request"),
     path("break-glass/<int:request_id>/revoke/", apis.BreakGlassRevokeApi.as_view(), name="break-glass-revoke"),
+    path("central-roles/", role_apis.CentralRoleListApi.as_view(), name="central-role-list"),
+    path("central-roles/grant/", role_apis.CentralRoleGrantApi.as_view(), name="central-role-grant"),
+    path("policy-rules/", role_apis.PolicyRuleListApi.as_view(), name="policy-rule-list"),
+    path("policy-rules/add/", role_apis.PolicyRuleAddApi.as_view(), name="policy-rule-add"),
+    path("policy-rules/<int:rule_id>/remove/", role_apis.PolicyRuleRemoveApi.as_view(), name="policy-rule-remove"),
 ]

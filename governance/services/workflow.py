@@ -313,16 +313,25 @@ def _end_current_approval(use_case: UseCase, status: str, *, actor: Any) -> None
     api_keys_forget(use_case)
 
 
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why, for the LOB and the audit log."})
+
+
 @transaction.atomic
 def use_case_suspend(*, use_case: UseCase, actor: Any, reason: str) -> None:
+    """Stops production traffic at once (the board, e.g. after an incident): the current approval is
+    suspended, not ended, so the board can reinstate it while it has not expired."""
+    _require_reason(reason)
     use_case = _locked(use_case)
-    """Stops production traffic at once (the board or the platform team, e.g. after an incident)."""
     _transition(use_case, S.SUSPENDED, actor=actor, reason=reason)
     Approval.objects.filter(use_case=use_case, status=Approval.Status.CURRENT).update(status=Approval.Status.SUSPENDED)
 
 
 @transaction.atomic
 def use_case_reinstate(*, use_case: UseCase, actor: Any, reason: str) -> None:
+    """Lifts a suspension: the suspended approval serves again, with its conditions and expiry."""
+    _require_reason(reason)
     use_case = _locked(use_case)
     latest = Approval.objects.filter(use_case=use_case, status=Approval.Status.SUSPENDED).first()
     if latest is None or latest.expires_at <= timezone.now():

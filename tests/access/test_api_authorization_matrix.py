@@ -29,11 +29,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from genai_platform.access import services as access
 from genai_platform.access.enforcer import policy_enforcer
+from genai_platform.access.models import PolicyRule
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.policy import DEFAULT_POLICY, READ, WRITE
 from genai_platform.access.tokens import personal_token_issue
 from genai_platform.metering.models import UsageRecord
-from governance.models import GuardrailPolicyRecord, GuardrailPolicyVersion
+from governance.models import GuardrailPolicyRecord, GuardrailPolicyVersion, Review
 from governance.services import workflow
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
@@ -143,6 +144,19 @@ EXPECTATIONS: dict[str, Expectation] = {
         success=201,
     ),
     "access:break-glass-revoke": Expectation("break_glass", "central", objects={"request_id": "own_request"}),
+    # No policy line grants these: only superusers (not a role of the matrix) pass; see test_roles_api.
+    "access:central-role-list": Expectation("central_role", "central"),
+    "access:central-role-grant": Expectation(
+        "central_role", "central", body=lambda o: {"username": "newcomer", "role": "platform_admin"}
+    ),
+    "access:policy-rule-list": Expectation("policy", "central"),
+    "access:policy-rule-add": Expectation(
+        "policy",
+        "central",
+        body=lambda o: {"role": "auditor", "domain": "central", "obj": "audit", "act": "read"},
+        success=201,
+    ),
+    "access:policy-rule-remove": Expectation("policy", "central", objects={"rule_id": "policy_rule"}, success=204),
     "metering:chargeback": Expectation(
         "usage", "lob_or_central", query={"start": "2025-03-01", "end": "2025-03-31", "group_by": "lob,use_case"}
     ),
@@ -268,6 +282,12 @@ EXPECTATIONS: dict[str, Expectation] = {
         "catalog", "central", objects={"name": "alias"}, body=lambda o: {"routes": [{"deployment": o["deployment"]}]}
     ),
     "catalog:alias-retire": Expectation("catalog", "central", objects={"name": "alias"}),
+    "governance:use-case-suspend": Expectation(
+        "review", "central", objects={"review_id": "live_review_id"}, body=lambda o: {"reason": REASON}
+    ),
+    "governance:use-case-reinstate": Expectation(
+        "review", "central", objects={"review_id": "paused_review_id"}, body=lambda o: {"reason": REASON}
+    ),
     "central:model-approval-list": Expectation("catalog", "central"),
     "central:model-approval-set": Expectation(
         "catalog", "central", body=lambda o: {"alias": "matrix-chat", "classifications": ["internal"]}
@@ -526,7 +546,7 @@ def _governance_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
             review=review, reviewer=security, verdict="approve", comment="Pen test passed.",
             evidence=ContentFile(b"%PDF-1.4 pen test", name="pentest.pdf"),
         )  # fmt: skip
-        ids = {"review_id": review.pk, "decision_id": review.decisions.get().pk}
+        ids = {"review_id": review.pk, "decision_id": review.decisions.get().pk, **_board_world(lob, alias, admin)}
     else:
         UseCase.objects.filter(pk=waiting.pk).update(status=UseCase.Status.SUBMITTED)
     return {
@@ -535,6 +555,22 @@ def _governance_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
         "approved_use_case": approved.slug,
         **ids,
     }
+
+
+def _board_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
+    """Reviews of a live use case (the board may suspend it) and of a suspended one (it may reinstate it)."""
+    reviews = {}
+    for name, suspended in (("live", False), ("paused", True)):
+        use_case = UseCaseFactory(lob=lob, slug=f"{lob.slug}-board-{name}", aliases=[alias])
+        now = dt.datetime.now(dt.UTC)
+        review = Review.objects.create(
+            use_case=use_case, status=Review.Status.APPROVED, risk_tier="low", required_specialties=["any"],
+            snapshot={}, submitted_by=admin, submitted_at=now, sla_due_at=now, decided_at=now,
+        )  # fmt: skip
+        if suspended:
+            workflow.use_case_suspend(use_case=use_case, actor="matrix", reason=REASON)
+        reviews[f"{name}_review_id"] = review.pk
+    return reviews
 
 
 def _central_world(alias: Any) -> dict[str, Any]:
@@ -627,12 +663,18 @@ def _build_world() -> World:
                 "allowance_id": allowance.pk,
                 "review_id": own["review_id"],
                 "decision_id": own["decision_id"],
+                "live_review_id": own["live_review_id"],
+                "paused_review_id": own["paused_review_id"],
+                "policy_rule": PolicyRule.objects.order_by("pk").first().pk,
                 **central,
             },
             "central_their_objects": {
                 "own_request": other["approved_request"],
                 "allowance_id": allowance.pk + 1000,
                 "review_id": own["review_id"] + 1000,
+                "live_review_id": own["live_review_id"] + 1000,
+                "paused_review_id": own["paused_review_id"] + 1000,
+                "policy_rule": 10**9,
                 "decision_id": own["decision_id"],
                 **{name: f"no-such-{name}" for name in ("account", "model", "deployment", "alias")},
                 "draft_version": central["draft_version"] + 1000,

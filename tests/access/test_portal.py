@@ -90,7 +90,8 @@ def person(role: str, lob: Lob | None = None, **extra: Any):
 
 @dataclass(frozen=True)
 class Rights:
-    """`v`iew, `a`dd, `c`hange, `d`elete. `members`: rights of a role held in the row's own LOB.
+    """`v`iew, `a`dd, `c`hange, `d`elete, or a custom page's letter (`r`: ask for break-glass).
+    `members`: rights of a role held in the row's own LOB.
     `central`: rights over every row, whatever its LOB (for a central model, over its rows)."""
 
     lob_owned: bool
@@ -135,6 +136,8 @@ RIGHTS: dict[str, Rights] = {
     "model_catalog.alias": CATALOG,
     "access.centralroleassignment": central(superuser="vac"),
     "access.policyrule": central(superuser="vad"),
+    "lob_tenants.prompttemplategroupobjectpermission": lob_owned(lob_admin="vad", lob_developer="v", lob_viewer="v"),
+    "access.breakglassrequest": lob_owned({"platform_admin": "vr", "superuser": "vr"}, lob_admin="v"),
     "auth.user": central(superuser="vacd"),
     "access.peoplenotice": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
     "access.lobnoticesettings": lob_owned(lob_admin="vac", lob_developer="v", lob_viewer="v"),
@@ -229,6 +232,16 @@ def _member(lob: Lob) -> Membership:
     return committed(access_services.membership_set, lob=lob, user=UserFactory(), role="lob_viewer")
 
 
+def _grant(lob: Lob) -> Any:
+    """A grant on one of `lob`'s prompt templates to a use case of a LOB of its own."""
+    from lob_tenants.models import PromptTemplateGroupObjectPermission
+
+    template = PromptTemplate.objects.create(lob=lob, name="greeting", template="Hi")
+    partner = UseCaseFactory(lob=LobFactory(), slug="partner-app")
+    access_services.object_share(obj=template, owner_lob=lob, use_case=partner, actor=person("lob_admin", lob))
+    return PromptTemplateGroupObjectPermission.objects.get(content_object=template)
+
+
 #: One row of each registered model, in the LOB given (central models ignore it or use it as a scope).
 SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "lob_tenants.usecase": _use_case,
@@ -259,6 +272,10 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "access.policyrule": lambda lob: committed(
         access_services.policy_rule_add, role="lob_viewer", domain="*", obj="nothing_yet", act="read"
     ),
+    "lob_tenants.prompttemplategroupobjectpermission": _grant,
+    "access.breakglassrequest": lambda lob: access_services.break_glass_request(
+        requester=person("platform_admin"), lob=lob, reason="Incident INC-1: a customer complaint", duration_minutes=30
+    ),
     "auth.user": lambda lob: UserFactory(),
     "access.peoplenotice": lambda lob: PeopleNotice.objects.create(
         lob=lob, occurred_at=timezone.now(), actor="root", action="user.deactivated", subject=f"{lob.slug}-dev"
@@ -283,6 +300,9 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "vector_stores_vectorstore_upload": ("object", "a"),
     "lob_tenants_usecase_intake": ("object", "v"),
     "lob_tenants_usecase_governance": ("object", "v"),
+    "governance_review_suspend": ("object", "v"),
+    "governance_review_reinstate": ("object", "v"),
+    "access_breakglassrequest_request": ("list", "r"),
 }
 
 

@@ -1,6 +1,7 @@
 """A governance board member in a real browser: logs into the portal, opens the review of a LOB's
 submitted use case from the queue and approves it; the LOB's production key, refused before with
-use_case_not_approved, then works against the live gateway."""
+use_case_not_approved, then works against the live gateway. Then the board suspends the use case
+from the same page (the key is refused at once) and reinstates it (the key works again)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,9 @@ def chat(portal: LivePortal, key: str) -> str:
     return reply.choices[0].message.content
 
 
-def test_a_board_member_approves_a_use_case_and_its_production_key_starts_working(board_world, browser):
+def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_production_key_follows(
+    board_world, browser
+):
     portal = board_world.portal
     with pytest.raises(openai.PermissionDeniedError) as refused:
         chat(portal, board_world.production_key)
@@ -107,4 +110,20 @@ def test_a_board_member_approves_a_use_case_and_its_production_key_starts_workin
     assert shown(browser, "#use-case-status").text == "Approved"
     assert "Low risk, internal staff check every summary." in browser.find_element(By.ID, "decision-history").text
 
+    assert chat(portal, board_world.production_key) == '[sandbox] You said: "approved?"'
+
+    # An incident: the board suspends the use case from the review's page, saying why.
+    shown(browser, "#use-case-suspend")
+    browser.find_element(By.ID, "id_reason").send_keys("INC-7: summaries quoted another customer's balance.")
+    browser.find_element(By.ID, "use-case-suspend-button").click()
+    assert "Suspended" in shown(browser, "ul.messagelist li.success").text
+    assert shown(browser, "#use-case-status").text == "Suspended"
+    with pytest.raises(openai.PermissionDeniedError) as suspended:
+        chat(portal, board_world.production_key)
+    assert suspended.value.code == "use_case_not_approved" and "suspended" in str(suspended.value)
+
+    browser.find_element(By.ID, "id_reason").send_keys("Fixed in release 2.3; checked by security.")
+    browser.find_element(By.ID, "use-case-reinstate-button").click()
+    assert "Reinstated" in shown(browser, "ul.messagelist li.success").text
+    assert shown(browser, "#use-case-status").text == "Approved"
     assert chat(portal, board_world.production_key) == '[sandbox] You said: "approved?"'
