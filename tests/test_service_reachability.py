@@ -44,7 +44,6 @@ API_PREFIXES = ("api/v1/", "v1/")
 #: Services that need not be reachable from both sides, and why.
 INTERNAL: dict[str, str] = {
     # building blocks other services call inside their own transaction
-    "genai_platform.access.services.use_case_grant_group": "the group object_share grants through",
     "genai_platform.access.tokens.personal_token_authenticate": "the DRF authentication class (from settings) "
     "calls it on every token request; it records the token's last use",
     # run by Celery beat, workers or the gateway, never by a person
@@ -54,8 +53,6 @@ INTERNAL: dict[str, str] = {
     "genai_platform.metering.services.usage_dead_letter": "the usage flusher sets aside a record the ledger refuses",
     "governance.services.audit_record_batch": "the usage flusher writes a batch's audit events in one transaction",
     "genai_platform.metering.services.budget_alert_deliver": "a Celery task tells budget owners of thresholds",
-    "lob_tenants.agents.services.agent_run_execute": "a worker runs an agent's plan-act loop",
-    "lob_tenants.agents.services.agent_run_finish": "a worker records a run's end",
     "governance.services.workflow.approvals_expire_due": "beat: approvals past their expiry end",
     "genai_platform.access.services.break_glass_expire_due": "beat: break-glass grants past their expiry end",
     # bootstrap and scripts
@@ -79,18 +76,6 @@ KNOWN_GAPS: dict[str, str] = {
     "genai_platform.access.services.break_glass_request": "break-glass has an API; its portal form is not built",
     "genai_platform.access.services.break_glass_decide": "break-glass has an API; its portal form is not built",
     "genai_platform.access.services.break_glass_revoke": "break-glass has an API; its portal form is not built",
-    "genai_platform.access.services.object_share": "grants have an API; the portal form is not built",
-    "genai_platform.access.services.object_unshare": "grants have an API; the portal form is not built",
-    "lob_tenants.services.api_key_scope": "key scopes have an API; the portal form is not built",
-    "lob_tenants.agents.services.agent_delete": "agents have an API; the portal's delete is not built",
-    "lob_tenants.agents.services.tool_delete": "tools have an API; the portal's delete is not built",
-    "lob_tenants.agents.services.agent_run_create": "runs start from /v1; no portal form yet",
-    "lob_tenants.agents.services.agent_run_cancel": "runs are cancelled by the API; no portal action yet",
-    "lob_tenants.vector_stores.services.document_delete": "vector stores: no portal delete of a document yet",
-    "lob_tenants.vector_stores.services.grounding_attach": "vector stores: no portal form for grounding yet",
-    "lob_tenants.vector_stores.services.grounding_detach": "vector stores: no portal form for grounding yet",
-    "lob_tenants.vector_stores.services.vector_store_share": "vector stores: no portal form for sharing yet",
-    "lob_tenants.vector_stores.services.vector_store_unshare": "vector stores: no portal form for sharing yet",
 }
 
 
