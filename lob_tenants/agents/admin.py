@@ -17,9 +17,10 @@ from django.utils.html import format_html
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
+from genai_platform.formatting import listing, money
 from genai_platform.inference.errors import InferenceError
 from lob_tenants.models import ApiKey
-from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page
+from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page, human_column
 from lob_tenants.selectors import active_keys_of, key_principal_by_prefix
 
 from . import services
@@ -32,7 +33,8 @@ class ToolAllowanceAdmin(PortalAdmin):
 
     access_object = "tool_allowance"
     portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
-    list_display = ["endpoint_prefix", "classifications", "description", "updated_at"]
+    list_display = ["endpoint_prefix", "classifications_shown", "description", "updated_at"]
+    classifications_shown = human_column("classifications", listing)
     search_fields = ["endpoint_prefix", "description"]
     fields = ["endpoint_prefix", "classifications", "description"]
 
@@ -200,9 +202,13 @@ class AgentStepInline(PortalTabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = [
-        "index", "kind", "outcome", "inputs", "outputs", "input_tokens", "output_tokens", "cost", "guardrails",
-        "latency_ms", "error",
+        "index", "kind", "outcome", "inputs_shown", "outputs_shown", "input_tokens", "output_tokens", "cost_shown",
+        "guardrails_shown", "latency_ms", "error",
     ]  # fmt: skip
+    inputs_shown = human_column("inputs")
+    outputs_shown = human_column("outputs")
+    cost_shown = human_column("cost", money)
+    guardrails_shown = human_column("guardrails")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -224,15 +230,20 @@ class AgentRunAdmin(PortalAdmin):
     lob_path = "agent__lob"
     portal_actions = frozenset({VIEW})
     actions = ["cancel"]
-    list_display = ["public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost", "created_at"]
+    list_display = [
+        "public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost_shown", "created_at",
+    ]  # fmt: skip
     list_filter = ["status", "agent__lob"]
     list_select_related = ["agent__lob", "use_case__lob"]
     search_fields = ["public_id", "request_id"]
     inlines = [AgentStepInline]
     fields = readonly_fields = [
-        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input", "output", "error_code",
-        "error", "input_tokens", "output_tokens", "cost", "created_at", "started_at", "finished_at", "deadline_at",
+        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input_shown", "output", "error_code",
+        "error", "input_tokens", "output_tokens", "cost_shown", "created_at", "started_at", "finished_at",
+        "deadline_at",
     ]  # fmt: skip
+    input_shown = human_column("input")
+    cost_shown = human_column("cost", money)
 
     @admin.action(description="Cancel selected runs (they stop before their next step)", permissions=["write"])
     def cancel(self, request: HttpRequest, queryset: Any) -> None:

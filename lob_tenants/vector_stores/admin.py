@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, DELETE, VIEW, PortalAdmin
 from genai_platform.access.selectors import user_can_in_lob
+from genai_platform.formatting import when
 from lob_tenants.models import UseCase
 from lob_tenants.portal_forms import FormSection, bound_or_blank, errors_onto, form_page, sent_form
 from lob_tenants.selectors import USE_CASE_PATH, use_case_by_path
@@ -219,7 +220,7 @@ class VectorStoreAdmin(PortalAdmin):
         cells = [
             (
                 reverse("admin:vector_stores_ingestionjob_change", args=[job.pk]), job.pk, job.get_status_display(),
-                _progress(job), job.documents_unchanged, job.documents_failed, job.chunks_written, job.created_at,
+                _progress(job), job.documents_unchanged, job.documents_failed, job.chunks_written, when(job.created_at),
             )
             for job in jobs
         ]  # fmt: skip
@@ -230,7 +231,7 @@ class VectorStoreAdmin(PortalAdmin):
 
     @admin.display(description="grounds")
     def grounded_use_cases(self, store: VectorStore) -> str:
-        found = [f"{g.use_case} (top {g.top_k}, score ≥ {g.score_threshold})" for g in groundings_of(store)]
+        found = [f"{g.use_case} (top {g.top_k}, score ≥ {g.score_threshold:g})" for g in groundings_of(store)]
         links = reverse("admin:vector_stores_vectorstore_links", args=[store.pk])
         return format_html('{} — <a href="{}">ground or detach</a>', "; ".join(found) or "no use case", links)
 
