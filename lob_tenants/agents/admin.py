@@ -35,6 +35,12 @@ class ToolAllowanceAdmin(PortalAdmin):
     portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
     list_display = ["endpoint_prefix", "classifications_shown", "description", "updated_at"]
     classifications_shown = human_column("classifications", listing)
+
+    def get_fields(self, request: HttpRequest, obj: ToolAllowance | None = None) -> list[str]:
+        if obj is not None and not self.has_change_permission(request, obj):  # read-only: words, not JSON
+            return ["endpoint_prefix", "classifications_shown", "description"]
+        return list(self.fields)
+
     search_fields = ["endpoint_prefix", "description"]
     fields = ["endpoint_prefix", "classifications", "description"]
 

@@ -55,7 +55,6 @@ NOT_VALUES = re.compile(
 #: holds every other page to the rule today and fails when one of these is clean (then delete its line).
 KNOWN_RAW: dict[str, str] = {
     "access.PeopleNotice": "the change page dumps the notice's before/after as JSON",
-    "agents.ToolAllowance": "a read-only viewer sees the classifications as a JSON list",
     "governance.AuditEvent": "before/after as JSON and occurred_at as an ISO timestamp on the change page",
     "governance.GuardrailPolicyVersion": "the policy's rules as JSON on the change page",
     "governance.ModelApproval": "the classifications as a JSON list",
