@@ -18,6 +18,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.html import format_html
 
 from genai_platform.access.onboarding import lob_onboard
 from genai_platform.access.policy import WRITE
@@ -31,12 +32,14 @@ from model_catalog.models import Alias
 from .apis import RESERVED_USE_CASE_SLUGS
 from .governance_apis import JURISDICTION
 from .models import ApiKey, DataClassification, Lob, PromptTemplate, UseCase
+from .portal_forms import FormSection, bound_or_blank, errors_onto, form_page
 from .prompts import template_check
 from .selectors import prompt_templates_readable_by
 from .services import (
     api_key_issue,
     api_key_revoke,
     api_key_rotate,
+    api_key_scope,
     lob_upsert,
     prompt_template_save,
     use_case_prompt_pin,
@@ -232,14 +235,6 @@ def governance_action_run(action: str, use_case: UseCase, user: Any, data: dict[
         workflow.use_case_retire(use_case=use_case, actor=user)
 
 
-def _errors_onto(form: forms.Form, error: ValidationError) -> None:
-    if hasattr(error, "error_dict"):
-        for name, problems in error.message_dict.items():
-            form.add_error(name if name in form.fields else None, problems)
-    else:
-        form.add_error(None, error)
-
-
 @admin.register(UseCase)
 class UseCaseAdmin(PortalAdmin):
     """A LOB registers its use cases here. A new one is a draft: sandbox keys work at once on the
@@ -333,7 +328,7 @@ class UseCaseAdmin(PortalAdmin):
                         data_classification=form.cleaned_data["data_classification"], **answers,
                     )  # fmt: skip
                 except ValidationError as error:
-                    _errors_onto(form, error)
+                    errors_onto(form, error)
                 else:
                     self.message_user(
                         request,
@@ -398,6 +393,18 @@ class ApiKeyIssueForm(forms.ModelForm):
         return expires_at
 
 
+class ApiKeyScopeForm(forms.Form):
+    aliases = forms.ModelMultipleChoiceField(
+        queryset=Alias.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="Models",
+        help_text="The key calls only the models ticked; none ticked: every model of its use case.",
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, api_key: ApiKey, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {"aliases": list(api_key.scopes.all())})
+        super().__init__(*args, **kwargs)
+        self.fields["aliases"].queryset = api_key.use_case.aliases.order_by("name")
+
+
 def _issued(request: HttpRequest) -> list[tuple[ApiKey, str]]:
     """Keys issued while handling this request, with their plaintexts: they live in this response only."""
     return request.__dict__.setdefault("_issued_api_keys", [])
@@ -418,8 +425,40 @@ class ApiKeyAdmin(PortalAdmin):
     actions = ["revoke", "rotate"]
     _shown = [
         "name", "prefix", "use_case", "environment", "created_by", "created_at", "expires_at", "revoked_at",
-        "rotated_from", "scopes",
+        "rotated_from", "scope_summary",
     ]  # fmt: skip
+
+    @admin.display(description="models it may call")
+    def scope_summary(self, api_key: ApiKey) -> str:
+        names = ", ".join(sorted(alias.name for alias in api_key.scopes.all())) or "every model of its use case"
+        change = reverse("admin:lob_tenants_apikey_scopes", args=[api_key.pk])
+        return format_html('{} — <a href="{}">change</a>', names, change)
+
+    def get_urls(self) -> list[Any]:
+        scopes = path(
+            "<path:object_id>/scopes/", self.admin_site.admin_view(self.scopes_view), name="lob_tenants_apikey_scopes"
+        )
+        return [scopes, *super().get_urls()]
+
+    def scopes_view(self, request: HttpRequest, object_id: str) -> Any:
+        """Limits the key to some of its use case's models (`api_key_scope`, as the API does)."""
+        api_key = self.get_object(request, unquote(object_id))
+        form = bound_or_blank(request, "scopes", ApiKeyScopeForm, api_key=api_key)
+        if form.is_bound:
+            self.portal_require(request, api_key, WRITE)
+        if form.is_bound and form.is_valid():
+            try:
+                api_key_scope(api_key=api_key, aliases=list(form.cleaned_data["aliases"]), actor=request.user)
+            except ValueError as refused:
+                form.add_error("aliases", str(refused))
+            else:
+                self.message_user(request, "The key's models were saved.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:lob_tenants_apikey_change", args=[api_key.pk]))
+        section = FormSection("scopes", "Models this key may call", form, "Save")
+        return form_page(
+            self, request, api_key, title="Scopes", sections=[section],
+            can_write=self.portal_allows(request, WRITE, api_key),
+        )  # fmt: skip
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return list(ApiKeyIssueForm._meta.fields) if obj is None else self._shown

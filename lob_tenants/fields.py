@@ -8,6 +8,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from .models import UseCase
+from .selectors import USE_CASE_PATH, use_case_by_path
 
 
 class UseCasePathField(serializers.RegexField):
@@ -15,11 +16,10 @@ class UseCasePathField(serializers.RegexField):
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("help_text", "`<lob>/<use case>`.")
-        super().__init__(r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$", **kwargs)
+        super().__init__(USE_CASE_PATH, **kwargs)
 
     def to_internal_value(self, data: Any) -> UseCase:
-        lob_slug, slug = super().to_internal_value(data).split("/")
-        use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
+        use_case = use_case_by_path(super().to_internal_value(data))
         if use_case is None:
             raise ValidationError("No such use case.")
         return use_case

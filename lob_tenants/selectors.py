@@ -81,6 +81,27 @@ def use_case_principal(use_case: UseCase) -> KeyPrincipal:
     return _principal(use_case, None)
 
 
+#: `<lob>/<use case>`: how a use case of any LOB is named (whom an object is shared with).
+USE_CASE_PATH = r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$"
+
+
+def use_case_by_path(path: str) -> UseCase | None:
+    """The use case named `<lob>/<use case>`, of any LOB, or None."""
+    lob_slug, _, slug = path.partition("/")
+    return UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
+
+
+def active_keys_of(use_case: UseCase) -> QuerySet[ApiKey]:
+    """The use case's keys that still authenticate (not revoked, not expired), by name."""
+    now = timezone.now()
+    return (
+        ApiKey.objects.filter(use_case=use_case, revoked_at__isnull=True)
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        .select_related("use_case__lob")
+        .order_by("name", "pk")
+    )
+
+
 def _usable(principal: KeyPrincipal) -> bool:
     return not principal.revoked and (principal.expires_at is None or principal.expires_at > timezone.now())
 

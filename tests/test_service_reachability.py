@@ -54,8 +54,6 @@ INTERNAL: dict[str, str] = {
     "genai_platform.audit.services.audit_record_batch": "the usage flusher writes a batch's audit events in one "
     "transaction",
     "genai_platform.metering.services.budget_alert_deliver": "a Celery task tells budget owners of thresholds",
-    "lob_tenants.agents.services.agent_run_execute": "a worker runs an agent's plan-act loop",
-    "lob_tenants.agents.services.agent_run_finish": "a worker records a run's end",
     "governance.services.workflow.approvals_expire_due": "beat: approvals past their expiry end",
     "genai_platform.access.services.break_glass_expire_due": "beat: break-glass grants past their expiry end",
     # bootstrap and scripts
@@ -70,18 +68,7 @@ INTERNAL: dict[str, str] = {
 #: (issue 14's LOB and board journeys, issue 20's people and roles). Not exceptions: debts, listed so
 #: that the test holds every other service to the rule today and fails when a debt is paid (then
 #: delete its line).
-KNOWN_GAPS: dict[str, str] = {
-    "lob_tenants.services.api_key_scope": "key scopes have an API; the portal form is not built",
-    "lob_tenants.agents.services.agent_delete": "agents have an API; the portal's delete is not built",
-    "lob_tenants.agents.services.tool_delete": "tools have an API; the portal's delete is not built",
-    "lob_tenants.agents.services.agent_run_create": "runs start from /v1; no portal form yet",
-    "lob_tenants.agents.services.agent_run_cancel": "runs are cancelled by the API; no portal action yet",
-    "lob_tenants.vector_stores.services.document_delete": "vector stores: no portal delete of a document yet",
-    "lob_tenants.vector_stores.services.grounding_attach": "vector stores: no portal form for grounding yet",
-    "lob_tenants.vector_stores.services.grounding_detach": "vector stores: no portal form for grounding yet",
-    "lob_tenants.vector_stores.services.vector_store_share": "vector stores: no portal form for sharing yet",
-    "lob_tenants.vector_stores.services.vector_store_unshare": "vector stores: no portal form for sharing yet",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _python_modules() -> Iterable[str]:

@@ -19,11 +19,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from genai_platform.inference.planning import chat_plan
-from genai_platform.providers.types import ChatRequest, Message
 from lob_tenants.agents.models import Agent, AgentRun, AgentStep
 from lob_tenants.agents.selectors import agent_for_principal, agent_run_for_principal
-from lob_tenants.agents.services import agent_run_cancel, agent_run_create, agent_run_enqueue, agent_run_wait
+from lob_tenants.agents.services import agent_run_cancel, agent_run_start, agent_run_wait
 from lob_tenants.selectors import KeyPrincipal
 
 from . import pipeline
@@ -85,10 +83,7 @@ class AgentRunCreateApi(_AgentApi):
         principal, agent = self.agent_for(request, agent_id)
         body = parse_body(RunCreateIn, self.read_json_body(request))
         messages = body.messages()
-        # The gateway's gate before anything is queued: production approval and the agent's model.
-        chat_plan(principal, ChatRequest(model=agent.alias.name, messages=(Message("user", ""),)))
-        run = agent_run_create(agent=agent, principal=principal, request_id=request.request_id, messages=messages)
-        agent_run_enqueue(run)  # after the run's transaction committed: the worker must find it
+        run = agent_run_start(agent=agent, principal=principal, request_id=request.request_id, messages=messages)
         if body.wait:
             asked = body.timeout or agent.timeout_seconds
             limit = min(asked, agent.timeout_seconds, settings.AGENT_RUN_MAX_WAIT_SECONDS)
@@ -107,7 +102,8 @@ class AgentRunDetailApi(_AgentApi):
 class AgentRunCancelApi(_AgentApi):
     def post(self, request: HttpRequest, agent_id: str, run_id: str) -> HttpResponse:
         principal, agent = self.agent_for(request, agent_id)
-        return run_response(agent_run_cancel(run=self.run_for(principal, agent, run_id)))
+        run = self.run_for(principal, agent, run_id)
+        return run_response(agent_run_cancel(run=run, actor=f"key:{principal.prefix}"))
 
 
 def run_response(run: AgentRun) -> JsonResponse:

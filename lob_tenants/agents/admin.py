@@ -4,14 +4,24 @@ writes go through `services`."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.html import format_html
 
+from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
+from genai_platform.formatting import listing, money
+from genai_platform.inference.errors import InferenceError
+from lob_tenants.models import ApiKey
+from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page, human_column
+from lob_tenants.selectors import active_keys_of, key_principal_by_prefix
 
 from . import services
 from .models import Agent, AgentRun, AgentStep, Tool, ToolAllowance
@@ -23,7 +33,14 @@ class ToolAllowanceAdmin(PortalAdmin):
 
     access_object = "tool_allowance"
     portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
-    list_display = ["endpoint_prefix", "classifications", "description", "updated_at"]
+    list_display = ["endpoint_prefix", "classifications_shown", "description", "updated_at"]
+    classifications_shown = human_column("classifications", listing)
+
+    def get_fields(self, request: HttpRequest, obj: ToolAllowance | None = None) -> list[str]:
+        if obj is not None and not self.has_change_permission(request, obj):  # read-only: words, not JSON
+            return ["endpoint_prefix", "classifications_shown", "description"]
+        return list(self.fields)
+
     search_fields = ["endpoint_prefix", "description"]
     fields = ["endpoint_prefix", "classifications", "description"]
 
@@ -44,7 +61,7 @@ class ToolAdmin(PortalAdmin):
 
     access_object = "agent"
     lob_path = "lob"
-    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
     list_display = ["name", "lob", "endpoint_url", "timeout_seconds", "updated_at"]
     list_filter = ["lob"]
     list_select_related = ["lob"]
@@ -61,6 +78,24 @@ class ToolAdmin(PortalAdmin):
         existing = Tool.objects.get(pk=obj.pk) if change else None
         fields = {name: form.cleaned_data[name] for name in services.TOOL_FIELDS if name in form.cleaned_data}
         return services.tool_save(lob=obj.lob, tool=existing, actor=request.user, **fields)
+
+    def portal_delete(self, request: HttpRequest, obj: Tool) -> None:
+        services.tool_delete(tool=obj, actor=request.user)
+
+
+class AgentRunStartForm(forms.Form):
+    """What the gateway's `POST /v1/agents/{id}/runs` takes, with the key picked by name: the run is
+    paid for, limited and guarded as that key's call."""
+
+    api_key = forms.ModelChoiceField(
+        queryset=ApiKey.objects.none(), label="API key",
+        help_text="An active key of the agent's use case: the run is that key's call (its limits, budget, ledger).",
+    )  # fmt: skip
+    input = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), max_length=100_000)
+
+    def __init__(self, *args: Any, agent: Agent, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["api_key"].queryset = active_keys_of(agent.use_case)
 
 
 class AgentForm(forms.ModelForm):
@@ -87,7 +122,7 @@ class AgentAdmin(PortalAdmin):
 
     access_object = "agent"
     lob_path = "lob"
-    portal_actions = frozenset({VIEW, ADD, CHANGE})
+    portal_actions = frozenset({VIEW, ADD, CHANGE, DELETE})
     shared_relations = frozenset({"alias"})
     form = AgentForm
     list_display = ["slug", "public_id", "lob", "use_case", "alias", "max_steps", "updated_at"]
@@ -97,10 +132,11 @@ class AgentAdmin(PortalAdmin):
     filter_horizontal = ["tools", "vector_stores"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
-        return ["public_id"] if obj is None else ["public_id", "lob"]
+        return ["public_id"] if obj is None else ["public_id", "start_run", "lob"]
 
     def get_fields(self, request: HttpRequest, obj: Agent | None = None) -> list[str]:
-        return ["public_id", *AgentForm._meta.fields]
+        fields = list(AgentForm._meta.fields)
+        return ["public_id", *fields] if obj is None else ["public_id", "start_run", *fields]
 
     def portal_save(self, request: HttpRequest, obj: Agent, form: Any, change: bool) -> Agent:
         existing = Agent.objects.get(pk=obj.pk) if change else None
@@ -122,15 +158,63 @@ class AgentAdmin(PortalAdmin):
             form.add_error(None, refused)
             raise
 
+    def portal_delete(self, request: HttpRequest, obj: Agent) -> None:
+        # An agent that ran keeps its record: its runs protect it, and the delete page lists them.
+        services.agent_delete(agent=obj, actor=request.user)
+
+    # ---- starting a run ----
+
+    def get_urls(self) -> list[Any]:
+        run = path("<path:object_id>/run/", self.admin_site.admin_view(self.run_view), name="agents_agent_run")
+        return [run, *super().get_urls()]
+
+    @admin.display(description="runs")
+    def start_run(self, agent: Agent) -> str:
+        return format_html('<a href="{}">Start a run</a>', reverse("admin:agents_agent_run", args=[agent.pk]))
+
+    def run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Starts a run with one of the use case's keys (`services.agent_run_start`, as the gateway
+        does); the run's page follows its steps."""
+        agent = self.get_object(request, unquote(object_id))
+        form = bound_or_blank(request, "run", AgentRunStartForm, agent=agent)
+        if form.is_bound:
+            self.portal_require(request, agent, WRITE)
+        if form.is_bound and form.is_valid():
+            principal = key_principal_by_prefix(form.cleaned_data["api_key"].prefix)
+            if principal is None:
+                form.add_error("api_key", "This key was revoked or has expired.")
+            else:
+                messages_in = [{"role": "user", "content": form.cleaned_data["input"]}]
+                try:
+                    run = services.agent_run_start(
+                        agent=agent, principal=principal, request_id=f"req_{uuid.uuid4().hex}", messages=messages_in,
+                        actor=request.user,
+                    )  # fmt: skip
+                except InferenceError as refused:
+                    form.add_error("api_key", refused.message)
+                else:
+                    messages.success(request, f"Run {run.public_id} started.")
+                    return HttpResponseRedirect(reverse("admin:agents_agentrun_change", args=[run.pk]))
+        section = FormSection("run", f"Run {agent.slug}", form, "Start the run")
+        return form_page(
+            self, request, agent, title="Start a run", sections=[section],
+            intro=f"It answers with {agent.alias}, in at most {agent.max_steps} steps and {agent.timeout_seconds} s.",
+            can_write=self.portal_allows(request, WRITE, agent),
+        )  # fmt: skip
+
 
 class AgentStepInline(PortalTabularInline):
     model = AgentStep
     extra = 0
     can_delete = False
     fields = readonly_fields = [
-        "index", "kind", "outcome", "inputs", "outputs", "input_tokens", "output_tokens", "cost", "guardrails",
-        "latency_ms", "error",
+        "index", "kind", "outcome", "inputs_shown", "outputs_shown", "input_tokens", "output_tokens", "cost_shown",
+        "guardrails_shown", "latency_ms", "error",
     ]  # fmt: skip
+    inputs_shown = human_column("inputs")
+    outputs_shown = human_column("outputs")
+    cost_shown = human_column("cost", money)
+    guardrails_shown = human_column("guardrails")
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -148,14 +232,30 @@ class AgentRunAdmin(PortalAdmin):
     admins and developers (a central user only through break-glass)."""
 
     access_object = "lob_data"
+    write_object = "agent"
     lob_path = "agent__lob"
     portal_actions = frozenset({VIEW})
-    list_display = ["public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost", "created_at"]
+    actions = ["cancel"]
+    list_display = [
+        "public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost_shown", "created_at",
+    ]  # fmt: skip
     list_filter = ["status", "agent__lob"]
     list_select_related = ["agent__lob", "use_case__lob"]
     search_fields = ["public_id", "request_id"]
     inlines = [AgentStepInline]
     fields = readonly_fields = [
-        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input", "output", "error_code",
-        "error", "input_tokens", "output_tokens", "cost", "created_at", "started_at", "finished_at", "deadline_at",
+        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input_shown", "output", "error_code",
+        "error", "input_tokens", "output_tokens", "cost_shown", "created_at", "started_at", "finished_at",
+        "deadline_at",
     ]  # fmt: skip
+    input_shown = human_column("input")
+    cost_shown = human_column("cost", money)
+
+    @admin.action(description="Cancel selected runs (they stop before their next step)", permissions=["write"])
+    def cancel(self, request: HttpRequest, queryset: Any) -> None:
+        writable = self.portal_scope(request, queryset, WRITE).select_related("agent__lob")
+        refused = queryset.count() - writable.count()
+        asked = [services.agent_run_cancel(run=run, actor=request.user) for run in writable if not run.finished]
+        self.message_user(request, f"Asked {len(asked)} run(s) to stop; runs that had ended are unchanged.")
+        if refused:
+            self.message_user(request, f"Your role does not let you cancel {refused} of them.", messages.WARNING)

@@ -17,6 +17,8 @@ from django.utils import timezone
 
 from genai_platform.access import services as access_services
 from genai_platform.audit.services import audit_actor, audit_record
+from genai_platform.inference.planning import chat_plan
+from genai_platform.providers.types import ChatRequest, Message
 from genai_platform.router.channel import reply_channel
 from governance.digests import text_digest
 from governance.services.workflow import use_case_material_change
@@ -278,13 +280,25 @@ def _material_change_if_approved(use_case: UseCase, actor: Any, what: str) -> No
 # ---- runs ----
 
 
+def agent_run_start(
+    *, agent: Agent, principal: KeyPrincipal, request_id: str, messages: list[dict[str, str]], actor: Any = None
+) -> AgentRun:
+    """Starts a run the way the gateway and the portal both do: the gateway's gate first (production
+    approval and the agent's model, raising an `InferenceError` when refused), then the queued run
+    is recorded and handed to a worker. `actor` is who starts it (a person, or the key's `key:<prefix>`)."""
+    chat_plan(principal, ChatRequest(model=agent.alias.name, messages=(Message("user", ""),)))
+    run = agent_run_create(agent=agent, principal=principal, request_id=request_id, messages=messages, actor=actor)
+    agent_run_enqueue(run)  # after the run's transaction committed: the worker must find it
+    return run
+
+
 @transaction.atomic
 def agent_run_create(
-    *, agent: Agent, principal: KeyPrincipal, request_id: str, messages: list[dict[str, str]]
+    *, agent: Agent, principal: KeyPrincipal, request_id: str, messages: list[dict[str, str]], actor: Any = None
 ) -> AgentRun:
     """Records a queued run; `agent_run_enqueue` hands it to a worker once this has committed."""
     now = timezone.now()
-    return AgentRun.objects.create(
+    run = AgentRun.objects.create(
         agent=agent,
         use_case_id=principal.use_case_id,
         api_key=ApiKey.objects.filter(pk=principal.key_id).first(),
@@ -292,6 +306,13 @@ def agent_run_create(
         input=messages,
         deadline_at=now + dt.timedelta(seconds=agent.timeout_seconds),
     )
+    # The input is LOB data: the audit log (read centrally) names the run, never what it was asked.
+    audit_record(
+        actor=audit_actor(actor or f"key:{principal.prefix}"), action="agent_run.started", target=run,
+        lob_slug=agent.lob.slug, request_id=request_id,
+        after={"run": run.public_id, "agent": agent.slug, "use_case": principal.use_case_slug, "key": principal.prefix},
+    )  # fmt: skip
+    return run
 
 
 def agent_run_enqueue(run: AgentRun) -> None:
@@ -337,14 +358,22 @@ def agent_run_execute(*, run_id: int) -> AgentRun:
     return run
 
 
-def agent_run_cancel(*, run: AgentRun) -> AgentRun:
-    """Asks a queued or running run to stop; it stops before its next step."""
-    if not run.finished:
-        AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.QUEUED).update(
-            status=AgentRun.Status.CANCELLED, finished_at=timezone.now(), error_code="cancelled"
-        )
-        AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.RUNNING).update(error_code="cancel_requested")
-    run.refresh_from_db()
+def agent_run_cancel(*, run: AgentRun, actor: Any = None) -> AgentRun:
+    """Asks a queued or running run to stop; it stops before its next step. `actor` is who asks (a
+    person, or the key's `key:<prefix>`); a run that already ended is left alone and nothing is audited."""
+    with transaction.atomic():
+        asked = not run.finished
+        if asked:
+            AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.QUEUED).update(
+                status=AgentRun.Status.CANCELLED, finished_at=timezone.now(), error_code="cancelled"
+            )
+            AgentRun.objects.filter(pk=run.pk, status=AgentRun.Status.RUNNING).update(error_code="cancel_requested")
+        run.refresh_from_db()
+        if asked:
+            audit_record(
+                actor=audit_actor(actor), action="agent_run.cancel_requested", target=run,
+                lob_slug=run.agent.lob.slug, after={"run": run.public_id, "status": run.status},
+            )  # fmt: skip
     if run.status == AgentRun.Status.CANCELLED:
         _announce_finished(run)
     return run

@@ -9,20 +9,26 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, DELETE, VIEW, PortalAdmin
+from genai_platform.access.selectors import user_can_in_lob
+from genai_platform.formatting import when
+from lob_tenants.models import UseCase
+from lob_tenants.portal_forms import FormSection, bound_or_blank, errors_onto, form_page, sent_form
+from lob_tenants.selectors import USE_CASE_PATH, use_case_by_path
 
 from . import services
 from .models import Document, IngestionJob, VectorStore
-from .selectors import groundings_of, ingestion_failures, jobs_of
+from .selectors import groundings_of, ingestion_failures, jobs_of, store_grants
 
 #: Jobs shown on a store's page; the rest are in the ingestion job list.
 RECENT_JOBS = 10
@@ -84,6 +90,77 @@ class DocumentUploadForm(forms.Form):
         return value
 
 
+class GroundingAttachForm(forms.Form):
+    use_case = forms.ModelChoiceField(queryset=UseCase.objects.none(), help_text="A use case of the store's LOB.")
+    top_k = forms.IntegerField(min_value=1, max_value=50, initial=4, help_text="Chunks added to each call, 1 to 50.")
+    score_threshold = forms.FloatField(initial=0.0, help_text="Chunks scoring below this are not used.")
+
+    def __init__(self, *args: Any, store: VectorStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["use_case"].queryset = UseCase.objects.filter(lob=store.lob).order_by("slug")
+
+
+class GroundingDetachForm(forms.Form):
+    use_case = forms.ModelChoiceField(queryset=UseCase.objects.none(), help_text="A use case grounded in this store.")
+
+    def __init__(self, *args: Any, store: VectorStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        grounded = groundings_of(store).values("use_case")
+        self.fields["use_case"].queryset = UseCase.objects.filter(pk__in=grounded).order_by("slug")
+
+
+class VectorStoreShareForm(forms.Form):
+    use_case = forms.RegexField(
+        regex=USE_CASE_PATH, help_text="`<lob>/<use case>` of another LOB that may then search this store.",
+        error_messages={"invalid": "Name it as <lob>/<use case>."},
+    )  # fmt: skip
+
+    def __init__(self, *args: Any, store: VectorStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+
+    def clean_use_case(self) -> UseCase:
+        use_case = use_case_by_path(self.cleaned_data["use_case"])
+        if use_case is None:
+            raise ValidationError("No such use case.")
+        return use_case
+
+
+class VectorStoreUnshareForm(forms.Form):
+    use_case = forms.ModelChoiceField(queryset=UseCase.objects.none(), help_text="A use case it is shared with.")
+
+    def __init__(self, *args: Any, store: VectorStore, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        shared = store_grants(store).values("group__use_case")
+        self.fields["use_case"].queryset = UseCase.objects.filter(pk__in=shared).select_related("lob").order_by("pk")
+
+
+#: The forms of a store's "groundings and sharing" page: (form, title, button, policy object to write).
+STORE_LINK_FORMS: dict[str, tuple[type[forms.Form], str, str, str]] = {
+    "attach": (GroundingAttachForm, "Ground a use case in this store", "Ground", "vector_store"),
+    "detach": (GroundingDetachForm, "Stop grounding a use case", "Detach", "vector_store"),
+    "share": (VectorStoreShareForm, "Share with another LOB's use case", "Share", "grant"),
+    "unshare": (VectorStoreUnshareForm, "Withdraw a share", "Withdraw", "grant"),
+}
+
+
+def store_link_run(name: str, store: VectorStore, data: dict[str, Any], actor: Any) -> str:
+    """The service behind each form of STORE_LINK_FORMS (the same the management API calls); what it did."""
+    use_case = data["use_case"]
+    if name == "attach":
+        services.grounding_attach(
+            use_case=use_case, store=store, actor=actor, top_k=data["top_k"], score_threshold=data["score_threshold"]
+        )
+        return f"{use_case} is grounded in {store.name}."
+    if name == "detach":
+        services.grounding_detach(use_case=use_case, store=store, actor=actor)
+        return f"{use_case} is no longer grounded in {store.name}."
+    if name == "share":
+        services.vector_store_share(store=store, use_case=use_case, actor=actor)
+        return f"{store.name} is shared with {use_case}."
+    services.vector_store_unshare(store=store, use_case=use_case, actor=actor)
+    return f"{store.name} is no longer shared with {use_case}."
+
+
 @admin.register(VectorStore)
 class VectorStoreAdmin(PortalAdmin):
     """A LOB's stores. Registering creates the collection (the embedding alias must be approved for
@@ -102,7 +179,9 @@ class VectorStoreAdmin(PortalAdmin):
     list_filter = ["lob", "data_classification"]
     list_select_related = ["lob", "embedding_alias"]
     search_fields = ["name", "slug", "public_id"]
-    summary = ["public_id", "document_status", "recent_jobs", "grounded_use_cases", "created_by", "created_at"]
+    summary = [
+        "public_id", "document_status", "recent_jobs", "grounded_use_cases", "shared_with", "created_by", "created_at",
+    ]  # fmt: skip
 
     def portal_rows(self, request: HttpRequest) -> QuerySet:
         return (
@@ -141,7 +220,7 @@ class VectorStoreAdmin(PortalAdmin):
         cells = [
             (
                 reverse("admin:vector_stores_ingestionjob_change", args=[job.pk]), job.pk, job.get_status_display(),
-                _progress(job), job.documents_unchanged, job.documents_failed, job.chunks_written, job.created_at,
+                _progress(job), job.documents_unchanged, job.documents_failed, job.chunks_written, when(job.created_at),
             )
             for job in jobs
         ]  # fmt: skip
@@ -152,8 +231,15 @@ class VectorStoreAdmin(PortalAdmin):
 
     @admin.display(description="grounds")
     def grounded_use_cases(self, store: VectorStore) -> str:
-        found = [f"{g.use_case} (top {g.top_k}, score ≥ {g.score_threshold})" for g in groundings_of(store)]
-        return "; ".join(found) or "no use case"
+        found = [f"{g.use_case} (top {g.top_k}, score ≥ {g.score_threshold:g})" for g in groundings_of(store)]
+        links = reverse("admin:vector_stores_vectorstore_links", args=[store.pk])
+        return format_html('{} — <a href="{}">ground or detach</a>', "; ".join(found) or "no use case", links)
+
+    @admin.display(description="shared with")
+    def shared_with(self, store: VectorStore) -> str:
+        found = [str(grant.group.use_case) for grant in store_grants(store)]
+        links = reverse("admin:vector_stores_vectorstore_links", args=[store.pk]) + "#share"
+        return format_html('{} — <a href="{}">share or withdraw</a>', ", ".join(found) or "none", links)
 
     def portal_save(self, request: HttpRequest, obj: VectorStore, form: Any, change: bool) -> VectorStore:
         data = form.cleaned_data
@@ -181,7 +267,42 @@ class VectorStoreAdmin(PortalAdmin):
             "<path:object_id>/upload/", self.admin_site.admin_view(self.upload_view),
             name="vector_stores_vectorstore_upload",
         )  # fmt: skip
-        return [upload, *super().get_urls()]
+        links = path(
+            "<path:object_id>/links/", self.admin_site.admin_view(self.links_view),
+            name="vector_stores_vectorstore_links",
+        )  # fmt: skip
+        return [upload, links, *super().get_urls()]
+
+    def links_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Grounds use cases in the store and shares it (STORE_LINK_FORMS), each form posted on its own."""
+        store = self.get_object(request, unquote(object_id))
+        may_write = {
+            obj: user_can_in_lob(request.user, store.lob, obj, WRITE) for obj in ("vector_store", "grant")
+        }  # fmt: skip
+        sent = sent_form(request)
+        if sent and sent not in STORE_LINK_FORMS:
+            raise Http404("No such form.")
+        sections = []
+        for name, (form_class, title, submit, policy_object) in STORE_LINK_FORMS.items():
+            form = bound_or_blank(request, name, form_class, store=store)
+            if name == sent:
+                if not may_write[policy_object]:
+                    raise PermissionDenied
+                if form.is_valid():
+                    try:
+                        done = store_link_run(name, store, form.cleaned_data, request.user)
+                    except (ValidationError, ValueError) as refused:
+                        errors_onto(form, refused)
+                    else:
+                        messages.success(request, done)
+                        return HttpResponseRedirect(reverse("admin:vector_stores_vectorstore_change", args=[store.pk]))
+            if may_write[policy_object]:
+                sections.append(FormSection(name, title, form, submit))
+        return form_page(
+            self, request, store, title="Groundings and sharing", sections=sections, can_write=any(may_write.values()),
+            intro="A grounded use case's chat completions retrieve from this store; a new grounding of an approved "
+            "use case sends it back to review. Sharing lets another LOB's use case search the store.",
+        )  # fmt: skip
 
     def upload_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Uploads files for ingestion (the same service as the API); the job's progress is on its page."""
@@ -221,7 +342,7 @@ class DocumentAdmin(PortalAdmin):
 
     access_object = "vector_store"
     lob_path = "store__lob"
-    portal_actions = frozenset({VIEW})
+    portal_actions = frozenset({VIEW, DELETE})
     list_display = ["external_id", "store", "version", "status", "chunk_count", "size_bytes", "updated_at"]
     list_filter = ["status", "store"]
     list_select_related = ["store__lob"]
@@ -230,6 +351,9 @@ class DocumentAdmin(PortalAdmin):
         "store", "external_id", "version", "title", "source", "content_type", "sha256", "size_bytes", "attributes",
         "status", "chunk_count", "error", "job", "updated_at",
     ]  # fmt: skip
+
+    def portal_delete(self, request: HttpRequest, obj: Document) -> None:
+        services.document_delete(document=obj, actor=request.user)  # its chunks leave the store with it
 
 
 @admin.register(IngestionJob)

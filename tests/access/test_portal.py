@@ -143,11 +143,11 @@ RIGHTS: dict[str, Rights] = {
     "access.lobnoticesettings": lob_owned(lob_admin="vac", lob_developer="v", lob_viewer="v"),
     "auth.group": central(superuser="vacd"),
     "agents.toolallowance": central(platform_admin="vacd", superuser="vacd", governance_reviewer="v"),
-    "agents.tool": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
-    "agents.agent": lob_owned(lob_admin="vac", lob_developer="vac", lob_viewer="v"),
+    "agents.tool": lob_owned(lob_admin="vacd", lob_developer="vacd", lob_viewer="v"),
+    "agents.agent": lob_owned(lob_admin="vacd", lob_developer="vacd", lob_viewer="v"),
     "agents.agentrun": lob_owned(lob_admin="v", lob_developer="v"),
     "vector_stores.vectorstore": lob_owned(lob_admin="vad", lob_developer="vad", lob_viewer="v"),
-    "vector_stores.document": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
+    "vector_stores.document": lob_owned(lob_admin="vd", lob_developer="vd", lob_viewer="v"),
     "vector_stores.ingestionjob": lob_owned(lob_admin="v", lob_developer="v", lob_viewer="v"),
 }
 
@@ -303,6 +303,9 @@ CUSTOM_PAGES: dict[str, tuple[str, str]] = {
     "governance_review_suspend": ("object", "v"),
     "governance_review_reinstate": ("object", "v"),
     "access_breakglassrequest_request": ("list", "r"),
+    "lob_tenants_apikey_scopes": ("object", "v"),  # read by a viewer; posting needs write
+    "agents_agent_run": ("object", "v"),  # read by a viewer; posting needs write
+    "vector_stores_vectorstore_links": ("object", "v"),  # read by a viewer; each form needs its write
 }
 
 

@@ -10,8 +10,8 @@ import pytest
 from django.test import Client
 
 from genai_platform.access import services as access_services
-from genai_platform.gateway import agent_apis
 from governance.services.workflow import intake_save
+from lob_tenants.agents import services as agent_services
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_save, agent_share, agent_unshare, tool_save
 from lob_tenants.agents.tasks import execute_run
@@ -93,7 +93,7 @@ ASK = {"input": "What does weather city=Oslo say?", "wait": True, "timeout": 30}
 def queued_only(monkeypatch):
     """No worker: runs stay queued until the test executes them as the worker would."""
     enqueued: list[int] = []
-    monkeypatch.setattr(agent_apis, "agent_run_enqueue", lambda run: enqueued.append(run.pk))
+    monkeypatch.setattr(agent_services, "agent_run_enqueue", lambda run: enqueued.append(run.pk))
     return enqueued
 
 

@@ -18,7 +18,16 @@ from django.conf import settings
 from django.test import TestCase
 
 from genai_platform.audit.models import AuditEvent
-from lob_tenants.agents.services import agent_delete, agent_save, tool_allowance_save, tool_delete, tool_save
+from lob_tenants.agents.services import (
+    agent_delete,
+    agent_run_cancel,
+    agent_run_create,
+    agent_save,
+    tool_allowance_save,
+    tool_delete,
+    tool_save,
+)
+from lob_tenants.selectors import key_principal
 from lob_tenants.services import prompt_template_save, use_case_prompt_pin
 from lob_tenants.vector_stores.models import Document
 from lob_tenants.vector_stores.services import (
@@ -29,7 +38,7 @@ from lob_tenants.vector_stores.services import (
     grounding_detach,
     vector_store_delete,
 )
-from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, vector_store
+from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key, vector_store
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("vector_db")]
 
@@ -103,6 +112,12 @@ def run_every_content_service() -> None:
             store=store, actor=actor,
             uploads=[Upload(external_id="handbook", filename="handbook.md", content=f"# Handbook\n{MARKER}".encode())],
         )  # fmt: skip
+    runner = agent_save(lob=lob, slug="runner", use_case=use_case, alias=chat, instructions="Run.", actor=actor)
+    run = agent_run_create(
+        agent=runner, principal=key_principal(issue_key(use_case, environment="sandbox")[1]), request_id="req_audit",
+        messages=[{"role": "user", "content": f"Tell me about {MARKER}"}], actor=actor,
+    )  # fmt: skip
+    agent_run_cancel(run=run, actor=actor)
     grounding_attach(use_case=use_case, store=store, actor=actor)
     grounding_detach(use_case=use_case, store=store, actor=actor)
     agent_delete(agent=agent, actor=actor)
@@ -128,6 +143,6 @@ def test_no_audit_event_carries_text_a_lob_wrote():
 def test_the_digest_lets_the_lob_prove_what_it_saved():
     run_every_content_service()
 
-    created = AuditEvent.objects.get(action="agent.created")
+    created = AuditEvent.objects.filter(action="agent.created").order_by("pk").first()  # "helper", then "runner"
     expected = hashlib.sha256(f"Always {MARKER}.".encode()).hexdigest()
     assert created.after["instructions"] == {"sha256": expected, "chars": len(f"Always {MARKER}.")}
