@@ -10,9 +10,9 @@ as one sent whole.
 from __future__ import annotations
 
 import secrets
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import Discriminator, Field, StrictBool, StrictInt, StrictStr, Tag, model_validator
 
 from genai_platform.inference.structured import response_format_from_openai
 from genai_platform.providers.types import ChatRequest, Message, ToolCall, ToolDefinition
@@ -33,6 +33,18 @@ MAX_INPUT_ITEMS = 2_048
 Item = dict[str, Any]
 
 
+def _text_or_list(value: Any) -> str:
+    return "str" if isinstance(value, str) else "list"
+
+
+#: Text, or a list of content parts. Validated as the one its JSON type says, so an error names
+#: the part at fault rather than saying that the list is not a string.
+TextOrParts = Annotated[
+    Annotated[StrictStr, Tag("str")] | Annotated[list["ContentPartIn"], Tag("list")],
+    Discriminator(_text_or_list),
+]
+
+
 class ContentPartIn(_Lenient):
     """Text content of a message item; images, files and audio are not accepted."""
 
@@ -47,11 +59,11 @@ class InputItemIn(_Lenient):
 
     type: Literal["message", "function_call", "function_call_output"] = "message"
     role: Literal["user", "system", "developer", "assistant"] | None = None
-    content: StrictStr | list[ContentPartIn] | None = None
+    content: TextOrParts | None = None
     call_id: StrictStr | None = Field(default=None, min_length=1)
     name: StrictStr | None = None
     arguments: StrictStr | None = None
-    output: StrictStr | list[ContentPartIn] | None = None
+    output: TextOrParts | None = None
 
     @model_validator(mode="after")
     def _fields_of_its_type(self) -> InputItemIn:
@@ -126,7 +138,11 @@ class ResponseStreamOptionsIn(_Lenient):
 
 class ResponseCreateIn(_Strict):
     model: StrictStr = Field(min_length=1)
-    input: StrictStr | list[InputItemIn] = Field(min_length=1, max_length=MAX_INPUT_ITEMS)
+    input: Annotated[
+        Annotated[StrictStr, Tag("str")] | Annotated[list[InputItemIn], Tag("list")],
+        Discriminator(_text_or_list),
+        Field(min_length=1, max_length=MAX_INPUT_ITEMS),
+    ]
     instructions: StrictStr | None = None
     tools: list[FunctionToolIn] | None = Field(default=None, max_length=MAX_TOOLS)
     tool_choice: Literal["none", "auto", "required"] | FunctionToolChoiceIn | None = None

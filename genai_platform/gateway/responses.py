@@ -28,6 +28,13 @@ from .pipeline import GatewayReply, _served_headers, guardrail_headers
 from .response_schemas import Item, ResponseCreateIn, message_item
 
 MAX_INPUT_ITEMS_PAGE = 100
+#: A failed response's `error.code` is one of OpenAI's (the SDK's `ResponseError` allows no other);
+#: the `error` event before it carries the platform's own code.
+_RESPONSE_ERROR_CODES = {
+    "rate_limit_exceeded": "rate_limit_exceeded",
+    "budget_exceeded": "rate_limit_exceeded",
+    "guardrail_blocked": "invalid_prompt",
+}
 
 
 @dataclass(frozen=True)
@@ -261,7 +268,10 @@ def _event_frames(
             elif isinstance(event, StreamStopped):
                 error = gateway_error_for(event.error)
                 yield events_out.frame("error", code=error.code, message=error.message, param=None)
-                failure = {"code": error.code or "server_error", "message": error.message}
+                failure = {
+                    "code": _RESPONSE_ERROR_CODES.get(error.code or "", "server_error"),
+                    "message": error.message,
+                }
                 yield events_out.frame(
                     "response.failed", response=call.document(model, "failed", output, None, failure)
                 )
