@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "lob_tenants",
     "lob_tenants.vector_stores",
     "lob_tenants.agents",
+    "lob_tenants.conversations",
     "governance",
     "genai_platform.audit",
     "genai_platform.router",
@@ -318,11 +319,16 @@ CELERY_BEAT_SCHEDULE = {
     "expire-break-glass": {"task": "access.expire_break_glass", "schedule": 60.0},
     "expire-approvals": {"task": "governance.expire_approvals", "schedule": 300.0},
     "governance-reminders": {"task": "governance.remind", "schedule": 3600.0},
+    "expire-stored-responses": {"task": "conversations.expire_responses", "schedule": 3600.0},
     "audit-checkpoint": {
         "task": "governance.audit_checkpoint",
         "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=3600.0),
     },
 }
+
+# ---- Responses API ----
+#: Days a stored response (`/v1/responses` with `store`) is kept as conversation state.
+RESPONSES_RETENTION_DAYS = env.int("RESPONSES_RETENTION_DAYS", default=30)
 
 # ---- Governance ----
 GOVERNANCE_BOARD_CHAIR_EMAIL = env.str("GOVERNANCE_BOARD_CHAIR_EMAIL", default="")

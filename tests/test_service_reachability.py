@@ -48,6 +48,10 @@ INTERNAL: dict[str, str] = {
     "calls it on every token request; it records the token's last use",
     # run by Celery beat, workers or the gateway, never by a person
     "genai_platform.audit.services.audit_checkpoint": "beat signs chain heads (and `manage.py audit checkpoint`)",
+    "lob_tenants.conversations.services.stored_response_create": "the gateway keeps a /v1/responses answer",
+    "lob_tenants.conversations.services.stored_responses_expire": "beat deletes stored responses past retention",
+    "lob_tenants.conversations.services.stored_response_delete": "only the owning use case's API key deletes a "
+    "stored response (DELETE /v1/responses/{id}); no portal page shows conversations",
     "governance.services.workflow.reviews_escalate_overdue": "beat: reminders of overdue reviews",
     "governance.services.workflow.approvals_warn_expiring": "beat: reminders of expiring approvals",
     "genai_platform.metering.services.usage_dead_letter": "the usage flusher sets aside a record the ledger refuses",

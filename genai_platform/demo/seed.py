@@ -199,7 +199,12 @@ def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any], intake: 
     central_role_grant(user=reviewer, role="governance_reviewer", specialty="security")
     intake_save(use_case=use_case, actor=admin, **intake)
     review = use_case_submit(use_case=use_case, actor=admin)
-    review_decide(review=review, reviewer=reviewer, verdict="approve", comment="Demo approval: internal, low risk.")
+    # Redacted prompt capture keeps conversations (with personal data masked), so the demo's
+    # `/v1/responses` can be continued with `previous_response_id`.
+    review_decide(
+        review=review, reviewer=reviewer, verdict="approve", comment="Demo approval: internal, low risk.",
+        conditions={"prompt_capture": "redacted"},
+    )  # fmt: skip
 
 
 def _demo_admin(password_file: Path) -> str:

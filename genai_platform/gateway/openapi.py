@@ -10,6 +10,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 from pydantic import BaseModel
 
+from .response_schemas import ResponseCreateIn
 from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
 
 _ERROR = {
@@ -88,6 +89,12 @@ def inference_openapi() -> dict[str, Any]:
         "/v1/chat/completions": {"post": operation("chat_completion_create", body(ChatCompletionIn))},
         "/v1/completions": {"post": operation("completion_create", body(CompletionIn))},
         "/v1/embeddings": {"post": operation("embedding_create", body(EmbeddingsIn))},
+        "/v1/responses": {"post": operation("response_create", body(ResponseCreateIn))},
+        "/v1/responses/{response_id}": {
+            "get": operation("response_retrieve", response_id="string"),
+            "delete": operation("response_delete", response_id="string"),
+        },
+        "/v1/responses/{response_id}/input_items": {"get": operation("response_input_items", response_id="string")},
         "/v1/guardrails/apply": {"post": operation("guardrails_apply", body(GuardrailApplyIn))},
         "/v1/vector_stores/{store_id}/search": {
             "post": operation("vector_store_search", body(VectorStoreSearchIn), store_id="string")

@@ -385,7 +385,7 @@ def _param_path(loc: tuple[int | str, ...]) -> str:
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("str", "list[TextPart]", "list[str]", "NamedToolChoice", "function-after[...]"):
+        elif part in ("str", "list", "list[TextPart]", "list[str]", "NamedToolChoice", "function-after[...]"):
             continue  # pydantic names the union member it tried; the client only knows the field
         elif "[" in part or part.startswith(("literal", "function-", "constrained-")):
             continue

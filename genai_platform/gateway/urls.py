@@ -1,12 +1,19 @@
 from django.urls import path
 
-from . import agent_apis, apis, openapi
+from . import agent_apis, apis, openapi, responses_apis
 
 urlpatterns = [
     path("openapi.json", openapi.openapi_view, name="inference-openapi"),
     path("chat/completions", apis.ChatCompletionsApi.as_view(), name="chat-completions"),
     path("completions", apis.CompletionsApi.as_view(), name="completions"),
     path("embeddings", apis.EmbeddingsApi.as_view(), name="embeddings"),
+    path("responses", responses_apis.ResponseCreateApi.as_view(), name="responses"),
+    path("responses/<str:response_id>", responses_apis.ResponseDetailApi.as_view(), name="response-detail"),
+    path(
+        "responses/<str:response_id>/input_items",
+        responses_apis.ResponseInputItemsApi.as_view(),
+        name="response-input-items",
+    ),
     path("guardrails/apply", apis.GuardrailApplyApi.as_view(), name="guardrails-apply"),
     path("vector_stores/<str:store_id>/search", apis.VectorStoreSearchApi.as_view(), name="vector-store-search"),
     path("models", apis.ModelListApi.as_view(), name="models"),

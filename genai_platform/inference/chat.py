@@ -305,11 +305,13 @@ def chat_complete(
     *,
     request_id: str,
     end_user: str = "",
+    endpoint: str = "chat",
     prompt_variables: dict[str, Any] | None = None,
     grounder: Grounder | None = None,
 ) -> ChatResult:
-    """One whole chat completion on the principal's behalf, with the use case's pinned prompt."""
-    call = _opened(principal, request, request_id, end_user, prompt_variables, stream=False)
+    """One whole chat completion on the principal's behalf, with the use case's pinned prompt.
+    `endpoint` names the API it answers in the usage record (`chat`, `responses`)."""
+    call = _opened(principal, request, request_id, end_user, prompt_variables, stream=False, endpoint=endpoint)
     with call.meter:
         response = _prepared(call, request, prompt_variables, grounder)
         served = None
@@ -335,12 +337,13 @@ def chat_stream(
     *,
     request_id: str,
     end_user: str = "",
+    endpoint: str = "chat",
     prompt_variables: dict[str, Any] | None = None,
     grounder: Grounder | None = None,
 ) -> ChatStreamed:
     """A streamed chat completion: everything up to the first event happens before this returns
     (so a refusal is an exception, not an event); the returned events carry the metering scope on."""
-    call = _opened(principal, request, request_id, end_user, prompt_variables, stream=True)
+    call = _opened(principal, request, request_id, end_user, prompt_variables, stream=True, endpoint=endpoint)
     with ExitStack() as scope:
         scope.enter_context(call.meter)
         _prepared(call, request, prompt_variables, grounder)
@@ -365,9 +368,10 @@ def _opened(
     prompt_variables: dict[str, Any] | None,
     *,
     stream: bool,
+    endpoint: str,
 ) -> ChatCall:
     request = with_pinned_prompt(principal, unpinned, prompt_variables)  # the prompt catalog's system message
-    return chat_call(principal, request, request_id=request_id, end_user=end_user, stream=stream)
+    return chat_call(principal, request, request_id=request_id, endpoint=endpoint, end_user=end_user, stream=stream)
 
 
 def _prepared(

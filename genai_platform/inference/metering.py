@@ -207,7 +207,7 @@ class CallMeter:
 
 
 #: The meter's endpoint -> `gen_ai.operation.name`.
-_OPERATION_NAMES = {"chat": "chat", "embeddings": "embeddings", "agent": "invoke_agent"}
+_OPERATION_NAMES = {"chat": "chat", "responses": "chat", "embeddings": "embeddings", "agent": "invoke_agent"}
 
 
 def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, str]:

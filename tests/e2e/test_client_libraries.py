@@ -168,3 +168,67 @@ def test_structured_json_from_the_demo_is_valid_json(client, stack):
     )
 
     assert isinstance(json.loads(reply.choices[0].message.content), dict)
+
+
+# ---- the Responses API ----
+
+
+def test_sdk_responses_create_whole_and_streamed(client, stack):
+    whole = client.responses.create(model=stack.demo["model"], input="hello")
+    with client.responses.stream(model=stack.demo["model"], input="streamed") as stream:
+        deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+
+    assert whole.output_text == '[sandbox] You said: "hello"'
+    assert "".join(deltas) == final.output_text == '[sandbox] You said: "streamed"'
+    assert client.responses.retrieve(whole.id).output_text == whole.output_text
+
+
+def test_sdk_responses_parse_with_a_pydantic_model(client, stack):
+    parsed = client.responses.parse(model=stack.demo["model"], input="Ada", text_format=Person)
+
+    assert isinstance(parsed.output_parsed, Person)
+
+
+def test_sdk_three_turn_conversation_through_previous_response_id(client, stack):
+    first = client.responses.create(model=stack.demo["model"], input="My name is Ada.")
+    second = client.responses.create(model=stack.demo["model"], input="Who am I?", previous_response_id=first.id)
+    third = client.responses.create(model=stack.demo["model"], input="Again?", previous_response_id=second.id)
+
+    items = client.responses.input_items.list(third.id, order="asc").data
+    assert [item.content[0].text for item in items if item.role == "user"] == ["My name is Ada.", "Who am I?", "Again?"]
+    client.responses.delete(third.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(third.id)
+
+
+def test_langchain_with_the_responses_api(stack):
+    from langchain_openai import ChatOpenAI
+
+    llm = ChatOpenAI(
+        model=stack.demo["model"], base_url=stack.base_url + "/v1", api_key=stack.demo["api_key"], max_retries=0,
+        use_responses_api=True,
+    )  # fmt: skip
+
+    assert llm.invoke("hello").text == '[sandbox] You said: "hello"'
+
+
+def test_openai_agents_sdk_runs_an_agent_with_a_function_tool_to_completion(stack):
+    from agents import Agent, OpenAIResponsesModel, Runner, function_tool, set_tracing_disabled
+
+    set_tracing_disabled(True)
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        return f"sunny in {city}"
+
+    model = OpenAIResponsesModel(
+        model=stack.demo["model"],
+        openai_client=openai.AsyncOpenAI(base_url=stack.base_url + "/v1", api_key=stack.demo["api_key"]),
+    )
+    agent = Agent(name="weather", instructions="Use the tools.", tools=[get_weather], model=model)
+
+    result = Runner.run_sync(agent, "get_weather city=Paris")
+
+    assert "sunny in Paris" in result.final_output

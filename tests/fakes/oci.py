@@ -318,6 +318,8 @@ class FakeOCIGenAI:
         answer = _answer(conversation, chat)
         if api_format == "GENERIC" and not answer.tool_calls and chat.get("responseFormat") is not None:
             answer.text = _formatted_answer(chat["responseFormat"])
+        elif api_format == "COHERE" and not answer.tool_calls and chat.get("responseFormat") is not None:
+            answer.text = _cohere_formatted_answer(chat["responseFormat"])
         if chat.get("isStream"):
             return self._stream(api_format, answer, chat)
         payload = _generic_result(answer) if api_format == "GENERIC" else _cohere_result(answer)
@@ -405,6 +407,21 @@ def _formatted_answer(response_format: Any) -> str:
     if not isinstance(spec, dict) or not spec.get("name") or not isinstance(spec.get("schema"), dict):
         raise _invalid("chatRequest.responseFormat.jsonSchema needs a name and a schema object.")
     return json.dumps(dict.fromkeys(spec["schema"].get("required") or ()))
+
+
+def _cohere_formatted_answer(response_format: Any) -> str:
+    """COHERE `responseFormat`: TEXT, or JSON_OBJECT with an optional `schema` object (Cohere's
+    format has no name and no strict flag). The answer is `{"fake": true}`, or the schema's
+    required properties set to null."""
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind not in ("TEXT", "JSON_OBJECT") or set(response_format) - {"type", "schema"}:
+        raise _invalid(f"Invalid chatRequest.responseFormat for a COHERE request: {response_format!r}.")
+    schema = response_format.get("schema")
+    if schema is None:
+        return json.dumps({"fake": True})
+    if not isinstance(schema, dict):
+        raise _invalid("chatRequest.responseFormat.schema must be an object.")
+    return json.dumps(dict.fromkeys(schema.get("required") or ()))
 
 
 def _validate_generic(chat: Mapping[str, Any]) -> _Conversation:

@@ -31,6 +31,8 @@ NO_MODEL_TEXT = {
     "v1/agents/<str:agent_id>/runs/<str:run_id>/cancel": "stops a run",
     "v1/guardrails/apply": "is the check itself: it reports a block instead of refusing",
     "v1/openapi.json": "describes the API's shape",
+    "v1/responses/<str:response_id>": "reads or deletes a stored response whose text was checked when it was made",
+    "v1/responses/<str:response_id>/input_items": "reads a stored response's input, checked when it was made",
 }
 
 
@@ -98,6 +100,19 @@ def probe_search(world) -> str:
     return refused(post(world, f"/v1/vector_stores/{world['store'].public_id}/search", {"query": INJECTION}))
 
 
+def probe_responses(world) -> str:
+    return refused(post(world, "/v1/responses", {"model": "chat", "input": INJECTION}))
+
+
+def probe_responses_stream(world) -> str:
+    return refused(post(world, "/v1/responses", {"model": "chat", "input": INJECTION, "stream": True}))
+
+
+def probe_responses_items(world) -> str:
+    items = [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": INJECTION}]}]
+    return refused(post(world, "/v1/responses", {"model": "chat", "input": items}))
+
+
 def probe_agent_run(world) -> str:
     response = post(
         world, f"/v1/agents/{world['agent'].public_id}/runs", {"input": INJECTION, "wait": True, "timeout": 30}
@@ -112,6 +127,7 @@ PROBES: dict[str, list[Callable]] = {
     "v1/chat/completions": [probe_chat, probe_chat_stream],
     "v1/completions": [probe_completions, probe_completions_stream],
     "v1/embeddings": [probe_embeddings],
+    "v1/responses": [probe_responses, probe_responses_stream, probe_responses_items],
     "v1/vector_stores/<str:store_id>/search": [probe_search],
     "v1/agents/<str:agent_id>/runs": [probe_agent_run],
 }

@@ -1031,3 +1031,22 @@ def test_a_json_object_response_format_is_forwarded_as_json_object(adapter, fake
 
     assert fake.accepted[-1]["chatRequest"]["responseFormat"] == {"type": "JSON_OBJECT"}
     assert json.loads(response.content) == {"fake": True}
+
+
+# ---- structured outputs (COHERE models: CohereResponseJsonFormat) ----
+
+
+def test_a_json_schema_reaches_a_cohere_model_as_its_json_format_with_the_schema(adapter, fake):
+    response_format = ResponseFormat(type="json_schema", name="Person", schema=PERSON, strict=True)
+
+    response = adapter.chat(ask("Ada", model=COMMAND, response_format=response_format))
+
+    assert fake.accepted[-1]["chatRequest"]["responseFormat"] == {"type": "JSON_OBJECT", "schema": PERSON}
+    assert json.loads(response.content) == {"name": None}
+
+
+def test_json_object_reaches_a_cohere_model_as_its_json_format_without_a_schema(adapter, fake):
+    response = adapter.chat(ask("json please", model=COMMAND, response_format=ResponseFormat(type="json_object")))
+
+    assert fake.accepted[-1]["chatRequest"]["responseFormat"] == {"type": "JSON_OBJECT"}
+    assert json.loads(response.content) == {"fake": True}

@@ -78,6 +78,12 @@ def cohere_request(request: ChatRequest) -> Any:
     tools = _cohere_tools(request.tools, request.tool_choice)
     if tools:
         chat_request.tools = tools
+    fmt = request.response_format
+    if fmt is not None and fmt.type != "text":
+        # Cohere's structured output is a JSON object, optionally held to a JSON schema (no name, no
+        # strict flag: the gateway validates strict answers itself).
+        schema = dict(fmt.schema) if fmt.type == "json_schema" and fmt.schema is not None else None
+        chat_request.response_format = genai.CohereResponseJsonFormat(schema=schema)
     return chat_request
 
 
