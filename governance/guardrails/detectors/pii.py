@@ -80,6 +80,8 @@ class LazyNlpArtifacts(NlpArtifacts):
         self.entities: list = []
         self.scores: list = []
         self._doc: Any = None
+        self._indices: list[int] | None = None
+        self._lemmas: list[str] | None = None
         self._keywords: list[str] | None = None
 
     def _parsed(self) -> Any:
@@ -91,13 +93,18 @@ class LazyNlpArtifacts(NlpArtifacts):
     def tokens(self) -> Any:  # type: ignore[override]
         return self._parsed()
 
+    # Presidio's context enhancer reads these once per finding: built once per text, not per read.
     @property
     def tokens_indices(self) -> list[int]:  # type: ignore[override]
-        return [token.idx for token in self._parsed()]
+        if self._indices is None:
+            self._indices = [token.idx for token in self._parsed()]
+        return self._indices
 
     @property
     def lemmas(self) -> list[str]:  # type: ignore[override]
-        return [token.lower_ for token in self._parsed()]
+        if self._lemmas is None:
+            self._lemmas = [token.lower_ for token in self._parsed()]
+        return self._lemmas
 
     @property
     def keywords(self) -> list[str]:  # type: ignore[override]
@@ -151,16 +158,23 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list:
         results: dict[tuple[int, int], RecognizerResult] = {}
+        # A piece repeated in the text (a number quoted twice) is matched once.
+        matched: dict[str, list[tuple[str, phonenumbers.PhoneNumberMatch]]] = {}
         for candidate in self._CANDIDATE.finditer(text):
             piece, offset = candidate.group(), candidate.start()
             if self._SSN_SHAPE.match(piece):
                 continue
-            for region in self.supported_regions:
-                for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency):
-                    span = (offset + match.start, offset + match.end)
-                    if span not in results:
-                        match.start, match.end = span
-                        results[span] = self._get_recognizer_result(match, text, region, nlp_artifacts)
+            if piece not in matched:
+                matched[piece] = [
+                    (region, match)
+                    for region in self.supported_regions
+                    for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
+                ]
+            for region, match in matched[piece]:
+                span = (offset + match.start, offset + match.end)
+                if span not in results:
+                    placed = phonenumbers.PhoneNumberMatch(span[0], match.raw_string, match.number)
+                    results[span] = self._get_recognizer_result(placed, text, region, nlp_artifacts)
         return list(results.values())
 
 
