@@ -34,12 +34,11 @@ from presidio_analyzer.predefined_recognizers import (
 
 from ..policy import Check, CheckRule, CustomEntity
 from ..results import Finding
-from .base import Detection, Digest
+from .base import DEFAULT_PHONE_REGIONS, Detection, Digest
 from .identifiers import pattern_recognizers
 from .ner import NER_ENTITIES, SpacyNerRecognizer
 
 LANGUAGE = "en"
-DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "ES", "IT", "NL", "AU")
 _CUSTOM_CACHE_SIZE = 256
 
 
@@ -179,7 +178,7 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
 
 
 class PiiDetector:
-    name = "presidio-patterns"
+    name = "presidio-patterns"  # engine.PII_DETECTOR_NAME, which names it before it is built
 
     def __init__(
         self, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS, ner: SpacyNerRecognizer | None = None
