@@ -5,15 +5,23 @@
 - `redacted`: the texts with personal data and secrets masked by the guardrail engine;
 - `full`: the texts as they were.
 The digests of whatever is kept always go into the audit event.
+
+Redaction runs in the ledger flusher. Inside `capture_redaction_batch()` (one flush batch) a text
+is redacted once however many records carry it: a system prompt or a retried call repeats within
+a batch. Nothing is remembered past the batch, so no redacted text outlives the flush that wrote it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import cache
 from typing import Any
 
 NONE, HASHED, REDACTED, FULL = "none", "hashed", "redacted", "full"
+_batch_redactions: ContextVar[dict[str, str] | None] = ContextVar("capture_batch_redactions", default=None)
 
 
 def digest(text: str) -> str:
@@ -59,7 +67,25 @@ def _redaction_policy() -> Any:
     return GuardrailPolicy.from_dict({"name": "prompt-capture-redaction", "scope": "central", "rules": rules})
 
 
+@contextmanager
+def capture_redaction_batch() -> Iterator[None]:
+    """The scope of one flush batch: each distinct text in it is redacted once."""
+    token = _batch_redactions.set({})
+    try:
+        yield
+    finally:
+        _batch_redactions.reset(token)
+
+
 def _redact(text: str) -> str:
+    if not text:
+        return text
+    redactions = _batch_redactions.get()
+    if redactions is not None and text in redactions:
+        return redactions[text]
     from governance.guardrails.engine import evaluate
 
-    return evaluate(text, _redaction_policy(), "input").text if text else text
+    redacted = evaluate(text, _redaction_policy(), "input").text
+    if redactions is not None:
+        redactions[text] = redacted
+    return redacted

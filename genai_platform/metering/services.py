@@ -18,7 +18,7 @@ from genai_platform.audit.models import CENTRAL_CHAIN
 from genai_platform.audit.services import AuditEntry, audit_actor, audit_chains_lock, audit_record, audit_record_batch
 from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
-from governance.capture import capture_finalize
+from governance.capture import capture_finalize, capture_redaction_batch
 from governance.models import CapturedExchange
 
 from .ledger import RedisStreamBuffer, usage_buffer
@@ -74,11 +74,12 @@ def usage_records_write(events: list[dict[str, Any]]) -> int:
     database refuses (a NUL character, a tenant deleted meanwhile) is found by halving the batch and
     set aside as a `DeadLetterUsage`; every other event is written."""
     prepared: list[_Prepared] = []
-    for event in list({e.get("request_id"): e for e in events}.values()):
-        try:
-            prepared.append(_prepare(event))
-        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-            usage_dead_letter(event, exc)
+    with capture_redaction_batch():
+        for event in list({e.get("request_id"): e for e in events}.values()):
+            try:
+                prepared.append(_prepare(event))
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                usage_dead_letter(event, exc)
     return _write_or_set_aside(prepared, events_by_id={e.get("request_id"): e for e in events})
 
 

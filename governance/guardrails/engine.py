@@ -1,8 +1,10 @@
 """The guardrail engine: detectors built once, policies applied per call.
 
-Build one `GuardrailEngine` per process at start-up and keep it (building the Presidio analyzer
-and the pattern sets takes about a second; evaluating a 2,000-character prompt takes a few
-milliseconds). It is safe to share between threads: detectors hold only compiled patterns and
+Build one `GuardrailEngine` per process at start-up and keep it (building the pattern sets takes
+a fraction of a second; evaluating a 2,000-character prompt takes a few milliseconds). The
+personal-data detector (Presidio and spaCy) is built by the first check that needs it, so
+importing this module or building an engine imports neither; `prepare(policy)` builds what a
+policy needs ahead of the first call. It is safe to share between threads: detectors hold only compiled patterns and
 small bounded caches of per-policy artefacts (custom recognizers, word regexes, topic models).
 """
 
@@ -14,11 +16,11 @@ import time
 from functools import cache
 
 from .classifier import InjectionClassifier
-from .detectors.base import Detection, Detector
+from .detectors.base import DEFAULT_PHONE_REGIONS, Detection, Detector
 from .detectors.grounding import GroundingDetector
 from .detectors.indirect import IndirectInjectionDetector
 from .detectors.injection import InjectionDetector
-from .detectors.pii import DEFAULT_PHONE_REGIONS, PiiDetector
+from .detectors.lazy import LazyDetector
 from .detectors.secrets import SecretsDetector
 from .detectors.size import SizeDetector
 from .detectors.topics import DeniedTopicsDetector
@@ -40,6 +42,7 @@ CHECK_ORDER = (
 #: A check that takes longer than this has failed (fail-closed like an exception): a detector that
 #: is stuck or starved must not become a way around the policy.
 DEFAULT_CHECK_TIMEOUT_MS = 2_000.0
+PII_DETECTOR_NAME = "presidio-patterns"
 _COMPACT_TYPES = frozenset({"CREDIT_CARD", "IBAN_CODE", "US_SSN", "PHONE_NUMBER"})
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]")
 
@@ -63,13 +66,21 @@ class GuardrailEngine:
         self._detectors: dict[Check, Detector] = {
             Check.SIZE: SizeDetector(),
             Check.SECRETS: SecretsDetector(),
-            Check.PII: PiiDetector(phone_regions),
+            Check.PII: LazyDetector(PII_DETECTOR_NAME, lambda: _pii_detector(phone_regions)),
             Check.DENIED_WORDS: DeniedWordsDetector(),
             Check.INJECTION: injection,
             Check.INDIRECT_INJECTION: IndirectInjectionDetector(injection),
             Check.DENIED_TOPICS: DeniedTopicsDetector(),
             Check.GROUNDING: GroundingDetector(),
         }
+
+    def prepare(self, policy: GuardrailPolicy) -> None:
+        """Builds and loads now what `policy`'s rules will need (Presidio, the NER model), so that a
+        process can pay for it at start-up rather than on its first call."""
+        for rule in policy.rules:
+            prepare = getattr(self._detectors.get(rule.check), "prepare", None)
+            if prepare is not None:
+                prepare(rule)
 
     @property
     def injection_detector_name(self) -> str:
@@ -145,6 +156,12 @@ class GuardrailEngine:
         compact = entity_type in _COMPACT_TYPES
         value = _NOT_ALNUM.sub("", value).upper() if compact else value.strip().lower()
         return value_digest(f"{entity_type}:{value}", self._hash_key)
+
+
+def _pii_detector(phone_regions: tuple[str, ...]) -> Detector:
+    from .detectors.pii import PiiDetector  # Presidio and spaCy: imported by the first personal-data check
+
+    return PiiDetector(phone_regions)
 
 
 def outcome_for(rule: CheckRule, detection: Detection) -> CheckOutcome:

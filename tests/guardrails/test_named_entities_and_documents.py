@@ -135,3 +135,12 @@ def test_keys_tokens_and_connection_strings_are_secrets(engine, text, entity):
 )
 def test_documentation_of_keys_and_urls_is_not_a_secret(engine, text):
     assert engine.detect(text, rule(Check.SECRETS)).findings == ()
+
+
+def test_an_engine_builds_its_personal_data_detector_on_the_first_personal_data_check():
+    engine = GuardrailEngine()
+    lazy = engine._detectors[Check.PII]
+
+    assert not lazy.built
+    engine.evaluate("Mail jane.doe@example.com", PATTERNS_ONLY, "input")
+    assert lazy.built and lazy.name == PiiDetector.name

