@@ -108,6 +108,8 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
         if not entry.object_type or not entry.object_id:
             raise ValueError("an audit event needs an object_type and object_id")
         head = heads[entry.lob_slug or CENTRAL_CHAIN]
+        # Serialized once: the hash covers what this text reads back as, and this text is what is stored.
+        before_text, after_text = _json_text(entry.before), _json_text(entry.after)
         event = {
             "chain": head.chain,
             "sequence": head.sequence + 1,
@@ -117,8 +119,8 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
             "object_type": entry.object_type,
             "object_id": entry.object_id,
             "lob_slug": entry.lob_slug,
-            "before": _json_safe(entry.before),
-            "after": _json_safe(entry.after),
+            "before": None if before_text is None else json.loads(before_text),
+            "after": None if after_text is None else json.loads(after_text),
             "request_id": entry.request_id,
             "prev_hash": head.hash,
         }
@@ -127,8 +129,8 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
         rows.append(
             [
                 *(event[c] for c in _AUDIT_COLUMNS[:8]),
-                _json_text(event["before"]),
-                _json_text(event["after"]),
+                before_text,
+                after_text,
                 *(event[c] for c in _AUDIT_COLUMNS[10:]),
             ]
         )
@@ -139,7 +141,7 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
 
 
 def _json_text(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def audit_chains_lock(chains: list[str]) -> list[AuditChainHead]:
