@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
+import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -215,12 +217,13 @@ def _dead_letter_alert(letter: DeadLetterUsage) -> None:
 def usage_flush(
     *, consumer: str, batch_size: int | None = None, max_batches: int = 20, claim_idle_ms: int | None = None
 ) -> int:
-    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it.
+    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it; how many.
 
-    Entries another flusher left unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS)
-    are taken over: that flusher died between reading and acknowledging. Several flushers may run at
-    once (each a consumer of the group): they read different entries, and the chain locks order
-    their batches wherever two touch the same LOB. A run that empties the buffer records the
+    Each batch comes from one shard of the buffer, read under that shard's lease, so several flushers
+    (each a consumer of the group) run at once on different shards, never two on one chain; a pass
+    visits every shard with a backlog, starting from a random one. Entries another flusher left
+    unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS) are taken over: that flusher
+    died between reading and acknowledging. A run that finds the buffer empty records the
     watermark that bounds what gateways replay after a Redis loss."""
     if claim_idle_ms is None:
         claim_idle_ms = settings.METERING_CLAIM_IDLE_MS
@@ -228,18 +231,30 @@ def usage_flush(
     buffer = usage_buffer()
     if not isinstance(buffer, RedisStreamBuffer):
         return 0
-    moved = 0
-    for _ in range(max_batches):
+    buffer.ensure_group()
+    owner = f"{consumer}:{secrets.token_hex(6)}"
+    first = random.randrange(buffer.shards)  # spreads flushers over the shards
+    moved = batches = 0
+    while batches < max_batches:
         started = time.time()
-        batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms)
-        if batch:
-            usage_records_write([event for _, event in batch])
-            buffer.acknowledge([entry_id for entry_id, _ in batch])
-            moved += len(batch)
-        if len(batch) < batch_size:
-            if buffer.pending() == 0:
-                buffer.watermark_set(started)
+        backlogs = buffer.shard_backlogs()
+        if not any(backlogs):
+            buffer.watermark_set(started)
             break
+        progressed = False
+        for shard in sorted(range(buffer.shards), key=lambda s: (s - first) % buffer.shards):
+            if batches >= max_batches or not backlogs[shard] or not buffer.shard_lease(shard, owner):
+                continue
+            try:
+                batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms, shard=shard)
+                if batch:
+                    usage_records_write([event for _, event in batch])
+                    buffer.acknowledge([entry_id for entry_id, _ in batch])
+                    moved, batches, progressed = moved + len(batch), batches + 1, True
+            finally:
+                buffer.shard_release(shard, owner)
+        if not progressed:
+            break  # what is left is leased by other flushers or pending on a live one
     return moved
 
 
