@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "lob_tenants.vector_stores",
     "lob_tenants.agents",
     "governance",
+    "genai_platform.audit",
     "genai_platform.router",
     "genai_platform.metering",
     "genai_platform.access",

@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import VIEW, PortalAdmin
+from genai_platform.audit.models import AuditEvent
 from model_catalog.models import Alias
 
-from .models import Approval, AuditEvent, CapturedExchange, Intake, Review, ReviewDecision
+from .models import Approval, CapturedExchange, Intake, Review, ReviewDecision
 from .selectors import review_changes, review_previous
 from .services import workflow
 

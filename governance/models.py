@@ -1,72 +1,11 @@
-"""Governance records: the tamper-evident audit log every reviewer-relevant change writes to."""
+"""Governance records: use-case intake, reviews and approvals, guardrail policies, captured exchanges.
+
+The audit log they write to lives below every domain app, in `genai_platform.audit`."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
-
-#: The chain of events that belong to no LOB (catalog, policies, central roles).
-CENTRAL_CHAIN = "central"
-
-
-class AuditEvent(models.Model):
-    """An append-only record of who did what to which object, written in the change's own transaction.
-
-    Each tenant's events form a hash chain: `hash` is SHA-256 over the event's canonical form,
-    which includes the previous event's hash, so changing, removing or reordering any event breaks
-    every hash after it. On PostgreSQL a trigger refuses UPDATE and DELETE on this table."""
-
-    chain = models.SlugField(max_length=64, help_text="The LOB's slug, or 'central'.")
-    sequence = models.PositiveBigIntegerField()
-    occurred_at = models.DateTimeField(db_index=True)
-    actor = models.CharField(max_length=200, help_text="User name, 'system', or 'key:<prefix>'.")
-    action = models.CharField(max_length=100, db_index=True)
-    object_type = models.CharField(max_length=100)
-    object_id = models.CharField(max_length=100)
-    #: The tenant the event belongs to; blank for central (catalog, policy) events.
-    lob_slug = models.SlugField(max_length=64, blank=True, db_index=True)
-    before = models.JSONField(null=True, blank=True)
-    after = models.JSONField(null=True, blank=True)
-    request_id = models.CharField(max_length=64, blank=True)
-    prev_hash = models.CharField(max_length=64)
-    hash = models.CharField(max_length=64)
-
-    class Meta:
-        ordering = ["-occurred_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["chain", "sequence"], name="audit_event_chain_position")]
-
-    def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type}:{self.object_id}"
-
-
-class AuditChainHead(models.Model):
-    """The last position and hash of each chain; locking its row serializes appends to one chain."""
-
-    chain = models.SlugField(max_length=64, unique=True)
-    sequence = models.PositiveBigIntegerField(default=0)
-    hash = models.CharField(max_length=64, default="0" * 64)
-
-    def __str__(self) -> str:
-        return f"{self.chain}@{self.sequence}"
-
-
-class AuditCheckpoint(models.Model):
-    """A signed statement of a chain's head at a moment (Ed25519), so a copy kept elsewhere can prove
-    that nothing up to that position was rewritten or cut off since."""
-
-    chain = models.SlugField(max_length=64)
-    sequence = models.PositiveBigIntegerField()
-    hash = models.CharField(max_length=64)
-    signed_at = models.DateTimeField()
-    signature = models.CharField(max_length=128, help_text="Hex Ed25519 signature of the checkpoint statement.")
-    key_id = models.CharField(max_length=16, help_text="Fingerprint of the public key that verifies it.")
-
-    class Meta:
-        ordering = ["chain", "-sequence"]
-
-    def __str__(self) -> str:
-        return f"checkpoint {self.chain}@{self.sequence}"
-
 
 # ---- Use-case intake, risk tiering and approvals ----
 

@@ -2,13 +2,7 @@
 
 from celery import shared_task
 
-from .services import audit_checkpoint as audit_checkpoint_service
 from .services.workflow import approvals_expire_due, approvals_warn_expiring, reviews_escalate_overdue
-
-
-@shared_task(name="governance.audit_checkpoint", ignore_result=True)
-def audit_checkpoint() -> int:
-    return len(audit_checkpoint_service())
 
 
 @shared_task(name="governance.expire_approvals", ignore_result=True)

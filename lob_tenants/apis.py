@@ -25,8 +25,8 @@ from genai_platform import hotcache
 from genai_platform.access.models import CENTRAL
 from genai_platform.access.permissions import RolePermission
 from genai_platform.access.selectors import user_can
+from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
-from governance.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
 from .models import ApiKey, Lob, Membership, UseCase

@@ -13,7 +13,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from genai_platform import hotcache
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
 from .keys import key_generate

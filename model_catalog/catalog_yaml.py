@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import models, transaction
 
-from governance.services import audit_record
+from genai_platform.audit.services import audit_record
 
 from . import services
 from .catalog_format import (

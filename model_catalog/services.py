@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 
 from .models import Alias, CatalogModel, Deployment, ProviderAccount, Route
 from .selectors import catalog_invalidate

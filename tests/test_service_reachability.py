@@ -48,11 +48,12 @@ INTERNAL: dict[str, str] = {
     "genai_platform.access.tokens.personal_token_authenticate": "the DRF authentication class (from settings) "
     "calls it on every token request; it records the token's last use",
     # run by Celery beat, workers or the gateway, never by a person
-    "governance.services.audit_checkpoint": "beat signs chain heads (and `manage.py audit checkpoint`)",
+    "genai_platform.audit.services.audit_checkpoint": "beat signs chain heads (and `manage.py audit checkpoint`)",
     "governance.services.workflow.reviews_escalate_overdue": "beat: reminders of overdue reviews",
     "governance.services.workflow.approvals_warn_expiring": "beat: reminders of expiring approvals",
     "genai_platform.metering.services.usage_dead_letter": "the usage flusher sets aside a record the ledger refuses",
-    "governance.services.audit_record_batch": "the usage flusher writes a batch's audit events in one transaction",
+    "genai_platform.audit.services.audit_record_batch": "the usage flusher writes a batch's audit events in one "
+    "transaction",
     "genai_platform.metering.services.budget_alert_deliver": "a Celery task tells budget owners of thresholds",
     "lob_tenants.agents.services.agent_run_execute": "a worker runs an agent's plan-act loop",
     "lob_tenants.agents.services.agent_run_finish": "a worker records a run's end",

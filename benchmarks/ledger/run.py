@@ -313,10 +313,10 @@ def _reports(tenants: list) -> dict[str, float]:
 
 
 def _verify(count: int) -> float:
+    from genai_platform.audit.chain import GENESIS, event_hash
+    from genai_platform.audit.models import AuditChainHead, AuditEvent
+    from genai_platform.audit.services import audit_verify
     from genai_platform.dbcopy import bulk_insert
-    from governance.audit_chain import GENESIS, event_hash
-    from governance.models import AuditChainHead, AuditEvent
-    from governance.services import audit_verify
 
     columns = ("chain", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug",
                "before", "after", "request_id", "prev_hash", "hash")  # fmt: skip

@@ -14,8 +14,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from governance.models import AuditEvent
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.models import AuditEvent
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership
 
 from .models import LobNoticeSettings, PeopleNotice

@@ -14,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob
 from lob_tenants.services import lob_upsert
 

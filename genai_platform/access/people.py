@@ -18,7 +18,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership
 
 from .notices import people_notify

@@ -12,7 +12,7 @@ from django.db import models, transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership, UseCase
 from lob_tenants.services import api_keys_forget
 

@@ -24,7 +24,7 @@ from rest_framework.exceptions import AuthenticationFailed, PermissionDenied
 from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
-from governance.services import audit_actor, audit_record
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob, Membership
 
 from .models import PersonalApiToken

@@ -16,11 +16,12 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DataError, IntegrityError, connection, transaction
 
+from genai_platform.audit.models import CENTRAL_CHAIN
+from genai_platform.audit.services import AuditEntry, audit_actor, audit_chains_lock, audit_record, audit_record_batch
 from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
 from governance.capture import capture_finalize
-from governance.models import CENTRAL_CHAIN, CapturedExchange
-from governance.services import AuditEntry, audit_actor, audit_chains_lock, audit_record, audit_record_batch
+from governance.models import CapturedExchange
 
 from .ledger import RedisStreamBuffer, usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, current_month, limit_store, to_nanos

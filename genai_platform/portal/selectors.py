@@ -17,8 +17,9 @@ from django.utils import timezone
 from genai_platform.access.models import CENTRAL
 from genai_platform.access.portal import lob_ids_for
 from genai_platform.access.selectors import user_can
+from genai_platform.audit.models import AuditEvent
 from genai_platform.metering.models import Budget, UsageRecord
-from governance.models import Approval, AuditEvent, Intake, Review
+from governance.models import Approval, Intake, Review
 from governance.selectors import missing_sign_offs, reviews_waiting_for
 from lob_tenants.models import ApiKey, Lob, UseCase
 from model_catalog.models import Deployment, Route

@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-from governance.audit_chain import GENESIS, event_hash
+from genai_platform.audit.chain import GENESIS, event_hash
 
 
 def chain_existing_events(apps, schema_editor):

@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from genai_platform import hotcache
+from genai_platform.audit.services import audit_actor, audit_record
 
 from ..guardrails.engine import GuardrailEngine
 from ..guardrails.merge import merge, validate_tightening
@@ -33,7 +34,6 @@ from ..shadow_rollout import ShadowTally as ShadowTally
 from ..shadow_rollout import shadow_label
 from ..shadow_rollout import shadow_report as shadow_report
 from ..shadow_rollout import shadow_tally as shadow_tally
-from . import audit_actor, audit_record
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from genai_platform.audit.services import audit_actor, audit_record
 from lob_tenants.models import Lob, UseCase
 
 from ..models import GuardrailPolicyRecord, GuardrailPolicyVersion
-from . import audit_actor, audit_record
 from .guardrail_policies import guardrail_draft_save
 
 

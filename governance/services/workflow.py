@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from genai_platform import hotcache
 from genai_platform.access.models import CentralRoleAssignment
+from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.metering.services import budget_set
 from genai_platform.notifications import notify
 from lob_tenants.models import DataClassification, Membership, UseCase
@@ -29,7 +30,6 @@ from model_catalog.models import Alias
 
 from ..models import Approval, Intake, ModelApproval, Review, ReviewDecision, RiskTier
 from ..tiering import APPROVAL_VALIDITY, REQUIRED_SIGN_OFFS, REVIEW_SLA, tier_of
-from . import audit_actor, audit_record
 
 S = UseCase.Status
 

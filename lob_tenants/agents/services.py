@@ -16,9 +16,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from genai_platform.access import services as access_services
+from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.router.channel import reply_channel
 from governance.digests import text_digest
-from governance.services import audit_actor, audit_record
 from governance.services.workflow import use_case_material_change
 from lob_tenants.models import ApiKey, Lob, UseCase
 from lob_tenants.selectors import KeyPrincipal

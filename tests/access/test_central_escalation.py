@@ -22,7 +22,8 @@ from django.utils import timezone
 
 from genai_platform.access import services as access_services
 from genai_platform.access.models import BreakGlassRequest, CentralRoleAssignment, PeopleNotice, PolicyRule
-from governance.models import AuditEvent, CapturedExchange
+from genai_platform.audit.models import AuditEvent
+from governance.models import CapturedExchange
 from lob_tenants.models import Lob, Membership, PromptTemplate
 from tests.access.test_api_authorization_matrix import api_endpoints
 from tests.factories import AgentFactory, AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key, vector_store

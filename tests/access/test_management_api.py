@@ -20,7 +20,7 @@ from genai_platform.access.services import (
     object_share,
     use_case_can_read,
 )
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.models import ApiKey, Membership, PromptTemplate, UseCase
 from lob_tenants.selectors import key_principal
 from tests.access.test_roles_and_grants import central, committed, member

@@ -19,7 +19,7 @@ from genai_platform.access import people
 from genai_platform.access import services as access_services
 from genai_platform.access.models import PeopleNotice
 from genai_platform.access.notices import lob_notice_settings_set
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.models import Membership
 from tests.factories import LobFactory, UserFactory
 from tests.fakes.server import FakeResponse, FakeServer

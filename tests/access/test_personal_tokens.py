@@ -12,7 +12,7 @@ from django.utils import timezone
 from genai_platform.access.models import PersonalApiToken
 from genai_platform.access.services import central_role_grant, membership_set
 from genai_platform.access.tokens import personal_token_issue, personal_token_revoke
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from tests.factories import LobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db

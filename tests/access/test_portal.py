@@ -25,11 +25,12 @@ from django.utils import timezone
 from genai_platform.access import services as access_services
 from genai_platform.access.models import BreakGlassRequest, LobNoticeSettings, PeopleNotice
 from genai_platform.access.portal import PortalAdmin
+from genai_platform.audit.models import AuditEvent
+from genai_platform.audit.services import audit_record
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.rollups import usage_rollups_add_records
 from genai_platform.metering.services import budget_set, rate_limit_set
-from governance.models import AuditEvent, CapturedExchange
-from governance.services import audit_record
+from governance.models import CapturedExchange
 from lob_tenants.demo import demo_seed
 from lob_tenants.keys import key_parse
 from lob_tenants.models import ApiKey, Lob, Membership, PromptTemplate, UseCase
@@ -123,7 +124,7 @@ RIGHTS: dict[str, Rights] = {
     "lob_tenants.lob": central(platform_admin="vac", superuser="vac"),
     "metering.budget": central(platform_admin="vac", superuser="vac"),
     "metering.ratelimit": central(platform_admin="vac", superuser="vac"),
-    "governance.auditevent": central(platform_admin="v", governance_reviewer="v", superuser="v"),
+    "audit.auditevent": central(platform_admin="v", governance_reviewer="v", superuser="v"),
     "governance.review": lob_owned({"governance_reviewer": "v", "superuser": "v"}),
     "governance.guardrailpolicyversion": central(platform_admin="v", superuser="v"),
     "governance.guardrailpolicyrecord": central(platform_admin="vac", superuser="vac"),
@@ -239,7 +240,7 @@ SAMPLES: dict[str, Callable[[Lob], Any]] = {
     "lob_tenants.lob": lambda lob: lob,
     "metering.budget": lambda lob: budget_set(lob=lob, monthly_limit_usd=Decimal("100")),
     "metering.ratelimit": lambda lob: rate_limit_set(lob=lob, requests_per_minute=60),
-    "governance.auditevent": lambda lob: audit_record(
+    "audit.auditevent": lambda lob: audit_record(
         actor="test", action="test.event", object_type="thing", object_id="1", lob_slug=lob.slug
     ),
     "governance.guardrailpolicyversion": lambda lob: _guardrail_version(),

@@ -12,7 +12,7 @@ from django.utils import timezone
 from genai_platform.access import services
 from genai_platform.access.models import CENTRAL, BreakGlassRequest
 from genai_platform.access.selectors import can_read_lob_data, lobs_for, user_can, user_can_in_lob
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.models import PromptTemplate
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
+from genai_platform.audit.models import AuditEvent
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ToolCall
-from governance.models import AuditEvent
 from governance.services.workflow import intake_save
 from lob_tenants.agents import services
 from lob_tenants.agents.models import AgentRun, AgentStep

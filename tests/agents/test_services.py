@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from governance.models import AuditEvent, Review
+from genai_platform.audit.models import AuditEvent
+from governance.models import Review
 from governance.services.workflow import intake_save
 from lob_tenants.agents.endpoints import endpoint_allowed
 from lob_tenants.agents.services import agent_save, tool_allowance_save, tool_save

@@ -10,7 +10,8 @@ from django.core.exceptions import ValidationError
 from django.test import Client, TestCase
 
 from genai_platform.access import services as access_services
-from governance.models import AuditEvent, Review
+from genai_platform.audit.models import AuditEvent
+from governance.models import Review
 from governance.services.workflow import intake_save
 from lob_tenants.agents.models import AgentRun, AgentStep
 from lob_tenants.agents.services import agent_run_create, agent_run_execute, agent_save

@@ -13,9 +13,9 @@ import pytest
 from django.db import connection, transaction
 from psycopg import errors
 
+from genai_platform.audit.models import AuditEvent
+from genai_platform.audit.services import audit_record
 from governance.db_roles import database_roles_apply
-from governance.models import AuditEvent
-from governance.services import audit_record
 from tests.factories import LobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

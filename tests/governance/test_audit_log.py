@@ -13,8 +13,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
-from governance.models import AuditEvent
-from governance.services import audit_checkpoint, audit_record, audit_verify
+from genai_platform.audit.models import AuditEvent
+from genai_platform.audit.services import audit_checkpoint, audit_record, audit_verify
 from tests.factories import LobFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,7 +124,7 @@ def test_rewriting_the_whole_chain_consistently_still_fails_against_the_signed_c
     tamper("UPDATE governance_auditevent SET actor = %s WHERE id = %s", ["mallory", events[0].pk])
     from django.forms.models import model_to_dict
 
-    from governance.audit_chain import event_hash
+    from genai_platform.audit.chain import event_hash
 
     previous = "0" * 64
     for event in AuditEvent.objects.filter(chain="retail").order_by("sequence"):

@@ -17,7 +17,7 @@ import pytest
 from django.conf import settings
 from django.test import TestCase
 
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.agents.services import agent_delete, agent_save, tool_allowance_save, tool_delete, tool_save
 from lob_tenants.services import prompt_template_save, use_case_prompt_pin
 from lob_tenants.vector_stores.models import Document

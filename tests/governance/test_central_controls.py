@@ -8,8 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from genai_platform.access.services import central_role_grant
+from genai_platform.audit.models import AuditEvent
 from genai_platform.metering.models import Budget, RateLimit
-from governance.models import AuditEvent, GuardrailPolicyVersion, ModelApproval
+from governance.models import GuardrailPolicyVersion, ModelApproval
 from lob_tenants.models import Lob, Membership
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key
 

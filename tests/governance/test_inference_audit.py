@@ -9,10 +9,11 @@ import json
 import pytest
 from django.test import Client
 
+from genai_platform.audit.models import AuditEvent
+from genai_platform.audit.services import audit_verify
 from genai_platform.metering.ledger import usage_buffer
 from genai_platform.metering.services import usage_flush
-from governance.models import AuditEvent, CapturedExchange
-from governance.services import audit_verify
+from governance.models import CapturedExchange
 from tests.factories import AliasFactory, UseCaseFactory, approve, issue_key
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,8 @@ from django.urls import reverse
 
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.services import central_role_grant, membership_set
-from governance.models import AuditEvent, Intake, Review
+from genai_platform.audit.models import AuditEvent
+from governance.models import Intake, Review
 from lob_tenants.models import UseCase
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory
 

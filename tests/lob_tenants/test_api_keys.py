@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.keys import key_parse, secret_digest
 from lob_tenants.models import ApiKey
 from lob_tenants.selectors import key_principal

@@ -12,7 +12,7 @@ from django.test import TestCase
 
 from genai_platform import hotcache
 from genai_platform.access import services as access
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.keys import key_parse
 from lob_tenants.models import PromptTemplate, PromptTemplateImmutable
 from lob_tenants.prompts import PinnedPrompt, PromptVariableError, prompt_render, template_check

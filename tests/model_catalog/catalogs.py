@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from model_catalog.models import Alias, CatalogModel, Deployment, ProviderAccount, Route
 from tests.factories import AliasFactory, CatalogModelFactory, DeploymentFactory, ProviderAccountFactory
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from model_catalog.catalog_yaml import CatalogImportError, catalog_export, catalog_import
 from model_catalog.models import Alias, CatalogModel, Deployment, ProviderAccount, Route
 from model_catalog.selectors import alias_routes

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from genai_platform.access.services import central_role_grant
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from model_catalog import services
 from model_catalog.models import Alias, Deployment, ProviderAccount
 from tests.factories import AliasFactory, CatalogModelFactory, DeploymentFactory, ProviderAccountFactory, UserFactory

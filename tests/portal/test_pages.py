@@ -16,9 +16,10 @@ from django.utils import timezone
 
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.access.services import central_role_grant, membership_set
+from genai_platform.audit.models import AuditEvent
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.rollups import usage_rollups_add_records
-from governance.models import AuditEvent, Intake, Review
+from governance.models import Intake, Review
 from governance.services import workflow
 from lob_tenants.models import UseCase
 from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, UserFactory

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.vector_stores.models import Document, IngestionJob
 from tests.factories import vector_store
 

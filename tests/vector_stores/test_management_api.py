@@ -13,7 +13,7 @@ from django.test import Client, TestCase
 
 from genai_platform.access import services as access_services
 from genai_platform.access.enforcer import policy_enforcer
-from governance.models import AuditEvent
+from genai_platform.audit.models import AuditEvent
 from lob_tenants.models import Lob, UseCase
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document, Grounding, VectorStore

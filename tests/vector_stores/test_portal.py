@@ -10,7 +10,8 @@ from django.test import TestCase
 from django.urls import reverse
 
 from genai_platform.access import services as access_services
-from governance.models import AuditEvent, ModelApproval
+from genai_platform.audit.models import AuditEvent
+from governance.models import ModelApproval
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document, IngestionJob, VectorStore
 from lob_tenants.vector_stores.selectors import collection_of

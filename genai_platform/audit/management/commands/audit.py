@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from governance.services import audit_checkpoint, audit_export, audit_verify
+from genai_platform.audit.services import audit_checkpoint, audit_export, audit_verify
 
 
 class Command(BaseCommand):
