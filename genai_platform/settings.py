@@ -290,6 +290,8 @@ METERING_ENABLED = env.bool("METERING_ENABLED", default=True)
 METERING_CLAIM_IDLE_MS = env.int("METERING_CLAIM_IDLE_MS", default=30_000)
 #: Usage records a flusher moves per transaction (one chain lock, one COPY per table per batch).
 METERING_FLUSH_BATCH = env.int("METERING_FLUSH_BATCH", default=1_000)
+#: Shards of the usage buffer: flushers work on different shards (chains) at once (change it drained).
+METERING_SHARDS = env.int("METERING_SHARDS", default=8)
 #: Buffered usage records above which the platform reports a backlog (metric, /readyz degraded).
 METERING_BACKLOG_LIMIT = env.int("METERING_BACKLOG_LIMIT", default=200_000)
 #: Where each gateway process also appends the usage it buffers, to replay it after a Redis loss

@@ -14,6 +14,13 @@ record, a file per minute, kept METERING_SPOOL_RETENTION_SECONDS). Redis holds a
 sees it vanish or change knows Redis lost its data: it replays its spool from the last flushed
 watermark into the new stream, and the idempotent insert drops what the ledger already had.
 
+Scale-out: the stream is split in METERING_SHARDS shards (`genai:usage`, `genai:usage:1`, ...), an
+event going to the shard of a stable hash of its audit chain (the LOB slug). A flusher takes a short
+lease on a shard (a Redis key, SET NX PX) for each batch it reads from it, so at most one flusher
+reads a shard at a time: one chain's events reach the ledger in the order they were buffered, while
+several flushers work on different shards, and so on different chains and locks, side by side.
+Change METERING_SHARDS with the buffer drained (a chain moving shard could otherwise interleave).
+
 Embedded default (no Redis): records are written straight to the database.
 """
 
@@ -25,6 +32,7 @@ import os
 import secrets
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -33,12 +41,33 @@ from django.conf import settings
 
 STREAM = "genai:usage"
 GROUP = "ledger"
+#: A shard's lease: held by one flusher while it reads and writes a batch of that shard.
+SHARD_LEASE_KEY = "genai:ledger:lease:{shard}"
 #: A random token written once per Redis dataset: gone or different means Redis lost its data.
 EPOCH_KEY = "genai:epoch"
 #: Unix time before which every buffered record is known to be in the ledger (set by the flusher).
 WATERMARK_KEY = "genai:ledger:watermark"
 #: Spooled records this much older than the watermark are replayed too (clock skew between hosts).
 WATERMARK_MARGIN_SECONDS = 30
+
+
+def shard_of(chain: str, shards: int) -> int:
+    """The shard of an audit chain's events: the same in every process and after every restart."""
+    return zlib.crc32(chain.encode()) % shards
+
+
+def shard_stream(shard: int) -> str:
+    """Shard 0 keeps the historical stream name, so one shard is the unsharded buffer."""
+    return STREAM if shard == 0 else f"{STREAM}:{shard}"
+
+
+def _event_stream(payload: str | dict[str, Any]) -> str:
+    event = json.loads(payload) if isinstance(payload, str) else payload
+    return shard_stream(shard_of(event.get("lob_slug") or "", settings.METERING_SHARDS))
+
+
+#: Deletes a lease only if the caller still holds it (a lease that expired may be someone else's now).
+_RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
 
 
 class UsageSpool:
@@ -118,7 +147,7 @@ class RedisStreamBuffer:
         payload = json.dumps(event)
         stamp = self._spool.append(payload)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.xadd(STREAM, {"event": payload})
+        pipe.xadd(_event_stream(event), {"event": payload})
         pipe.get(EPOCH_KEY)
         pipe.get(WATERMARK_KEY)
         _, epoch, watermark = pipe.execute()
@@ -150,7 +179,7 @@ class RedisStreamBuffer:
         replayed = 0
         pipe = self._redis.pipeline(transaction=False)
         for payload in self._spool.between(not_before, before):
-            pipe.xadd(STREAM, {"event": payload})
+            pipe.xadd(_event_stream(payload), {"event": payload})
             replayed += 1
             if replayed % 500 == 0:
                 pipe.execute()
@@ -160,70 +189,109 @@ class RedisStreamBuffer:
     def watermark_set(self, flushed_before: float) -> None:
         self._redis.set(WATERMARK_KEY, f"{flushed_before:.3f}")
 
+    @property
+    def shards(self) -> int:
+        return settings.METERING_SHARDS
+
     def ensure_group(self) -> None:
         import redis
 
         if self._group_ready:
             return
-        try:
-            self._redis.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
-        except redis.ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        for shard in range(self.shards):
+            try:
+                self._redis.xgroup_create(shard_stream(shard), GROUP, id="0", mkstream=True)
+            except redis.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
         self._group_ready = True
 
-    def read_batch(self, *, consumer: str, count: int, claim_idle_ms: int) -> list[tuple[str, dict[str, Any]]]:
-        """Entries abandoned by a dead flusher first, then new ones; none are acknowledged yet."""
+    def shard_lease(self, shard: int, owner: str) -> bool:
+        """Takes shard `shard` for `owner` unless another flusher holds it. A holder that dies loses
+        it after METERING_CLAIM_IDLE_MS, when its unacknowledged entries become claimable too."""
+        key = SHARD_LEASE_KEY.format(shard=shard)
+        return bool(self._redis.set(key, owner, nx=True, px=settings.METERING_CLAIM_IDLE_MS))
+
+    def shard_release(self, shard: int, owner: str) -> None:
+        self._redis.eval(_RELEASE, 1, SHARD_LEASE_KEY.format(shard=shard), owner)
+
+    def shard_backlogs(self) -> list[int]:
+        """Entries in each shard's stream (read or not: acknowledged entries are deleted)."""
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in range(self.shards):
+            pipe.xlen(shard_stream(shard))
+        return [int(length) for length in pipe.execute()]
+
+    def read_batch(
+        self, *, consumer: str, count: int, claim_idle_ms: int, shard: int | None = None
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """Entries abandoned by a dead flusher first, then new ones, from `shard` (every shard when
+        None); none are acknowledged yet. Entry ids name their shard: `<shard>/<stream id>`."""
         import redis
 
         self.ensure_group()
-        try:
-            return self._read(consumer=consumer, count=count, claim_idle_ms=claim_idle_ms)
-        except redis.ResponseError as exc:
-            if "NOGROUP" not in str(exc):
-                raise
-            # Redis restarted without the group (or the stream): create it again and read from the start.
-            self._group_ready = False
-            self.ensure_group()
-            return self._read(consumer=consumer, count=count, claim_idle_ms=claim_idle_ms)
+        entries: list[tuple[str, dict[str, Any]]] = []
+        for one in range(self.shards) if shard is None else [shard]:
+            if len(entries) >= count:
+                break
+            try:
+                read = self._read(one, consumer=consumer, count=count - len(entries), claim_idle_ms=claim_idle_ms)
+            except redis.ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                # Redis restarted without the group (or the stream): create it again and read from the start.
+                self._group_ready = False
+                self.ensure_group()
+                read = self._read(one, consumer=consumer, count=count - len(entries), claim_idle_ms=claim_idle_ms)
+            entries.extend(read)
+        return entries
 
-    def _read(self, *, consumer: str, count: int, claim_idle_ms: int) -> list[tuple[str, dict[str, Any]]]:
-        _, claimed, _ = self._redis.xautoclaim(STREAM, GROUP, consumer, min_idle_time=claim_idle_ms, count=count)
+    def _read(self, shard: int, *, consumer: str, count: int, claim_idle_ms: int) -> list[tuple[str, dict[str, Any]]]:
+        stream = shard_stream(shard)
+        _, claimed, _ = self._redis.xautoclaim(stream, GROUP, consumer, min_idle_time=claim_idle_ms, count=count)
         entries = [e for e in claimed if e[1]]  # entries deleted meanwhile come back empty
         if len(entries) < count:
-            fresh = self._redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count - len(entries))
+            fresh = self._redis.xreadgroup(GROUP, consumer, {stream: ">"}, count=count - len(entries))
             for _, stream_entries in fresh or []:
                 entries.extend(stream_entries)
-        return [(entry_id, json.loads(fields["event"])) for entry_id, fields in entries]
+        return [(f"{shard}/{entry_id}", json.loads(fields["event"])) for entry_id, fields in entries]
 
     def acknowledge(self, entry_ids: list[str]) -> None:
         if not entry_ids:
             return
+        by_stream: dict[str, list[str]] = {}
+        for entry_id in entry_ids:
+            shard, _, stream_id = entry_id.partition("/")
+            by_stream.setdefault(shard_stream(int(shard)), []).append(stream_id)
         pipe = self._redis.pipeline()
-        pipe.xack(STREAM, GROUP, *entry_ids)
-        pipe.xdel(STREAM, *entry_ids)
+        for stream, ids in by_stream.items():
+            pipe.xack(stream, GROUP, *ids)
+            pipe.xdel(stream, *ids)
         pipe.execute()
 
     def backlog(self) -> int:
-        return self._redis.xlen(STREAM)
+        return sum(self.shard_backlogs())
 
     def pending(self) -> int:
         """Entries delivered to a flusher and not yet acknowledged."""
-        try:
-            return int(self._redis.xpending(STREAM, GROUP)["pending"])
-        except Exception:  # no stream or group yet
-            return 0
+        pipe = self._redis.pipeline(transaction=False)
+        for shard in range(self.shards):
+            pipe.xpending(shard_stream(shard), GROUP)
+        return sum(
+            int(result["pending"]) for result in pipe.execute(raise_on_error=False) if isinstance(result, dict)
+        )  # a shard with no stream or group yet answers an error: nothing pending there
 
     def entries(self) -> Iterator[dict[str, Any]]:
-        """Every buffered event not yet removed (pending or not), oldest first, read in pages."""
-        start = "-"
-        while True:
-            page = self._redis.xrange(STREAM, min=start, count=1_000)
-            for _, fields in page:
-                yield json.loads(fields["event"])
-            if len(page) < 1_000:
-                return
-            start = "(" + page[-1][0]
+        """Every buffered event not yet removed (pending or not), each shard oldest first, read in pages."""
+        for shard in range(self.shards):
+            start = "-"
+            while True:
+                page = self._redis.xrange(shard_stream(shard), min=start, count=1_000)
+                for _, fields in page:
+                    yield json.loads(fields["event"])
+                if len(page) < 1_000:
+                    break
+                start = "(" + page[-1][0]
 
 
 class DirectBuffer:

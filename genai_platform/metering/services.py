@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import random
+import secrets
 import time
 from dataclasses import dataclass
 from decimal import Decimal
@@ -107,17 +109,24 @@ def _write_batch(prepared: list[_Prepared]) -> int:
             with connection.cursor() as cursor:
                 cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         audit_chains_lock(sorted({p.chain for p in prepared}))
-        recorded = set(
-            UsageRecord.objects.filter(request_id__in=[p.request_id for p in prepared]).values_list(
-                "request_id", flat=True
-            )
-        )
+        recorded = _already_recorded([p.request_id for p in prepared])
         fresh = [p for p in prepared if p.request_id not in recorded]
         bulk_insert(UsageRecord._meta.db_table, _USAGE_COLUMNS, [p.usage_row for p in fresh])
         bulk_insert(CapturedExchange._meta.db_table, _CAPTURE_COLUMNS, [p.capture_row for p in fresh if p.capture_row])
         audit_record_batch([p.audit for p in fresh])
         usage_rollups_add([p.usage_row for p in fresh])
     return len(fresh)
+
+
+def _already_recorded(request_ids: list[str]) -> set[str]:
+    """Which of `request_ids` the ledger holds. On PostgreSQL one array parameter, not one per id:
+    building and parsing a thousand placeholders cost the flusher more than the lookup itself."""
+    if connection.vendor != "postgresql":
+        return set(UsageRecord.objects.filter(request_id__in=request_ids).values_list("request_id", flat=True))
+    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT request_id FROM {table} WHERE request_id = ANY(%s)", [request_ids])  # noqa: S608
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _prepare(event: dict[str, Any]) -> _Prepared:
@@ -210,12 +219,13 @@ def _dead_letter_alert(letter: DeadLetterUsage) -> None:
 def usage_flush(
     *, consumer: str, batch_size: int | None = None, max_batches: int = 20, claim_idle_ms: int | None = None
 ) -> int:
-    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it.
+    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it; how many.
 
-    Entries another flusher left unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS)
-    are taken over: that flusher died between reading and acknowledging. Several flushers may run at
-    once (each a consumer of the group): they read different entries, and the chain locks order
-    their batches wherever two touch the same LOB. A run that empties the buffer records the
+    Each batch comes from one shard of the buffer, read under that shard's lease, so several flushers
+    (each a consumer of the group) run at once on different shards, never two on one chain; a pass
+    visits every shard with a backlog, starting from a random one. Entries another flusher left
+    unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS) are taken over: that flusher
+    died between reading and acknowledging. A run that finds the buffer empty records the
     watermark that bounds what gateways replay after a Redis loss."""
     if claim_idle_ms is None:
         claim_idle_ms = settings.METERING_CLAIM_IDLE_MS
@@ -223,18 +233,30 @@ def usage_flush(
     buffer = usage_buffer()
     if not isinstance(buffer, RedisStreamBuffer):
         return 0
-    moved = 0
-    for _ in range(max_batches):
+    buffer.ensure_group()
+    owner = f"{consumer}:{secrets.token_hex(6)}"
+    first = random.randrange(buffer.shards)  # spreads flushers over the shards
+    moved = batches = 0
+    while batches < max_batches:
         started = time.time()
-        batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms)
-        if batch:
-            usage_records_write([event for _, event in batch])
-            buffer.acknowledge([entry_id for entry_id, _ in batch])
-            moved += len(batch)
-        if len(batch) < batch_size:
-            if buffer.pending() == 0:
-                buffer.watermark_set(started)
+        backlogs = buffer.shard_backlogs()
+        if not any(backlogs):
+            buffer.watermark_set(started)
             break
+        progressed = False
+        for shard in sorted(range(buffer.shards), key=lambda s: (s - first) % buffer.shards):
+            if batches >= max_batches or not backlogs[shard] or not buffer.shard_lease(shard, owner):
+                continue
+            try:
+                batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms, shard=shard)
+                if batch:
+                    usage_records_write([event for _, event in batch])
+                    buffer.acknowledge([entry_id for entry_id, _ in batch])
+                    moved, batches, progressed = moved + len(batch), batches + 1, True
+            finally:
+                buffer.shard_release(shard, owner)
+        if not progressed:
+            break  # what is left is leased by other flushers or pending on a live one
     return moved
 
 

@@ -1,6 +1,6 @@
 """The ledger's flusher: batches that stay tamper-evident, a poison record set aside without stopping
-the others, two flushers draining one stream, and usage and budgets that survive losing Redis
-(real PostgreSQL and Redis)."""
+the others, two flushers draining one stream (a shard each at a time, chains in order), and usage
+and budgets that survive losing Redis (real PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from django.test import Client, TestCase
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_verify
 from genai_platform.metering import services
-from genai_platform.metering.ledger import RedisStreamBuffer, usage_buffer
+from genai_platform.metering.ledger import RedisStreamBuffer, shard_of, usage_buffer
 from genai_platform.metering.metrics import DEAD_LETTERS
 from genai_platform.metering.models import DeadLetterUsage, UsageDailyRollup, UsageRecord
 from genai_platform.metering.services import usage_flush, usage_record
@@ -141,8 +141,42 @@ def test_two_flushers_draining_one_stream_write_every_record_once_and_every_chai
             AuditEvent.objects.filter(chain=use_case.lob.slug).order_by("sequence").values_list("sequence", flat=True)
         )
         assert sequences == list(range(1, len(sequences) + 1))  # no gap, no position twice
-        assert len(chain_request_ids(use_case.lob.slug)) == 200
+        buffered = [e["request_id"] for e in events if e["lob_id"] == use_case.lob_id]
+        assert chain_request_ids(use_case.lob.slug) == buffered  # in the order the gateway buffered them
     assert audit_verify() == []
+
+
+def test_a_chains_events_share_one_shard_and_a_shard_has_one_flusher_at_a_time(settings):
+    settings.METERING_SHARDS = 4
+    buffer = usage_buffer()
+    assert isinstance(buffer, RedisStreamBuffer)
+    assert {shard_of("retail", 4) for _ in range(3)} == {shard_of("retail", 4)}
+    assert {shard_of(f"lob-{n}", 4) for n in range(20)} == {0, 1, 2, 3}  # chains spread over every shard
+
+    assert buffer.shard_lease(2, "flusher-a")
+    assert not buffer.shard_lease(2, "flusher-b")
+    buffer.shard_release(2, "flusher-b")  # not its lease: nothing happens
+    assert not buffer.shard_lease(2, "flusher-b")
+    assert buffer.shard_lease(3, "flusher-b")
+    buffer.shard_release(2, "flusher-a")
+    assert buffer.shard_lease(2, "flusher-b")
+
+
+@pytest.mark.django_db
+def test_a_flusher_leaves_a_shard_another_flusher_holds_and_takes_the_others():
+    retail, wealth = UseCaseFactory(lob=LobFactory(slug="retail")), UseCaseFactory(lob=LobFactory(slug="markets"))
+    for use_case in (retail, wealth, retail):
+        usage_record(usage_event(use_case))
+    buffer = usage_buffer()
+    busy = shard_of("retail", buffer.shards)
+    assert busy != shard_of("markets", buffer.shards)
+    assert buffer.shard_lease(busy, "another-flusher")
+
+    assert usage_flush(consumer="test") == 1
+
+    assert list(UsageRecord.objects.values_list("lob__slug", flat=True)) == ["markets"]
+    buffer.shard_release(busy, "another-flusher")
+    assert usage_flush(consumer="test") == 2
 
 
 @pytest.mark.django_db(transaction=True)
