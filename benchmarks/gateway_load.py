@@ -1019,7 +1019,6 @@ def run(args: argparse.Namespace) -> int:
                     "gateway",
                     [
                         str(BIN / "gunicorn"),
-                        "genai_platform.wsgi",
                         "--config",
                         "deploy/gunicorn.conf.py",
                         "--bind",
@@ -1283,7 +1282,7 @@ def effective_settings(env: dict[str, str]) -> dict[str, Any]:
         "django.setup()\n"
         "from django.conf import settings\n"
         "trace = logging.getLogger('celery.app.trace')\n"
-        "print(json.dumps({'gunicorn_workers': conf['workers'], 'gunicorn_threads': conf['threads'],\n"
+        "print(json.dumps({'gunicorn_workers': conf['workers'], 'gunicorn_threads': conf.get('threads', 1),\n"
         "    'celery_task_loglevel': logging.getLevelName(trace.getEffectiveLevel()),\n"
         "    'metering_enabled': bool(settings.METERING_ENABLED), 'genai_env': os.environ.get('GENAI_ENV'),\n"
         "    'django_debug': bool(settings.DEBUG)}))\n"

@@ -51,6 +51,7 @@ class OpenAIApi(View):
         return body
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # the override needs its own exemption
 class AsyncOpenAIApi(OpenAIApi):
     """The routes that call a model: async views, so that a call waiting for its worker's reply (or
     streaming it) holds no thread (`pipeline`, router/waiting.py)."""

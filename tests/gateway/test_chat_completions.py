@@ -419,3 +419,12 @@ def test_a_non_strict_schema_is_not_enforced():
 )
 def test_a_malformed_response_format_is_a_400(key, response_format, param):
     assert_openai_error(post(key, hello(response_format=response_format)), 400, param=param)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])
+def test_the_async_routes_need_no_csrf_token_an_api_client_never_has(path):
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(path, data="{}", content_type="application/json")
+
+    assert response.status_code == 401  # the key is checked, not a CSRF token
