@@ -44,7 +44,7 @@ run: $(VENV)/.installed-run
 	@echo "  Serving on http://127.0.0.1:$(PORT)/ ; Ctrl-C stops it and the private PostgreSQL (var/pgvector)."
 	@echo
 	@trap '$(MAKE) --no-print-directory stop-embedded-pg; exit 0' INT TERM; \
-	  $(BIN)/gunicorn genai_platform.wsgi --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --log-level warning; \
+	  $(BIN)/gunicorn --config deploy/gunicorn.conf.py --bind 127.0.0.1:$(PORT) --log-level warning; \
 	  $(MAKE) --no-print-directory stop-embedded-pg
 
 # The private PostgreSQL (pgvector) of the embedded default outlives each process that uses it (so

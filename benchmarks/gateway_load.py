@@ -70,7 +70,7 @@ RESULTS_DIR = BENCH_DIR / "results"
 BIN = Path(sys.executable).parent
 PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
-BROKER_DB, CACHE_DB = 10, 11
+BROKER_DB, CACHE_DB = int(os.environ.get("BENCH_BROKER_DB", "10")), int(os.environ.get("BENCH_CACHE_DB", "11"))
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
 USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM
 MOCK_REPLY = "Hello from the mock upstream."
@@ -1019,7 +1019,6 @@ def run(args: argparse.Namespace) -> int:
                     "gateway",
                     [
                         str(BIN / "gunicorn"),
-                        "genai_platform.wsgi",
                         "--config",
                         "deploy/gunicorn.conf.py",
                         "--bind",
@@ -1283,7 +1282,7 @@ def effective_settings(env: dict[str, str]) -> dict[str, Any]:
         "django.setup()\n"
         "from django.conf import settings\n"
         "trace = logging.getLogger('celery.app.trace')\n"
-        "print(json.dumps({'gunicorn_workers': conf['workers'], 'gunicorn_threads': conf['threads'],\n"
+        "print(json.dumps({'gunicorn_workers': conf['workers'], 'gunicorn_threads': conf.get('threads', 1),\n"
         "    'celery_task_loglevel': logging.getLevelName(trace.getEffectiveLevel()),\n"
         "    'metering_enabled': bool(settings.METERING_ENABLED), 'genai_env': os.environ.get('GENAI_ENV'),\n"
         "    'django_debug': bool(settings.DEBUG)}))\n"

@@ -1,37 +1,30 @@
 """Gunicorn settings for the gateway, from the environment.
 
-Threads, not processes, carry concurrency: a gateway thread spends its time waiting on Redis for
-a worker's reply, which releases the GIL.
+Each worker process is one uvicorn event loop (genai_platform/asgi_worker.py) serving the ASGI
+application: a call waiting for its worker's reply or streaming it holds a coroutine and a Redis
+connection, not a thread, so in-flight calls are bounded by memory and file descriptors.
 """
 
 import os
-import signal
+import resource
 
+wsgi_app = "genai_platform.asgi:application"
+worker_class = "genai_platform.asgi_worker.GatewayWorker"
 # One process serves the embedded default, whose cache lives in process memory; with Redis shared,
 # two processes per pod use both cores of a 2-core node (one process tops out on the GIL).
 workers = int(os.environ.get("GUNICORN_WORKERS", "2" if os.environ.get("REDIS_URL") else "1"))
-threads = int(os.environ.get("GUNICORN_THREADS", "16" if os.environ.get("REDIS_URL") else "32"))
-worker_class = "gthread"
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # How long a stopping worker lets in-flight requests (streams above all) finish. It must match the
 # manifests: terminationGracePeriodSeconds (90) = preStop sleep (10) + this (75) + a margin.
+# Streams still open GATEWAY_DRAIN_MARGIN_SECONDS (3) before it are ended with an error event.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "75"))
-#: Streams still open this many seconds before the worker exits are ended with an error event.
-DRAIN_MARGIN_SECONDS = float(os.environ.get("GATEWAY_DRAIN_MARGIN_SECONDS", "3"))
 keepalive = 5
+backlog = int(os.environ.get("GUNICORN_BACKLOG", "4096"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", None)
 errorlog = "-"
 
-
-def post_worker_init(worker):
-    """Chains the worker's SIGTERM handler with the stream drain (genai_platform/gateway/draining.py)."""
-    from genai_platform.gateway import draining
-
-    stop = signal.getsignal(signal.SIGTERM)
-
-    def drain_then_stop(signum, frame):
-        draining.begin(worker.cfg.graceful_timeout - DRAIN_MARGIN_SECONDS)
-        if callable(stop):
-            stop(signum, frame)
-
-    signal.signal(signal.SIGTERM, drain_then_stop)
+# Each call in flight holds a client socket and a Redis connection: raise the soft limit on open
+# files to the hard one (often 1,024 -> 524,288), whatever started the server.
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+if _soft < _hard:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))

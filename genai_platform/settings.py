@@ -71,7 +71,7 @@ MIDDLEWARE = [
     "genai_platform.gateway.middleware.RequestIdMiddleware",
     "genai_platform.logs.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "genai_platform.static_files.StaticFilesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -263,6 +263,11 @@ GATEWAY_LOOKUP_CACHE_SECONDS = env.int("GATEWAY_LOOKUP_CACHE_SECONDS", default=3
 #: a revocation, suspension or catalog change takes to reach every process.
 GATEWAY_LOCAL_CACHE_SECONDS = env.float("GATEWAY_LOCAL_CACHE_SECONDS", default=2.0)
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES
+#: Redis connections one gateway process may hold for waiting calls (one per call in flight).
+GATEWAY_REDIS_MAX_CONNECTIONS = env.int("GATEWAY_REDIS_MAX_CONNECTIONS", default=4096)
+#: Run the async views' synchronous steps on the request's own thread (tests, whose database
+#: transaction lives there); in production they run on a thread pool (genai_platform/router/waiting.py).
+GATEWAY_STEPS_THREAD_SENSITIVE = env.bool("GATEWAY_STEPS_THREAD_SENSITIVE", default=False)
 
 # ---- Agents ----
 #: The longest a `POST /v1/agents/{id}/runs` with `"wait": true` holds its connection; a run still

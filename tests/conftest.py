@@ -59,3 +59,10 @@ def vector_db(_pgvector_server, settings):
     (`var/pgvector`), whichever test creates them (seed_demo's grounded demo does too)."""
     settings.VECTOR_DB_URL = _pgvector_server
     return _pgvector_server
+
+
+@pytest.fixture(autouse=True)
+def _steps_on_the_test_thread(settings):
+    """The async views' synchronous steps run on the test's own thread, where its database
+    transaction is (in production they run on a thread pool: genai_platform/router/waiting.py)."""
+    settings.GATEWAY_STEPS_THREAD_SENSITIVE = True

@@ -14,7 +14,7 @@ from genai_platform.inference.errors import InferenceError
 
 from . import draining, pipeline
 from .errors import GatewayError, error_response, gateway_error_for
-from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
+from .schemas import GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -51,6 +51,23 @@ class OpenAIApi(View):
         return body
 
 
+@method_decorator(csrf_exempt, name="dispatch")  # the override needs its own exemption
+class AsyncOpenAIApi(OpenAIApi):
+    """The routes that call a model: async views, so that a call waiting for its worker's reply (or
+    streaming it) holds no thread (`pipeline`, router/waiting.py)."""
+
+    async def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        try:
+            return await super(OpenAIApi, self).dispatch(request, *args, **kwargs)  # type: ignore[no-any-return]
+        except GatewayError as error:
+            return error_response(error)
+        except InferenceError as error:
+            return error_response(gateway_error_for(error))
+
+    async def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
+        return super().http_method_not_allowed(request, *args, **kwargs)
+
+
 def _too_large(limit: int) -> GatewayError:
     return GatewayError(413, f"Request body too large: the limit is {limit} bytes.", code="request_too_large")
 
@@ -68,27 +85,28 @@ def render(reply: pipeline.GatewayReply) -> HttpResponse:
     return response
 
 
-class ChatCompletionsApi(OpenAIApi):
-    def post(self, request: HttpRequest) -> HttpResponse:
-        principal = pipeline.authenticate(request.headers.get("Authorization"))
-        body = parse_body(ChatCompletionIn, self.read_json_body(request))
-        return render(pipeline.chat_completion(principal, body, request.request_id))
+class ChatCompletionsApi(AsyncOpenAIApi):
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        body = self.read_json_body(request)
+        return render(await pipeline.chat_completion(request.headers.get("Authorization"), body, request.request_id))
 
 
-class CompletionsApi(OpenAIApi):
+class CompletionsApi(AsyncOpenAIApi):
     """Legacy text completions, answered by the chat path."""
 
-    def post(self, request: HttpRequest) -> HttpResponse:
-        principal = pipeline.authenticate(request.headers.get("Authorization"))
-        body = parse_body(CompletionIn, self.read_json_body(request))
-        return render(pipeline.text_completion(principal, body, request.request_id))
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        body = self.read_json_body(request)
+        return render(await pipeline.text_completion(request.headers.get("Authorization"), body, request.request_id))
 
 
-class EmbeddingsApi(OpenAIApi):
-    def post(self, request: HttpRequest) -> HttpResponse:
-        principal = pipeline.authenticate(request.headers.get("Authorization"))
-        body = parse_body(EmbeddingsIn, self.read_json_body(request))
-        return render(pipeline.embeddings(principal, body, request.request_id))
+class EmbeddingsApi(AsyncOpenAIApi):
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        body = self.read_json_body(request)
+        return render(await pipeline.embeddings(request.headers.get("Authorization"), body, request.request_id))
+
+
+# The routes below do no long wait (guardrails apply, a vector store search, the model list): sync
+# views, which Django runs on a worker thread under ASGI.
 
 
 class GuardrailApplyApi(OpenAIApi):

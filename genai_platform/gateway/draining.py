@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 _lock = threading.Lock()
 _deadline: float | None = None
@@ -50,19 +50,19 @@ def expired() -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def until_drained(frames: Iterator[bytes]) -> Iterator[bytes]:
+async def until_drained(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """Relays server-sent event frames until they end or the drain deadline passes; then closes
     the relay (which meters what was delivered) and ends the stream with an error event and [DONE]."""
     try:
-        for frame in frames:
+        async for frame in frames:
             yield frame
             if expired():
                 break
         else:
             return
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        aclose = getattr(frames, "aclose", None)
+        if aclose is not None:
+            await aclose()
     yield b"data: " + json.dumps(SHUTDOWN_ERROR).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"

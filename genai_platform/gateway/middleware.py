@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 
 from .errors import GatewayError, error_response
@@ -21,12 +23,27 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 class RequestIdMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    # Async-capable: a sync-only middleware would hold a thread for each async view's whole wait.
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self._acall(request)
         request.request_id = f"req_{uuid.uuid4().hex}"
-        response = self._refusal(request) or self.get_response(request)
+        return self._answered(request, self._refusal(request) or self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        request.request_id = f"req_{uuid.uuid4().hex}"
+        return self._answered(request, self._refusal(request) or await self.get_response(request))
+
+    @staticmethod
+    def _answered(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         is_json = response.get("Content-Type", "").startswith("application/json")
         if request.path.startswith(API_PREFIX) and response.status_code in (404, 500) and not is_json:
             response = error_response(_fallback_error(request, response.status_code))

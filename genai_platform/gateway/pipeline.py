@@ -2,33 +2,37 @@
 inference core (`genai_platform.inference`), render its result as OpenAI documents, headers and
 server-sent events.
 
-Views only parse HTTP and render; the core decides.
+Views only parse HTTP and render; the core decides. The model-calling routes (chat, completions,
+embeddings) are coroutines for the async views: their synchronous steps run on worker threads and
+the wait for the worker's reply on the event loop (router/waiting.py, docs/architecture.md).
 """
 
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from genai_platform.inference.chat import StreamStopped, chat_complete, chat_stream
-from genai_platform.inference.embeddings import embeddings_create
+from genai_platform.inference.chat import StreamStopped, chat_complete_steps, chat_stream_steps
+from genai_platform.inference.embeddings import embeddings_create_steps
 from genai_platform.inference.guarding import CallGuard, call_guard
 from genai_platform.inference.planning import model_not_found, models_visible, production_gate
 from genai_platform.providers.types import ChatResponse, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, Usage
 from genai_platform.router.dispatch import Served
+from genai_platform.router.waiting import Steps, adrive
 from governance.guardrails.policy import Direction
 from lob_tenants.selectors import KeyPrincipal, key_principal
 from lob_tenants.vector_stores.retrieval import ground, search
 from lob_tenants.vector_stores.selectors import classification_covers, readable_store
 
 from .errors import GatewayError, gateway_error_for
-from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn
+from .schemas import ChatCompletionIn, CompletionIn, EmbeddingsIn, GuardrailApplyIn, VectorStoreSearchIn, parse_body
 
 DEPRECATED = "deprecated"
 
@@ -38,7 +42,7 @@ class GatewayReply:
     """A rendered reply: a JSON document, or an iterator of server-sent event lines, plus headers."""
 
     body: dict[str, Any] | None = None
-    stream: Iterator[bytes] | None = None
+    stream: AsyncIterator[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
 
 
@@ -68,21 +72,32 @@ def model_retrieve(principal: KeyPrincipal, name: str) -> dict[str, Any]:
     raise model_not_found(name)
 
 
-def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id: str) -> GatewayReply:
-    """Runs the call through the inference core (grounded in the use case's vector stores) and renders it."""
+async def chat_completion(authorization: str | None, raw_body: bytes, request_id: str) -> GatewayReply:
+    """Authenticates, runs the call through the inference core (grounded in the use case's vector
+    stores) and renders it: its steps on worker threads, its wait on the event loop."""
+    context = contextvars.copy_context()
+    return await adrive(_chat_completion(authorization, raw_body, request_id, context), context)
+
+
+def _chat_completion(
+    authorization: str | None, raw_body: bytes, request_id: str, context: contextvars.Context
+) -> Steps[GatewayReply]:
+    principal = authenticate(authorization)
+    body = parse_body(ChatCompletionIn, raw_body)
     request = body.to_chat_request()
     end_user, variables = request.user or "", body.prompt_variables
     if body.stream:
-        streamed = chat_stream(
-            principal, request, request_id=request_id, end_user=end_user, prompt_variables=variables, grounder=ground
-        )
+        streamed = yield from chat_stream_steps(
+            principal, request, request_id=request_id, context=context, end_user=end_user,
+            prompt_variables=variables, grounder=ground,
+        )  # fmt: skip
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _sse_frames(streamed.events, _completion_id(request_id), streamed.alias, include_usage)
         if streamed.sources:
             frames = _with_sources(frames, streamed.sources)
         headers = {**_served_headers(streamed.served, None), **guardrail_headers(streamed.guard)}
         return GatewayReply(stream=frames, headers={**headers, **streamed.rate_headers})
-    result = chat_complete(
+    result = yield from chat_complete_steps(
         principal, request, request_id=request_id, end_user=end_user, prompt_variables=variables, grounder=ground
     )
     document = _completion_document(request_id, result.alias, result.response, result.sources)
@@ -94,18 +109,31 @@ def chat_completion(principal: KeyPrincipal, body: ChatCompletionIn, request_id:
     return GatewayReply(body=document, headers=headers)
 
 
-def text_completion(principal: KeyPrincipal, body: CompletionIn, request_id: str) -> GatewayReply:
+async def text_completion(authorization: str | None, raw_body: bytes, request_id: str) -> GatewayReply:
     """Legacy `/v1/completions`: the prompt as one user message through the same core as chat
     (gate, guardrails, limits, metering), rendered as `text_completion` documents and chunks."""
+    context = contextvars.copy_context()
+    return await adrive(_text_completion(authorization, raw_body, request_id, context), context)
+
+
+def _text_completion(
+    authorization: str | None, raw_body: bytes, request_id: str, context: contextvars.Context
+) -> Steps[GatewayReply]:
+    principal = authenticate(authorization)
+    body = parse_body(CompletionIn, raw_body)
     request = body.to_chat_request()
     completion_id, end_user = "cmpl-" + request_id.removeprefix("req_"), request.user or ""
     if body.stream:
-        streamed = chat_stream(principal, request, request_id=request_id, end_user=end_user, grounder=ground)
+        streamed = yield from chat_stream_steps(
+            principal, request, request_id=request_id, context=context, end_user=end_user, grounder=ground
+        )
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _completion_frames(streamed.events, completion_id, streamed.alias, include_usage)
         headers = {**_served_headers(streamed.served, None), **guardrail_headers(streamed.guard)}
         return GatewayReply(stream=frames, headers={**headers, **streamed.rate_headers})
-    result = chat_complete(principal, request, request_id=request_id, end_user=end_user, grounder=ground)
+    result = yield from chat_complete_steps(
+        principal, request, request_id=request_id, end_user=end_user, grounder=ground
+    )
     document = {
         "id": completion_id,
         "object": "text_completion",
@@ -127,9 +155,9 @@ def text_completion(principal: KeyPrincipal, body: CompletionIn, request_id: str
     return GatewayReply(body=document, headers=headers)
 
 
-def _completion_frames(
-    events: Iterator[StreamEvent | StreamStopped], completion_id: str, model: str, include_usage: bool
-) -> Iterator[bytes]:
+async def _completion_frames(
+    events: AsyncIterator[StreamEvent | StreamStopped], completion_id: str, model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
     created = int(time.time())
 
     def chunk(text: str, finish_reason: str | None = None, usage: Usage | None = None) -> bytes:
@@ -145,7 +173,7 @@ def _completion_frames(
         return b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
 
     try:
-        for event in events:
+        async for event in events:
             if isinstance(event, TextDelta):
                 yield chunk(event.text)
             elif isinstance(event, StreamEnd):
@@ -156,13 +184,18 @@ def _completion_frames(
                 yield b"data: " + json.dumps(_stopped_document(event)).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
+        await _aclose(events)
 
 
-def embeddings(principal: KeyPrincipal, body: EmbeddingsIn, request_id: str) -> GatewayReply:
-    result = embeddings_create(
+async def embeddings(authorization: str | None, raw_body: bytes, request_id: str) -> GatewayReply:
+    context = contextvars.copy_context()
+    return await adrive(_embeddings(authorization, raw_body, request_id), context)
+
+
+def _embeddings(authorization: str | None, raw_body: bytes, request_id: str) -> Steps[GatewayReply]:
+    principal = authenticate(authorization)
+    body = parse_body(EmbeddingsIn, raw_body)
+    result = yield from embeddings_create_steps(
         principal, body.to_embedding_request(), request_id=request_id, end_user=body.user or "",
         guard=call_guard(principal),
     )  # fmt: skip
@@ -257,10 +290,10 @@ def _completion_document(
     return document
 
 
-def _with_sources(frames: Iterator[bytes], sources: list[dict[str, Any]]) -> Iterator[bytes]:
+async def _with_sources(frames: AsyncIterator[bytes], sources: list[dict[str, Any]]) -> AsyncIterator[bytes]:
     """The stream with the sources in its first chunk, so a client can render citations as they arrive."""
     try:
-        first = next(frames, None)
+        first = await anext(frames, None)
         if first is not None:
             try:
                 document = json.loads(first.removeprefix(b"data: "))
@@ -270,11 +303,18 @@ def _with_sources(frames: Iterator[bytes], sources: list[dict[str, Any]]) -> Ite
                 document["sources"] = sources
                 first = b"data: " + json.dumps(document, separators=(",", ":")).encode() + b"\n\n"
             yield first
-        yield from frames
+        async for frame in frames:
+            yield frame
     finally:
-        close = getattr(frames, "close", None)
-        if close is not None:
-            close()
+        await _aclose(frames)
+
+
+async def _aclose(iterator: AsyncIterator[Any]) -> None:
+    """Closes an async generator now (not whenever the loop finalizes it), so a client that went
+    away cancels the upstream and is metered at once."""
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
 
 
 def _encoded_vector(vector: tuple[float, ...], encoding_format: str) -> list[float] | str:
@@ -314,9 +354,9 @@ def _served_headers(served: Served, cost: Decimal | None) -> dict[str, str]:
     return headers
 
 
-def _sse_frames(
-    events: Iterator[StreamEvent | StreamStopped], completion_id: str, model: str, include_usage: bool
-) -> Iterator[bytes]:
+async def _sse_frames(
+    events: AsyncIterator[StreamEvent | StreamStopped], completion_id: str, model: str, include_usage: bool
+) -> AsyncIterator[bytes]:
     """OpenAI chunks for each event of the core's stream, ending with `data: [DONE]`. Closing the
     frames (the client went away) closes the core's stream, which records the call."""
     created = int(time.time())
@@ -339,7 +379,7 @@ def _sse_frames(
 
     try:
         yield chunk({"role": "assistant", "content": ""})
-        for event in events:
+        async for event in events:
             if isinstance(event, TextDelta):
                 yield chunk({"content": event.text})
             elif isinstance(event, ToolCallDelta):
@@ -357,9 +397,7 @@ def _sse_frames(
                 yield b"data: " + json.dumps(_stopped_document(event)).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
     finally:
-        close = getattr(events, "close", None)
-        if close is not None:
-            close()
+        await _aclose(events)
 
 
 def _stopped_document(stopped: StreamStopped) -> dict[str, Any]:

@@ -9,23 +9,26 @@ Field names follow the openai SDK's `openai.types.responses` models.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from genai_platform.inference.chat import StreamStopped, chat_complete, chat_stream
+from genai_platform.inference.chat import StreamStopped, chat_complete_steps, chat_stream_steps
 from genai_platform.providers.types import ChatResponse, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, Usage
+from genai_platform.router.waiting import Steps, adrive, run_sync
 from lob_tenants.conversations.selectors import stored_response_for
 from lob_tenants.conversations.services import response_storable, stored_response_create, stored_response_delete
 from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.retrieval import ground
 
 from .errors import GatewayError, gateway_error_for
-from .pipeline import GatewayReply, _served_headers, guardrail_headers
+from .pipeline import GatewayReply, _served_headers, authenticate, guardrail_headers
 from .response_schemas import Item, ResponseCreateIn, message_item
+from .schemas import parse_body
 
 MAX_INPUT_ITEMS_PAGE = 100
 #: A failed response's `error.code` is one of OpenAI's (the SDK's `ResponseError` allows no other);
@@ -92,26 +95,40 @@ class ResponseCall:
             )  # fmt: skip
 
 
-def response_create(principal: KeyPrincipal, body: ResponseCreateIn, request_id: str) -> GatewayReply:
-    """Runs one response through the chat core, continuing the stored conversation it names."""
-    context: list[Item] = []
+async def response_create(authorization: str | None, raw_body: bytes, request_id: str) -> GatewayReply:
+    """Authenticates and runs one response through the chat core, continuing the stored
+    conversation it names: its steps on worker threads, its wait on the event loop (as chat)."""
+    context = contextvars.copy_context()
+    return await adrive(_response_create(authorization, raw_body, request_id, context), context)
+
+
+def _response_create(
+    authorization: str | None, raw_body: bytes, request_id: str, context: contextvars.Context
+) -> Steps[GatewayReply]:
+    principal = authenticate(authorization)
+    body = parse_body(ResponseCreateIn, raw_body)
+    conversation: list[Item] = []
     if body.previous_response_id is not None:
-        context = _stored_or_404(principal, body.previous_response_id, param="previous_response_id").conversation()
+        stored = _stored_or_404(principal, body.previous_response_id, param="previous_response_id")
+        conversation = stored.conversation()
     inputs = body.input_items()
-    request = body.to_chat_request(context, inputs)
+    request = body.to_chat_request(conversation, inputs)
     call = ResponseCall(
-        response_id="resp_" + secrets.token_hex(16), request_id=request_id, body=body, context=context,
+        response_id="resp_" + secrets.token_hex(16), request_id=request_id, body=body, context=conversation,
         input_items=inputs, store=body.store and response_storable(principal), created_at=int(time.time()),
     )  # fmt: skip
     end_user = request.user or ""
     if body.stream:
-        streamed = chat_stream(
-            principal, request, request_id=request_id, end_user=end_user, endpoint="responses", grounder=ground
+        streamed = yield from chat_stream_steps(
+            principal, request, request_id=request_id, context=context, end_user=end_user, endpoint="responses",
+            grounder=ground,
+        )  # fmt: skip
+        frames = _event_frames(
+            streamed.events, call, streamed.alias, lambda document: run_sync(context, call.keep, principal, document)
         )
-        frames = _event_frames(streamed.events, call, streamed.alias, lambda document: call.keep(principal, document))
         headers = {**_served_headers(streamed.served, None), **guardrail_headers(streamed.guard)}
         return GatewayReply(stream=frames, headers={**headers, **streamed.rate_headers})
-    result = chat_complete(
+    result = yield from chat_complete_steps(
         principal, request, request_id=request_id, end_user=end_user, endpoint="responses", grounder=ground
     )
     response = result.response
@@ -200,12 +217,12 @@ def _usage_document(usage: Usage) -> dict[str, Any]:
 # ---- server-sent events ----
 
 
-def _event_frames(
-    events: Iterator[StreamEvent | StreamStopped],
+async def _event_frames(
+    events: AsyncIterator[StreamEvent | StreamStopped],
     call: ResponseCall,
     model: str,
-    completed: Callable[[dict[str, Any]], None],
-) -> Iterator[bytes]:
+    completed: Callable[[dict[str, Any]], Awaitable[None]],
+) -> AsyncIterator[bytes]:
     """The Responses event sequence for the core's stream, each event numbered; `completed` gets
     the final document before `response.completed` is sent. Closing the frames closes the stream."""
     events_out = _Events()
@@ -228,7 +245,7 @@ def _event_frames(
         message = None
 
     try:
-        for event in events:
+        async for event in events:
             if isinstance(event, TextDelta):
                 if message is None:
                     message = message_item("assistant", "")
@@ -243,7 +260,8 @@ def _event_frames(
                                        output_index=output.index(message), content_index=0, delta=event.text,
                                        logprobs=[])  # fmt: skip
             elif isinstance(event, ToolCallDelta):
-                yield from close_message()
+                for frame in close_message():
+                    yield frame
                 item = calls.get(event.index)
                 if item is None:
                     item = calls[event.index] = _function_call_item(event.id or "", event.name or "", "", "in_progress")
@@ -254,7 +272,8 @@ def _event_frames(
                     yield events_out.frame("response.function_call_arguments.delta", item_id=item["id"],
                                            output_index=output.index(item), delta=event.arguments)  # fmt: skip
             elif isinstance(event, StreamEnd):
-                yield from close_message()
+                for frame in close_message():
+                    yield frame
                 for item in calls.values():
                     at = {"item_id": item["id"], "output_index": output.index(item)}
                     yield events_out.frame("response.function_call_arguments.done", **at, name=item["name"],
@@ -263,7 +282,7 @@ def _event_frames(
                     yield events_out.frame("response.output_item.done", output_index=at["output_index"], item=item)
                 status = _status_of(event.finish_reason)
                 document = call.document(model, status, output, event.usage)
-                completed(document)
+                await completed(document)
                 yield events_out.frame(f"response.{status}", response=document)
             elif isinstance(event, StreamStopped):
                 error = gateway_error_for(event.error)
@@ -276,9 +295,9 @@ def _event_frames(
                     "response.failed", response=call.document(model, "failed", output, None, failure)
                 )
     finally:
-        close = getattr(events, "close", None)
+        close = getattr(events, "aclose", None)
         if close is not None:
-            close()
+            await close()
 
 
 class _Events:

@@ -5,17 +5,14 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 
 from . import pipeline, responses
-from .apis import OpenAIApi, render
+from .apis import AsyncOpenAIApi, OpenAIApi, render
 from .errors import GatewayError
-from .response_schemas import ResponseCreateIn
-from .schemas import parse_body
 
 
-class ResponseCreateApi(OpenAIApi):
-    def post(self, request: HttpRequest) -> HttpResponse:
-        principal = pipeline.authenticate(request.headers.get("Authorization"))
-        body = parse_body(ResponseCreateIn, self.read_json_body(request))
-        return render(responses.response_create(principal, body, request.request_id))
+class ResponseCreateApi(AsyncOpenAIApi):
+    async def post(self, request: HttpRequest) -> HttpResponse:
+        body = self.read_json_body(request)
+        return render(await responses.response_create(request.headers.get("Authorization"), body, request.request_id))
 
 
 class ResponseDetailApi(OpenAIApi):

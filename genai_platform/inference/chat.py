@@ -2,18 +2,22 @@
 output -> meter, for every caller (the gateway's `/v1/chat/completions`, agent runs' model steps).
 
 The steps are separate functions over one `ChatCall`, all inside the call's metering scope
-(`with call.meter:`), so that the wait for the worker's reply (`chat_wait`, `chat_stream_wait`)
-stays a step of its own between the synchronous work before it (`chat_prepare`: guard, ground,
-cache, admit) and after it (`chat_finish`: guard output, what the meter records).
-`chat_complete` and `chat_stream` run the steps in order; a caller that needs something between
+(`with call.meter:`), so that the wait for the worker's reply (`chat_wait_steps`, `chat_stream_wait`)
+stays a step of its own between the synchronous work before it (guard, ground, cache, admit) and
+after it (`chat_finish`: guard output, what the meter records).
+`chat_complete_steps` and `chat_stream_steps` run the steps in order as `Steps` (router/waiting.py):
+they yield their waits, so the gateway awaits them on its event loop (`adrive`) and a blocking
+caller runs them with `drive` (`chat_complete`, `chat_wait`); a caller that needs something between
 them (an agent run's token budget) runs them itself.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -40,10 +44,11 @@ from genai_platform.router.dispatch import (
     ChatOutcome,
     DispatchError,
     Served,
-    chat_dispatch,
-    chat_stream_dispatch,
+    chat_dispatch_steps,
+    chat_stream_dispatch_steps,
 )
 from genai_platform.router.dispatch import ChatStream as DispatchedStream
+from genai_platform.router.waiting import Steps, drive, run_sync
 from lob_tenants.selectors import KeyPrincipal
 
 from .errors import InferenceError, ProviderFailed
@@ -110,7 +115,7 @@ class ChatStreamed:
     """A stream under way: its events (checked by the output guardrails) and where it came from.
     Iterating `events` to the end, or closing it, ends the call's metering scope."""
 
-    events: Iterator[StreamEvent | StreamStopped]
+    events: AsyncIterator[StreamEvent | StreamStopped]
     alias: str
     served: Served
     sources: list[dict[str, Any]]
@@ -191,24 +196,31 @@ def chat_admit(call: ChatCall) -> None:
         call.deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
 
 
-def chat_wait(call: ChatCall) -> ChatOutcome:
+def chat_wait_steps(call: ChatCall) -> Steps[ChatOutcome]:
     """Dispatches to the planned deployments in turn and waits for the first answer."""
     try:
-        return chat_dispatch(
-            request=call.request, targets=call.plan.targets, deadline=_deadline(call), request_id=call.request_id
+        return (
+            yield from chat_dispatch_steps(
+                request=call.request, targets=call.plan.targets, deadline=_deadline(call), request_id=call.request_id
+            )
         )
     except DispatchError as exc:
         raise ProviderFailed(exc.error, attempts=exc.attempts) from None
 
 
-def chat_wait_conforming(call: ChatCall) -> ChatOutcome:
-    """`chat_wait`, and for a strict structured request the answer checked against its schema:
+def chat_wait(call: ChatCall) -> ChatOutcome:
+    """`chat_wait_steps`, blocking this thread while it waits (agent runs in a worker)."""
+    return drive(chat_wait_steps(call))
+
+
+def chat_wait_conforming(call: ChatCall) -> Steps[ChatOutcome]:
+    """`chat_wait_steps`, and for a strict structured request the answer checked against its schema:
     a non-conforming answer is asked for once more (both attempts' tokens are metered), then
     refused with `response_schema_mismatch`."""
-    outcome = chat_wait(call)
+    outcome = yield from chat_wait_steps(call)
     if schema_violation(call.request, outcome.response) is None:
         return outcome
-    retried = chat_wait(call)
+    retried = yield from chat_wait_steps(call)
     first, second = outcome.response.usage, retried.response.usage
     usage = Usage(first.input_tokens + second.input_tokens, first.output_tokens + second.output_tokens)
     retried = dataclasses.replace(retried, response=dataclasses.replace(retried.response, usage=usage))
@@ -232,29 +244,35 @@ def chat_finish(call: ChatCall, outcome: ChatOutcome) -> ChatResponse:
     return response
 
 
-def chat_stream_wait(call: ChatCall) -> DispatchedStream:
+def chat_stream_wait(call: ChatCall) -> Steps[DispatchedStream]:
     """Dispatches a stream and waits for its first event (fallback happens only before it)."""
     try:
-        return chat_stream_dispatch(
-            request=call.request, targets=call.plan.targets, deadline=_deadline(call), request_id=call.request_id
+        return (
+            yield from chat_stream_dispatch_steps(
+                request=call.request, targets=call.plan.targets, deadline=_deadline(call), request_id=call.request_id
+            )
         )
     except DispatchError as exc:
         raise ProviderFailed(exc.error, attempts=exc.attempts) from None
 
 
-def chat_stream_relay(call: ChatCall, stream: DispatchedStream) -> Iterator[StreamEvent | StreamStopped]:
+async def chat_stream_relay(
+    call: ChatCall, stream: DispatchedStream, context: contextvars.Context
+) -> AsyncGenerator[StreamEvent | StreamStopped, None]:
     """The stream's events through the output guardrails (which hold back at most a window of text,
-    so a split entity is still caught). Tells the meter what happened however the stream ends:
-    completed, stopped, or abandoned by the caller (then with the tokens relayed so far, estimated)."""
+    so a split entity is still caught; their checks run off the event loop, in the call's
+    `context`). Tells the meter what happened however the stream ends: completed, stopped, or
+    abandoned by the caller (then with the tokens relayed so far, estimated)."""
     meter, guard = call.meter, call.guard
     meter.served, meter.prompt = stream.served, transcript(call.request)
     meter.status, meter.error_code = UsageRecord.Status.CANCELLED, "client_disconnected"
     relayed: list[str] = []
     screen = guard.stream()
+    events = stream.events()
     try:
-        for event in stream.events:
+        async for event in events:
             if isinstance(event, TextDelta):
-                text = screen.feed(event.text) if screen is not None else event.text
+                text = await run_sync(context, screen.feed, event.text) if screen is not None else event.text
                 if text:
                     if not relayed:
                         meter.first_chunk()
@@ -268,7 +286,7 @@ def chat_stream_relay(call: ChatCall, stream: DispatchedStream) -> Iterator[Stre
                 relayed.append(event.arguments)
                 yield event
             elif isinstance(event, StreamEnd):
-                rest = screen.finish() if screen is not None else ""
+                rest = await run_sync(context, screen.finish) if screen is not None else ""
                 if rest:
                     relayed.append(rest)
                     yield TextDelta(rest)
@@ -285,6 +303,7 @@ def chat_stream_relay(call: ChatCall, stream: DispatchedStream) -> Iterator[Stre
         meter.status, meter.error_code = UsageRecord.Status.PROVIDER_ERROR, exc.kind.value
         yield StreamStopped(ProviderFailed(exc, attempts=stream.served.attempts))
     finally:
+        await events.aclose()
         meter.output = "".join(relayed)
         if meter.usage is None:
             prompt_tokens = sum(estimate_tokens(m.content) for m in call.request.messages)
@@ -309,6 +328,25 @@ def chat_complete(
     prompt_variables: dict[str, Any] | None = None,
     grounder: Grounder | None = None,
 ) -> ChatResult:
+    """`chat_complete_steps`, blocking this thread while it waits."""
+    return drive(
+        chat_complete_steps(
+            principal, request, request_id=request_id, end_user=end_user, endpoint=endpoint,
+            prompt_variables=prompt_variables, grounder=grounder,
+        )
+    )  # fmt: skip
+
+
+def chat_complete_steps(
+    principal: KeyPrincipal,
+    request: ChatRequest,
+    *,
+    request_id: str,
+    end_user: str = "",
+    endpoint: str = "chat",
+    prompt_variables: dict[str, Any] | None = None,
+    grounder: Grounder | None = None,
+) -> Steps[ChatResult]:
     """One whole chat completion on the principal's behalf, with the use case's pinned prompt.
     `endpoint` names the API it answers in the usage record (`chat`, `responses`)."""
     call = _opened(principal, request, request_id, end_user, prompt_variables, stream=False, endpoint=endpoint)
@@ -317,7 +355,7 @@ def chat_complete(
         served = None
         if response is None:
             chat_admit(call)
-            outcome = chat_wait_conforming(call)
+            outcome = yield from chat_wait_conforming(call)
             response, served = chat_finish(call, outcome), outcome.served
     return ChatResult(
         response=response,
@@ -331,25 +369,29 @@ def chat_complete(
     )
 
 
-def chat_stream(
+def chat_stream_steps(
     principal: KeyPrincipal,
     request: ChatRequest,
     *,
     request_id: str,
+    context: contextvars.Context,
     end_user: str = "",
     endpoint: str = "chat",
     prompt_variables: dict[str, Any] | None = None,
     grounder: Grounder | None = None,
-) -> ChatStreamed:
+) -> Steps[ChatStreamed]:
     """A streamed chat completion: everything up to the first event happens before this returns
-    (so a refusal is an exception, not an event); the returned events carry the metering scope on."""
+    (so a refusal is an exception, not an event); the returned events (an async iterator, for the
+    gateway's event loop) carry the metering scope on, to be closed in the call's `context` (the
+    one `adrive` runs these steps in)."""
     call = _opened(principal, request, request_id, end_user, prompt_variables, stream=True, endpoint=endpoint)
     with ExitStack() as scope:
         scope.enter_context(call.meter)
         _prepared(call, request, prompt_variables, grounder)
         chat_admit(call)
-        stream = chat_stream_wait(call)
-        events = _scoped(chat_stream_relay(call, stream), scope.pop_all())  # the scope now ends with the stream
+        stream = yield from chat_stream_wait(call)
+        # The scope now ends with the stream.
+        events = _scoped(chat_stream_relay(call, stream, context), scope.pop_all(), context)
     return ChatStreamed(
         events=events,
         alias=call.plan.routes.alias,
@@ -383,12 +425,17 @@ def _prepared(
     return chat_cached(call)
 
 
-def _scoped(events: Iterator[StreamEvent | StreamStopped], scope: ExitStack) -> Iterator[StreamEvent | StreamStopped]:
-    with scope:
-        try:
-            yield from events
-        finally:
-            events.close()  # type: ignore[attr-defined]
+async def _scoped(
+    events: AsyncGenerator[StreamEvent | StreamStopped, None], scope: ExitStack, context: contextvars.Context
+) -> AsyncIterator[StreamEvent | StreamStopped]:
+    try:
+        async for event in events:
+            yield event
+    except BaseException as exc:  # the client went away (GeneratorExit, CancelledError) or a step failed
+        await events.aclose()
+        await asyncio.shield(run_sync(context, scope.__exit__, type(exc), exc, exc.__traceback__))
+        raise
+    await run_sync(context, scope.close)  # records the call (metering may write to the database)
 
 
 def _deadline(call: ChatCall) -> float:

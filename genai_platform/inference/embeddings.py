@@ -11,7 +11,8 @@ from decimal import Decimal
 from django.conf import settings
 
 from genai_platform.providers.types import EmbeddingRequest, EmbeddingResponse
-from genai_platform.router.dispatch import DispatchError, Served, embedding_dispatch
+from genai_platform.router.dispatch import DispatchError, Served, embedding_dispatch_steps
+from genai_platform.router.waiting import Steps, drive
 from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import AliasRoutes
 
@@ -39,6 +40,22 @@ def embeddings_create(
     end_user: str = "",
     guard: CallGuard | None = None,
 ) -> EmbeddingResult:
+    """`embeddings_create_steps`, blocking this thread while it waits (ingestion, retrieval)."""
+    steps = embeddings_create_steps(
+        principal, request, request_id=request_id, routes=routes, end_user=end_user, guard=guard
+    )
+    return drive(steps)
+
+
+def embeddings_create_steps(
+    principal: KeyPrincipal,
+    request: EmbeddingRequest,
+    *,
+    request_id: str,
+    routes: AliasRoutes | None = None,
+    end_user: str = "",
+    guard: CallGuard | None = None,
+) -> Steps[EmbeddingResult]:
     """Embeds through the router, admitted and metered as the principal's call. Without `routes`
     the key's own gate decides (`/v1/embeddings`); a vector store passes its alias's routes, which
     were checked when the store was registered. Raises an `InferenceError`."""
@@ -50,7 +67,7 @@ def embeddings_create(
         rate_headers = meter.admit(plan.targets, input_tokens=plan.input_tokens, max_output_tokens=0)
         deadline = time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS
         try:
-            outcome = embedding_dispatch(
+            outcome = yield from embedding_dispatch_steps(
                 request=request, targets=plan.targets, deadline=deadline, request_id=request_id
             )
         except DispatchError as exc:

@@ -4,8 +4,10 @@ portal's base template from `Intl.DateTimeFormat`), and each request activates i
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -14,10 +16,34 @@ TIME_ZONE_COOKIE = "tz"
 
 
 class ViewerTimeZoneMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    # Async-capable (like the next one): under ASGI a sync-only middleware would hold a thread for
+    # each async view's whole wait for its model call.
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        self._activate(request)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        self._activate(request)
+        try:
+            return await self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+    @staticmethod
+    def _activate(request: HttpRequest) -> None:
         name = request.COOKIES.get(TIME_ZONE_COOKIE, "")
         try:
             zone = zoneinfo.ZoneInfo(name) if name else None
@@ -26,10 +52,6 @@ class ViewerTimeZoneMiddleware:
         if zone is not None:
             timezone.activate(zone)
         else:
-            timezone.deactivate()
-        try:
-            return self.get_response(request)
-        finally:
             timezone.deactivate()
 
 
@@ -41,11 +63,24 @@ class ManagementApiJsonErrorsMiddleware:
     """Turns Django's HTML 404 and 500 pages under `/api/v1` into JSON. A 404 stays a 404, so the
     common middleware still redirects a path that only lacks its trailing slash."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
+    sync_capable = True
+    async_capable = True
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self._acall(request)
+        return self._answered(request, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest) -> HttpResponse:
+        return self._answered(request, await self.get_response(request))
+
+    @staticmethod
+    def _answered(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if not request.path.startswith(MANAGEMENT_API_PREFIX) or response.status_code not in (404, 500):
             return response
         if response.get("Content-Type", "").startswith("application/json"):

@@ -8,10 +8,12 @@ runs the task in the gateway's own process.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import queue
 import threading
+import weakref
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -24,6 +26,10 @@ class ReplyChannel(Protocol):
     def publish(self, invocation_id: str, message: dict[str, Any]) -> None: ...
 
     def receive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None: ...
+
+    async def areceive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None:
+        """`receive` for the event loop: awaits without holding a thread."""
+        ...
 
     def discard(self, invocation_id: str, *, drained: bool = False) -> None:
         """Forgets an invocation's replies; `drained` says its only message was already taken."""
@@ -42,7 +48,10 @@ class RedisReplyChannel:
     def __init__(self, url: str) -> None:
         import redis
 
+        self._url = url
         self._redis = redis.Redis.from_url(url, health_check_interval=30)
+        # redis.asyncio clients are bound to the event loop that made them: one per loop.
+        self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
     @staticmethod
     def _key(invocation_id: str) -> str:
@@ -61,6 +70,28 @@ class RedisReplyChannel:
         # BLPOP takes fractional seconds since Redis 6; below 10 ms it would mean "block forever".
         popped = self._redis.blpop([self._key(invocation_id)], timeout=max(timeout, 0.01))
         return json.loads(popped[1]) if popped else None
+
+    async def areceive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None:
+        if timeout <= 0:
+            return None
+        popped = await self._async_client().blpop([self._key(invocation_id)], timeout=max(timeout, 0.01))
+        return json.loads(popped[1]) if popped else None
+
+    def _async_client(self) -> Any:
+        loop = asyncio.get_running_loop()
+        client = self._async.get(loop)
+        if client is None:
+            import redis.asyncio
+
+            # Each waiting call holds one connection for its BLPOP: the pool is sized for the
+            # gateway's in-flight calls, and a call beyond it waits for a free connection instead
+            # of failing (docs/performance.md, "what limits capacity").
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self._url, max_connections=settings.GATEWAY_REDIS_MAX_CONNECTIONS, timeout=None,
+                health_check_interval=30,
+            )  # fmt: skip
+            client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
+        return client
 
     def discard(self, invocation_id: str, *, drained: bool = False) -> None:
         # Redis removes a list when its last element is popped: a drained reply costs no round trip.
@@ -98,6 +129,13 @@ class LocalReplyChannel:
             return self._queue(invocation_id).get(timeout=timeout)
         except queue.Empty:
             return None
+
+    async def areceive(self, invocation_id: str, timeout: float) -> dict[str, Any] | None:
+        # Eager Celery ran the task before the wait: the reply is usually there already.
+        try:
+            return self._queue(invocation_id).get_nowait()
+        except queue.Empty:
+            return await asyncio.to_thread(self.receive, invocation_id, timeout)
 
     def discard(self, invocation_id: str, *, drained: bool = False) -> None:
         with self._lock:

@@ -1,6 +1,10 @@
 """Gateway side of the router: pick deployments for an alias, enqueue each attempt on its
 provider's queue, and wait for the worker's reply under the request's deadline.
 
+The attempts are `Steps` (router/waiting.py): the same code waits by blocking (`chat_dispatch`,
+`embedding_dispatch`: agent runs, ingestion) or on the gateway's event loop (`adrive`). A stream's
+relay only ever runs in the gateway, so it is an async iterator.
+
 Attempts and fallback run here rather than in a worker so that each task touches exactly one
 provider: a worker only ever needs the credentials of the queue it consumes.
 """
@@ -11,7 +15,7 @@ import dataclasses
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +40,7 @@ from model_catalog.selectors import DeploymentTarget
 
 from .channel import reply_channel
 from .tasks import invoke_provider
+from .waiting import Pause, Receive, Steps, drive
 
 
 @dataclass(frozen=True)
@@ -68,10 +73,10 @@ class DispatchError(Exception):
         self.attempts = attempts
 
 
-def chat_dispatch(
+def chat_dispatch_steps(
     *, request: ChatRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
-) -> ChatOutcome:
-    invocation_id, reply, served = _first_reply(
+) -> Steps[ChatOutcome]:
+    invocation_id, reply, served = yield from _first_reply(
         kind="chat",
         targets=targets,
         deadline=deadline,
@@ -82,10 +87,10 @@ def chat_dispatch(
     return ChatOutcome(response=chat_response_from_dict(reply["response"]), served=served)
 
 
-def embedding_dispatch(
+def embedding_dispatch_steps(
     *, request: EmbeddingRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
-) -> EmbeddingOutcome:
-    invocation_id, reply, served = _first_reply(
+) -> Steps[EmbeddingOutcome]:
+    invocation_id, reply, served = yield from _first_reply(
         kind="embed",
         targets=targets,
         deadline=deadline,
@@ -96,51 +101,74 @@ def embedding_dispatch(
     return EmbeddingOutcome(response=embedding_response_from_dict(reply["response"]), served=served)
 
 
+def chat_dispatch(
+    *, request: ChatRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
+) -> ChatOutcome:
+    """`chat_dispatch_steps`, blocking this thread while it waits."""
+    return drive(chat_dispatch_steps(request=request, targets=targets, deadline=deadline, request_id=request_id))
+
+
+def embedding_dispatch(
+    *, request: EmbeddingRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
+) -> EmbeddingOutcome:
+    """`embedding_dispatch_steps`, blocking this thread while it waits."""
+    return drive(embedding_dispatch_steps(request=request, targets=targets, deadline=deadline, request_id=request_id))
+
+
 @dataclass
 class ChatStream:
-    """A stream being relayed: `served` is known once the first event arrived."""
+    """A stream being relayed: `served` is known once the first event arrived; `events` (an async
+    iterator) relays the rest as the worker sends it."""
 
     served: Served
-    events: Iterator[StreamEvent]
+    invocation_id: str
+    first: dict[str, Any]
+    deadline: float
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        channel = reply_channel()
+        message: dict[str, Any] | None = self.first
+        finished = False
+        try:
+            while (event := _relayed(message)) is not None:
+                yield event
+                message = await channel.areceive(self.invocation_id, timeout=self.deadline - time.time())
+            finished = True
+        except ProviderError as error:
+            finished = message is not None  # a worker's error ends its stream; a stall does not
+            raise error from None
+        finally:
+            if not finished:
+                # The client went away or the deadline passed: stop the worker paying for tokens nobody reads.
+                channel.cancel(self.invocation_id)
+            channel.discard(self.invocation_id)
 
 
-def chat_stream_dispatch(
+def chat_stream_dispatch_steps(
     *, request: ChatRequest, targets: Sequence[DeploymentTarget], deadline: float, request_id: str
-) -> ChatStream:
+) -> Steps[ChatStream]:
     """Starts a stream. Fallback happens only before the first event: once text reached the
     client, switching deployments would splice two different answers."""
-    invocation_id, first, served = _first_reply(
+    invocation_id, first, served = yield from _first_reply(
         kind="chat_stream",
         targets=targets,
         deadline=deadline,
         request_id=request_id,
         payload_for=lambda t: chat_request_to_dict(dataclasses.replace(request, model=t.provider_model_id)),
     )
-    return ChatStream(served=served, events=_relay(invocation_id, first, deadline))
+    return ChatStream(served=served, invocation_id=invocation_id, first=first, deadline=deadline)
 
 
-def _relay(invocation_id: str, first: dict[str, Any], deadline: float) -> Iterator[StreamEvent]:
-    channel = reply_channel()
-    message: dict[str, Any] | None = first
-    finished = False
-    try:
-        while True:
-            if message is None:
-                raise ProviderError(ErrorKind.TIMEOUT, "the stream stalled past the request deadline")
-            if message["type"] == "event":
-                yield stream_event_from_dict(message["event"])
-            elif message["type"] == "error":
-                finished = True
-                raise ProviderError.from_dict(message["error"])
-            else:  # "done"
-                finished = True
-                return
-            message = channel.receive(invocation_id, timeout=deadline - time.time())
-    finally:
-        if not finished:
-            # The client went away or the deadline passed: stop the worker paying for tokens nobody reads.
-            channel.cancel(invocation_id)
-        channel.discard(invocation_id)
+def _relayed(message: dict[str, Any] | None) -> StreamEvent | None:
+    """The event a stream's message carries; None once the stream is done. Raises the worker's
+    error, or a timeout for a stream that stalled past the deadline (`message` None)."""
+    if message is None:
+        raise ProviderError(ErrorKind.TIMEOUT, "the stream stalled past the request deadline")
+    if message["type"] == "event":
+        return stream_event_from_dict(message["event"])
+    if message["type"] == "error":
+        raise ProviderError.from_dict(message["error"])
+    return None  # "done"
 
 
 def _first_reply(
@@ -150,7 +178,7 @@ def _first_reply(
     deadline: float,
     request_id: str,
     payload_for: Callable[[DeploymentTarget], dict[str, Any]],
-) -> tuple[str, dict[str, Any], Served]:
+) -> Steps[tuple[str, dict[str, Any], Served]]:
     """Tries `targets` in order until one answers; a retryable failure moves on to the next one.
 
     When every deployment failed retryably, another round starts after an exponential backoff
@@ -175,7 +203,11 @@ def _first_reply(
             invocation_id = _enqueue(
                 kind=kind, target=target, deadline=deadline, request_id=request_id, request=payload_for(target)
             )
-            message = channel.receive(invocation_id, timeout=deadline - time.time())
+            try:
+                message = yield Receive(invocation_id, timeout=deadline - time.time())
+            except GeneratorExit:  # the caller went away while waiting: the worker need not answer
+                channel.cancel(invocation_id)
+                raise
             if message is None:
                 channel.cancel(invocation_id)
                 raise DispatchError(_deadline_error(), attempts)
@@ -193,7 +225,7 @@ def _first_reply(
             break
         if time.time() + delay >= deadline:
             break
-        time.sleep(delay)  # backing off from an overloaded provider, not waiting for another thread
+        yield Pause(delay)  # backing off from an overloaded provider
     raise DispatchError(last_error, attempts)
 
 

@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from governance.capture import FULL, REDACTED, capture_finalize
-from governance.services import audit_record
+from genai_platform.audit.services import audit_record
 from lob_tenants.selectors import KeyPrincipal
 
 from .models import StoredResponse

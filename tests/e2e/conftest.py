@@ -1,4 +1,4 @@
-"""Live processes for end-to-end tests: a real gunicorn gateway, and where production would have
+"""Live processes for end-to-end tests: a real gateway (gunicorn with uvicorn workers), and where production would have
 them, a real PostgreSQL database, Redis and a separate `celery worker` process."""
 
 from __future__ import annotations
@@ -91,8 +91,7 @@ def running(args: list[str], env: dict[str, str], log: Path) -> Iterator[subproc
 
 def gateway_args(port: int) -> list[str]:
     return [
-        str(BIN / "gunicorn"),
-        "genai_platform.wsgi",
+        str(BIN / "gunicorn"),  # with uvicorn workers and the ASGI application (deploy/gunicorn.conf.py)
         "--config",
         "deploy/gunicorn.conf.py",
         "--bind",

@@ -13,6 +13,7 @@ from lob_tenants.models import ApiKey, UseCase
 from lob_tenants.services import api_key_revoke
 from model_catalog.models import Deployment
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, grant_alias, issue_key
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/chat/completions"
@@ -334,7 +335,7 @@ def test_a_streamed_completion_is_openai_server_sent_events_ending_in_done(key):
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/event-stream"
-    frames = b"".join(response.streaming_content).decode().split("\n\n")
+    frames = streamed_body(response).decode().split("\n\n")
     assert frames[-2:] == ["data: [DONE]", ""]
     chunks = [json.loads(f.removeprefix("data: ")) for f in frames[:-2]]
     assert all(c["object"] == "chat.completion.chunk" for c in chunks)
@@ -347,7 +348,7 @@ def test_a_streamed_completion_is_openai_server_sent_events_ending_in_done(key):
 def test_a_stream_without_include_usage_carries_no_usage_chunk(key):
     response = post(key, hello(stream=True))
 
-    frames = b"".join(response.streaming_content).decode().split("\n\n")
+    frames = streamed_body(response).decode().split("\n\n")
     chunks = [json.loads(f.removeprefix("data: ")) for f in frames[:-2]]
     assert all(c["choices"] for c in chunks)
     assert "usage" not in chunks[-1]
@@ -418,3 +419,12 @@ def test_a_non_strict_schema_is_not_enforced():
 )
 def test_a_malformed_response_format_is_a_400(key, response_format, param):
     assert_openai_error(post(key, hello(response_format=response_format)), 400, param=param)
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/completions", "/v1/embeddings"])
+def test_the_async_routes_need_no_csrf_token_an_api_client_never_has(path):
+    strict = Client(enforce_csrf_checks=True)
+
+    response = strict.post(path, data="{}", content_type="application/json")
+
+    assert response.status_code == 401  # the key is checked, not a CSRF token

@@ -10,6 +10,7 @@ from django.test import Client
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 URL = "/v1/completions"
@@ -52,7 +53,7 @@ def test_a_completion_is_metered_like_a_chat_call(key):
 def test_a_streamed_completion_sends_text_completion_chunks_then_done(key):
     response = post(key, {"model": "chat-model", "prompt": "stream this please", "stream": True})
 
-    frames = [line.removeprefix(b"data: ") for line in b"".join(response.streaming_content).split(b"\n\n") if line]
+    frames = [line.removeprefix(b"data: ") for line in streamed_body(response).split(b"\n\n") if line]
     assert frames[-1] == b"[DONE]"
     chunks = [json.loads(f) for f in frames[:-1]]
     assert all(c["object"] == "text_completion" for c in chunks)

@@ -14,6 +14,7 @@ from governance.services.guardrail_policies import central_baseline_install, gua
 from model_catalog.services import provider_account_upsert
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
 from tests.fakes.openai_wire import OpenAIWireFake
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 CLIENT = Client()
@@ -91,7 +92,7 @@ def test_an_email_split_across_streamed_chunks_is_masked():
 
     response = chat(key, "Contact jane.doe@example.com today", stream=True)
 
-    frames = [f for f in b"".join(response.streaming_content).decode().split("\n\n") if f.startswith("data: {")]
+    frames = [f for f in streamed_body(response).decode().split("\n\n") if f.startswith("data: {")]
     text = "".join((json.loads(f[6:])["choices"] or [{"delta": {}}])[0]["delta"].get("content") or "" for f in frames)
     assert "jane.doe@example.com" not in text
     assert "<EMAIL_1>" in text and text.endswith('today"')
@@ -190,7 +191,7 @@ def test_a_stream_blocked_by_an_output_rule_ends_with_a_final_error_event():
 
     response = chat(key, "The launch codename is bluebird, keep it quiet", stream=True)
 
-    frames = [f for f in b"".join(response.streaming_content).decode().split("\n\n") if f]
+    frames = [f for f in streamed_body(response).decode().split("\n\n") if f]
     assert frames[-1] == "data: [DONE]"
     final = json.loads(frames[-2].removeprefix("data: "))
     assert final["error"]["check"] == "denied_words"

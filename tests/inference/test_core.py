@@ -3,10 +3,13 @@ are domain errors, and the gateway turns each kind of domain error into one HTTP
 
 from __future__ import annotations
 
+import contextvars
+
 import pytest
+from asgiref.sync import async_to_sync
 
 from genai_platform.gateway.errors import gateway_error_for
-from genai_platform.inference.chat import chat_complete, chat_stream
+from genai_platform.inference.chat import chat_complete, chat_stream_steps
 from genai_platform.inference.errors import (
     GuardrailBlocked,
     InferenceError,
@@ -22,6 +25,7 @@ from genai_platform.inference.metering import CallMeter
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ChatRequest, ErrorKind, Message, ProviderError, TextDelta
+from genai_platform.router.waiting import adrive
 from lob_tenants.models import UseCase
 from lob_tenants.selectors import KeyPrincipal, key_principal
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
@@ -70,9 +74,21 @@ def test_a_refused_call_raises_a_domain_error_and_meters_nothing():
 
 
 def test_a_stream_the_caller_abandons_is_metered_as_cancelled_with_estimated_tokens(principal):
-    streamed = chat_stream(principal, hello("Tell me a long story"), request_id="req_core_stream")
-    first = next(event for event in streamed.events if isinstance(event, TextDelta))
-    streamed.events.close()  # type: ignore[attr-defined]
+    async def first_text_then_leave():
+        context = contextvars.copy_context()
+        steps = chat_stream_steps(
+            principal, hello("Tell me a long story"), request_id="req_core_stream", context=context
+        )
+        streamed = await adrive(steps, context)
+        first = None
+        async for event in streamed.events:
+            if isinstance(event, TextDelta):
+                first = event
+                break
+        await streamed.events.aclose()  # type: ignore[attr-defined]
+        return first
+
+    first = async_to_sync(first_text_then_leave)()
 
     [record] = flush()
     assert first.text

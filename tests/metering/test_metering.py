@@ -16,6 +16,7 @@ from genai_platform.metering.limits import limit_store
 from genai_platform.metering.models import BudgetAlert, UsageRecord
 from genai_platform.metering.services import usage_flush
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
+from tests.streaming import reading, streamed_body
 
 pytestmark = pytest.mark.django_db
 CLIENT = Client()
@@ -85,7 +86,7 @@ def test_a_provider_failure_is_recorded_at_no_cost(key):
 
 def test_a_streamed_call_is_recorded_when_the_stream_ends(key):
     response = call(key, stream=True)
-    b"".join(response.streaming_content)
+    streamed_body(response)
 
     [record] = flush()
     assert record.status == "success" and record.stream
@@ -95,9 +96,11 @@ def test_a_streamed_call_is_recorded_when_the_stream_ends(key):
 @pytest.mark.django_db(transaction=True)
 def test_a_stream_the_client_abandons_is_recorded_as_cancelled_with_estimated_tokens(key):
     response = call(key, stream=True)
-    frames = iter(response.streaming_content)
-    next(frames), next(frames)
-    response.close()  # what the server does when the client goes away (it also closes the DB connection)
+
+    async def two_frames(frames):
+        return [await anext(frames), await anext(frames)]
+
+    reading(response, two_frames)  # then the stream is closed unread, as when the client goes away
 
     [record] = flush()
     assert record.status == "cancelled"

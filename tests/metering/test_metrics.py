@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from genai_platform.router.health import health_store
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 CLIENT = Client()
@@ -93,7 +94,7 @@ def test_the_genai_client_metrics_are_exported_under_their_prometheus_names():
     key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="genai-named")]))[1]
 
     chat(key, "genai-named")
-    b"".join(chat(key, "genai-named", stream=True).streaming_content)
+    streamed_body(chat(key, "genai-named", stream=True))
 
     exported = samples()
     common = {"gen_ai_operation_name": "chat", "gen_ai_provider_name": "genai_platform.sandbox"}

@@ -9,6 +9,7 @@ from django.test import Client
 from opentelemetry.trace import SpanKind
 
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +83,7 @@ def test_the_genai_metrics_count_tokens_duration_and_time_to_first_chunk(spans, 
     key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="metered-chat")]))[1]
 
     whole = chat("metered-chat", key)
-    streamed = b"".join(chat("metered-chat", key, stream=True).streaming_content)
+    streamed = streamed_body(chat("metered-chat", key, stream=True))
 
     assert whole.status_code == 200 and b"[DONE]" in streamed
     tokens = histogram_points(metric_reader, "gen_ai.client.token.usage", "metered-chat")

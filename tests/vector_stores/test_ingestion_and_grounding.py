@@ -28,6 +28,7 @@ from lob_tenants.vector_stores.services import (
 )
 from tests.factories import AliasFactory, UseCaseFactory, UserFactory, issue_key, vector_store
 from tests.governance.flows import LOW_RISK
+from tests.streaming import streamed_body
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("vector_db")]
 CLIENT = Client()
@@ -210,7 +211,7 @@ def test_a_question_the_documents_do_not_answer_gets_no_invented_answer(grounded
 def test_a_streamed_grounded_answer_carries_its_sources_in_the_first_chunk(grounded_key):
     response = ask(grounded_key, "How long is the appliance warranty?", stream=True)
 
-    frames = [f for f in b"".join(response.streaming_content).split(b"\n\n") if f.startswith(b"data: {")]
+    frames = [f for f in streamed_body(response).split(b"\n\n") if f.startswith(b"data: {")]
     first = json.loads(frames[0].removeprefix(b"data: "))
     text = "".join(
         json.loads(f.removeprefix(b"data: "))["choices"][0]["delta"].get("content") or ""
