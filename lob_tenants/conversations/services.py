@@ -10,8 +10,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from governance.capture import FULL, REDACTED, capture_finalize
 from genai_platform.audit.services import audit_record
+from governance.capture import FULL, REDACTED, capture_finalize
 from lob_tenants.selectors import KeyPrincipal
 
 from .models import StoredResponse

@@ -15,16 +15,18 @@ from django.utils import timezone
 from openai.types.responses import Response, ResponseItemList, ResponseStreamEvent
 from pydantic import TypeAdapter
 
+from genai_platform.audit.models import AuditEvent
 from genai_platform.metering import services as metering
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
-from governance.models import AuditEvent, GuardrailPolicyRecord
+from governance.models import GuardrailPolicyRecord
 from governance.services.guardrail_policies import central_baseline_install, guardrail_draft_save, guardrail_publish
 from lob_tenants.conversations.models import StoredResponse
 from lob_tenants.conversations.services import stored_responses_expire
 from lob_tenants.conversations.tasks import expire_responses
 from model_catalog.models import Alias
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, UserFactory, approve, issue_key
+from tests.streaming import streamed_body
 
 pytestmark = pytest.mark.django_db
 CLIENT = Client()
@@ -70,7 +72,7 @@ def created(key: str, **body) -> dict:
 
 
 def events(response) -> list[dict]:
-    frames = [f for f in b"".join(response.streaming_content).decode().split("\n\n") if f]
+    frames = [f for f in streamed_body(response).decode().split("\n\n") if f]
     parsed = []
     for frame in frames:
         event_line, data_line = frame.split("\n")
@@ -429,7 +431,7 @@ def test_a_budget_refuses_a_response_whose_worst_case_does_not_fit():
 
 def test_every_response_whole_or_streamed_is_a_usage_record_of_endpoint_responses(key):
     post(key, input="whole")
-    b"".join(post(key, input="streamed", stream=True).streaming_content)
+    streamed_body(post(key, input="streamed", stream=True))
     usage_flush(consumer="test")
 
     records = UsageRecord.objects.order_by("id")
