@@ -1001,10 +1001,23 @@ def run(args: argparse.Namespace) -> int:
 
         worker_env = {**env, UPSTREAM_KEY_VARIABLE: upstream_key}  # only the worker holds the provider secret
         worker_args = [
-            str(BIN / "celery"), "-A", "genai_platform", "worker", "-Q", f"provider.{provider}", "-n", "bench@%h",
-            "--pool", args.worker_pool, "--concurrency", str(args.worker_concurrency),
-            "--loglevel", args.worker_loglevel, "--without-mingle", "--without-gossip",
-        ]  # fmt: skip
+            str(BIN / "celery"),
+            "-A",
+            "genai_platform",
+            "worker",
+            "-Q",
+            f"provider.{provider}",
+            "-n",
+            "bench@%h",
+            "--pool",
+            args.worker_pool,
+            "--concurrency",
+            str(args.worker_concurrency),
+            "--loglevel",
+            args.worker_loglevel,
+            "--without-mingle",
+            "--without-gossip",
+        ]
         worker = stack.enter_context(running("celery worker", worker_args, worker_env, workdir / "worker.log"))
         # Started after the worker, so stopped before it: in-flight requests drain through the worker.
         # Its own stack, so that the metering comparison can restart it with other settings.

@@ -70,16 +70,19 @@ class LedgerCollector(Collector):
         from genai_platform.metering.ledger import usage_backlog
         from genai_platform.metering.models import DeadLetterUsage
 
-        yield GaugeMetricFamily("genai_ledger_backlog", "Usage records buffered, not yet in the ledger.",
-                                value=usage_backlog())  # fmt: skip
         yield GaugeMetricFamily(
-            "genai_ledger_backlog_limit", "Backlog above which /readyz is degraded.",
+            "genai_ledger_backlog", "Usage records buffered, not yet in the ledger.", value=usage_backlog()
+        )
+        yield GaugeMetricFamily(
+            "genai_ledger_backlog_limit",
+            "Backlog above which /readyz is degraded.",
             value=settings.METERING_BACKLOG_LIMIT,
-        )  # fmt: skip
+        )
         yield GaugeMetricFamily(
-            "genai_ledger_dead_letters_open", "Set-aside usage records not yet resolved.",
+            "genai_ledger_dead_letters_open",
+            "Set-aside usage records not yet resolved.",
             value=DeadLetterUsage.objects.filter(resolved_at__isnull=True).count(),
-        )  # fmt: skip
+        )
 
 
 class QueueCollector(Collector):

@@ -101,9 +101,11 @@ class ReviewDecisionForm(forms.Form):
     comment = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}))
     evidence = forms.FileField(required=False, help_text="Optional: a document supporting the decision.")
     allowed_aliases = forms.ModelMultipleChoiceField(
-        queryset=Alias.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=Alias.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Approve: the models the use case may call (none ticked: everything reviewed).",
-    )  # fmt: skip
+    )
     prompt_capture = forms.ChoiceField(choices=Approval.PromptCapture.choices, initial=Approval.PromptCapture.NONE)
     human_review_of_outputs = forms.BooleanField(required=False)
     monthly_budget_cap_usd = forms.DecimalField(
@@ -134,9 +136,10 @@ class ReviewDecisionForm(forms.Form):
 
 class UseCaseSuspensionForm(forms.Form):
     reason = forms.CharField(
-        max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "cols": 80}),
         help_text="Why, for the LOB and the audit log (e.g. the incident number).",
-    )  # fmt: skip
+    )
 
 
 #: What the board may do to the use case a review is about, by its status: the workflow service and
@@ -160,8 +163,16 @@ class ReviewAdmin(PortalAdmin):
     central_object = "review"
     portal_actions = frozenset({VIEW})
     list_display = [
-        "use_case", "lob", "risk_tier", "required", "missing", "submitted_at", "sla_due_at", "overdue", "status",
-    ]  # fmt: skip
+        "use_case",
+        "lob",
+        "risk_tier",
+        "required",
+        "missing",
+        "submitted_at",
+        "sla_due_at",
+        "overdue",
+        "status",
+    ]
     list_filter = [QueueFilter, "risk_tier", "material_change"]
     list_select_related = ["use_case__lob"]
     search_fields = ["use_case__name", "use_case__slug"]
@@ -244,10 +255,13 @@ class ReviewAdmin(PortalAdmin):
         verdict = form.cleaned_data["verdict"]
         try:
             decided = workflow.review_decide(
-                review=review, reviewer=request.user, verdict=verdict, comment=form.cleaned_data["comment"],
+                review=review,
+                reviewer=request.user,
+                verdict=verdict,
+                comment=form.cleaned_data["comment"],
                 evidence=form.cleaned_data["evidence"],
                 conditions=form.conditions() if verdict == ReviewDecision.Verdict.APPROVE else None,
-            )  # fmt: skip
+            )
         except (ValidationError, PermissionDenied) as error:
             text = "; ".join(error.messages) if isinstance(error, ValidationError) else str(error)
             self.message_user(request, f"Your decision was not recorded: {text}", messages.ERROR)
@@ -258,15 +272,21 @@ class ReviewAdmin(PortalAdmin):
                 self.message_user(request, f"Recorded: {verdict_label}. Sign-offs still missing: {waiting}.")
             else:
                 self.message_user(
-                    request, f"Recorded: {verdict_label}. The review is {decided.get_status_display().lower()}; "
-                    f"the use case is now {decided.use_case.get_status_display().lower()}.", messages.SUCCESS,
-                )  # fmt: skip
+                    request,
+                    f"Recorded: {verdict_label}. The review is {decided.get_status_display().lower()}; "
+                    f"the use case is now {decided.use_case.get_status_display().lower()}.",
+                    messages.SUCCESS,
+                )
         return HttpResponseRedirect(request.path)
 
     def review_page(
-        self, request: HttpRequest, review: Review, form: ReviewDecisionForm, extra_context: dict | None,
+        self,
+        request: HttpRequest,
+        review: Review,
+        form: ReviewDecisionForm,
+        extra_context: dict | None,
         suspension_form: UseCaseSuspensionForm | None = None,
-    ) -> TemplateResponse:  # fmt: skip
+    ) -> TemplateResponse:
         use_case = review.use_case
         intake = Intake.objects.filter(use_case=use_case).first()
         snapshot_intake = review.snapshot.get("intake", {})

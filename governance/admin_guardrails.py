@@ -153,9 +153,13 @@ def _draft_save(record: GuardrailPolicyRecord, cleaned: dict[str, Any], *, actor
     if record.pk is not None:
         return guardrail_draft_save(policy=record, document=cleaned["document"], actor=actor)
     return guardrail_policy_draft(
-        scope=cleaned["scope"], name=cleaned["name"], document=cleaned["document"], actor=actor,
-        lob=cleaned.get("lob"), use_case=cleaned.get("use_case"),
-    )  # fmt: skip
+        scope=cleaned["scope"],
+        name=cleaned["name"],
+        document=cleaned["document"],
+        actor=actor,
+        lob=cleaned.get("lob"),
+        use_case=cleaned.get("use_case"),
+    )
 
 
 @admin.register(GuardrailPolicyRecord)

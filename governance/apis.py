@@ -200,9 +200,12 @@ class ReviewDecideApi(_ReviewApi):
         comment = serializers.CharField(max_length=10_000)
         evidence = serializers.FileField(required=False, allow_null=True, help_text="A supporting document.")
         allowed_aliases = serializers.SlugRelatedField(
-            many=True, slug_field="name", queryset=Alias.objects.all(), required=False,
+            many=True,
+            slug_field="name",
+            queryset=Alias.objects.all(),
+            required=False,
             help_text="Approve: the models it may call (default: every model reviewed).",
-        )  # fmt: skip
+        )
         expires_at = serializers.DateTimeField(required=False, help_text="Default: the tier's validity.")
         monthly_budget_cap_usd = serializers.DecimalField(
             max_digits=14, decimal_places=2, min_value=0, required=False, allow_null=True
@@ -236,9 +239,13 @@ class ReviewDecideApi(_ReviewApi):
             if data["verdict"] != ReviewDecision.Verdict.APPROVE:
                 return None
             names = (
-                "allowed_aliases", "expires_at", "monthly_budget_cap_usd", "prompt_capture",
-                "human_review_of_outputs", "guardrail_policy_version",
-            )  # fmt: skip
+                "allowed_aliases",
+                "expires_at",
+                "monthly_budget_cap_usd",
+                "prompt_capture",
+                "human_review_of_outputs",
+                "guardrail_policy_version",
+            )
             return {name: data[name] for name in names if name in data and data[name] not in (None, [])}
 
     @extend_schema(
@@ -253,10 +260,13 @@ class ReviewDecideApi(_ReviewApi):
         data.is_valid(raise_exception=True)
         try:
             decided = workflow.review_decide(
-                review=review, reviewer=request.user, verdict=data.validated_data["verdict"],
-                comment=data.validated_data["comment"], evidence=data.validated_data.get("evidence"),
+                review=review,
+                reviewer=request.user,
+                verdict=data.validated_data["verdict"],
+                comment=data.validated_data["comment"],
+                evidence=data.validated_data.get("evidence"),
                 conditions=data.conditions(),
-            )  # fmt: skip
+            )
         except (DjangoValidationError, DjangoPermissionDenied) as error:
             raise service_error(error) from error
         return Response(ReviewSerializer(self.review_of(decided.pk), context=self.context()).data)
@@ -318,9 +328,11 @@ class UseCaseSuspendApi(_UseCaseSuspensionApi):
     """Stops the use case's production traffic at once; its approval is suspended, not ended."""
 
     @extend_schema(
-        operation_id="use_case_suspend", tags=["governance board"], request=_ReasonInputSerializer,
+        operation_id="use_case_suspend",
+        tags=["governance board"],
+        request=_ReasonInputSerializer,
         responses=UseCaseStatusSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, review_id: int) -> Response:
         return self.use_case_change(workflow.use_case_suspend, request, review_id)
 
@@ -329,8 +341,10 @@ class UseCaseReinstateApi(_UseCaseSuspensionApi):
     """Lifts a suspension while the suspended approval has not expired."""
 
     @extend_schema(
-        operation_id="use_case_reinstate", tags=["governance board"], request=_ReasonInputSerializer,
+        operation_id="use_case_reinstate",
+        tags=["governance board"],
+        request=_ReasonInputSerializer,
         responses=UseCaseStatusSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, review_id: int) -> Response:
         return self.use_case_change(workflow.use_case_reinstate, request, review_id)

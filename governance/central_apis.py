@@ -67,17 +67,20 @@ class ModelApprovalSetApi(APIView):
             ref_name = "ModelApprovalSetInput"
 
     @extend_schema(
-        operation_id="model_approval_set", tags=["model approvals"], request=InputSerializer,
+        operation_id="model_approval_set",
+        tags=["model approvals"],
+        request=InputSerializer,
         responses=ModelApprovalSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             approval = model_approval_set(
-                alias=data.validated_data["alias"], classifications=data.validated_data["classifications"],
+                alias=data.validated_data["alias"],
+                classifications=data.validated_data["classifications"],
                 actor=request.user,
-            )  # fmt: skip
+            )
         except DjangoValidationError as error:
             raise field_errors(error) from None
         return Response(ModelApprovalSerializer(approval).data)
@@ -161,18 +164,24 @@ class GuardrailDraftApi(APIView):
             return value
 
     @extend_schema(
-        operation_id="guardrail_policy_draft_save", tags=["guardrail policies"], request=InputSerializer,
+        operation_id="guardrail_policy_draft_save",
+        tags=["guardrail policies"],
+        request=InputSerializer,
         responses={201: VersionSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         try:
             draft = guardrail_policy_draft(
-                scope=values["scope"], name=values["name"], document=values["document"], actor=request.user,
-                lob=values.get("lob"), use_case=values.get("use_case"),
-            )  # fmt: skip
+                scope=values["scope"],
+                name=values["name"],
+                document=values["document"],
+                actor=request.user,
+                lob=values.get("lob"),
+                use_case=values.get("use_case"),
+            )
         except DjangoValidationError as error:
             raise field_errors(error) from None
         return Response(VersionSerializer(draft).data, status=status.HTTP_201_CREATED)
@@ -204,9 +213,11 @@ class GuardrailVersionDiffApi(APIView):
     access_object = "guardrail_policy"
 
     @extend_schema(
-        operation_id="guardrail_version_diff", tags=["guardrail policies"], responses=DiffSerializer,
+        operation_id="guardrail_version_diff",
+        tags=["guardrail policies"],
+        responses=DiffSerializer,
         parameters=[OpenApiParameter("against", int, required=False)],
-    )  # fmt: skip
+    )
     def get(self, request: Request, version_id: int) -> Response:
         newer = get_or_404(guardrail_versions(), pk=version_id)
         against = request.query_params.get("against", "")
@@ -241,9 +252,11 @@ class GuardrailVersionPublishApi(APIView):
             ref_name = "GuardrailPublishInput"
 
     @extend_schema(
-        operation_id="guardrail_version_publish", tags=["guardrail policies"], request=InputSerializer,
+        operation_id="guardrail_version_publish",
+        tags=["guardrail policies"],
+        request=InputSerializer,
         responses=VersionSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, version_id: int) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -100,14 +100,21 @@ class LobAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: Lob, form: Any, change: bool) -> Lob:
         if not change:
             return lob_onboard(
-                slug=obj.slug, name=obj.name, business_owner=obj.business_owner, cost_center=obj.cost_center,
-                admin_username=form.cleaned_data["admin_username"], admin_email=form.cleaned_data["admin_email"],
+                slug=obj.slug,
+                name=obj.name,
+                business_owner=obj.business_owner,
+                cost_center=obj.cost_center,
+                admin_username=form.cleaned_data["admin_username"],
+                admin_email=form.cleaned_data["admin_email"],
                 actor=request.user,
-            ).lob  # fmt: skip
+            ).lob
         return lob_upsert(
-            slug=obj.slug, name=obj.name, business_owner=obj.business_owner, cost_center=obj.cost_center,
+            slug=obj.slug,
+            name=obj.name,
+            business_owner=obj.business_owner,
+            cost_center=obj.cost_center,
             actor=request.user,
-        )  # fmt: skip
+        )
 
 
 class UseCaseForm(forms.ModelForm):
@@ -143,17 +150,28 @@ class IntakeForm(forms.ModelForm):
         required=False, help_text="Comma-separated codes where it operates, e.g. EU, US-CA. Empty: none."
     )
     tools_and_actions = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
         help_text="One action per line that it may take on its own (e.g. issue a refund). Empty: none.",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = Intake
         fields = [
-            "business_problem", "intended_outcome", "success_metrics", "business_owner", "people_affected",
-            "customer_facing", "personal_data", "autonomy", "expected_monthly_requests", "monthly_budget_usd",
-            "annex_iii_area", "prohibited_practice", "generates_synthetic_media",
-        ]  # fmt: skip
+            "business_problem",
+            "intended_outcome",
+            "success_metrics",
+            "business_owner",
+            "people_affected",
+            "customer_facing",
+            "personal_data",
+            "autonomy",
+            "expected_monthly_requests",
+            "monthly_budget_usd",
+            "annex_iii_area",
+            "prohibited_practice",
+            "generates_synthetic_media",
+        ]
         widgets = {
             name: forms.Textarea(attrs={"rows": 2, "cols": 80})
             for name in ("business_problem", "intended_outcome", "success_metrics", "people_affected")
@@ -198,9 +216,10 @@ def intake_initial(use_case: UseCase, intake: Intake | None) -> dict[str, Any]:
 
 class SubmitForm(forms.Form):
     answer = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
         help_text="After changes were requested: what you changed, for the reviewers.",
-    )  # fmt: skip
+    )
 
 
 class ReasonForm(forms.Form):
@@ -278,9 +297,13 @@ class UseCaseAdmin(PortalAdmin):
 
     def portal_save(self, request: HttpRequest, obj: UseCase, form: Any, change: bool) -> UseCase:
         use_case = use_case_upsert(
-            lob=obj.lob, slug=obj.slug, name=obj.name, description=obj.description,
-            aliases=list(form.cleaned_data["aliases"]), actor=request.user,
-        )  # fmt: skip
+            lob=obj.lob,
+            slug=obj.slug,
+            name=obj.name,
+            description=obj.description,
+            aliases=list(form.cleaned_data["aliases"]),
+            actor=request.user,
+        )
         template = form.cleaned_data.get("prompt_template")
         return use_case_prompt_pin(use_case=use_case, template_version=template, actor=request.user)
 
@@ -324,9 +347,11 @@ class UseCaseAdmin(PortalAdmin):
                 }
                 try:
                     saved = workflow.intake_save(
-                        use_case=use_case, actor=request.user,
-                        data_classification=form.cleaned_data["data_classification"], **answers,
-                    )  # fmt: skip
+                        use_case=use_case,
+                        actor=request.user,
+                        data_classification=form.cleaned_data["data_classification"],
+                        **answers,
+                    )
                 except ValidationError as error:
                     errors_onto(form, error)
                 else:
@@ -335,7 +360,7 @@ class UseCaseAdmin(PortalAdmin):
                         f"Intake saved: {saved.get_risk_tier_display().lower()} risk. "
                         "Read the reasons below, then submit.",
                         messages.SUCCESS,
-                    )  # fmt: skip
+                    )
                     return HttpResponseRedirect(reverse("admin:lob_tenants_usecase_intake", args=[use_case.pk]))
         context = {
             **self.admin_site.each_context(request),
@@ -395,9 +420,12 @@ class ApiKeyIssueForm(forms.ModelForm):
 
 class ApiKeyScopeForm(forms.Form):
     aliases = forms.ModelMultipleChoiceField(
-        queryset=Alias.objects.none(), required=False, widget=forms.CheckboxSelectMultiple, label="Models",
+        queryset=Alias.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Models",
         help_text="The key calls only the models ticked; none ticked: every model of its use case.",
-    )  # fmt: skip
+    )
 
     def __init__(self, *args: Any, api_key: ApiKey, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"aliases": list(api_key.scopes.all())})
@@ -424,9 +452,17 @@ class ApiKeyAdmin(PortalAdmin):
     search_fields = ["name", "prefix"]
     actions = ["revoke", "rotate"]
     _shown = [
-        "name", "prefix", "use_case", "environment", "created_by", "created_at", "expires_at", "revoked_at",
-        "rotated_from", "scope_summary",
-    ]  # fmt: skip
+        "name",
+        "prefix",
+        "use_case",
+        "environment",
+        "created_by",
+        "created_at",
+        "expires_at",
+        "revoked_at",
+        "rotated_from",
+        "scope_summary",
+    ]
 
     @admin.display(description="models it may call")
     def scope_summary(self, api_key: ApiKey) -> str:
@@ -456,9 +492,13 @@ class ApiKeyAdmin(PortalAdmin):
                 return HttpResponseRedirect(reverse("admin:lob_tenants_apikey_change", args=[api_key.pk]))
         section = FormSection("scopes", "Models this key may call", form, "Save")
         return form_page(
-            self, request, api_key, title="Scopes", sections=[section],
+            self,
+            request,
+            api_key,
+            title="Scopes",
+            sections=[section],
             can_write=self.portal_allows(request, WRITE, api_key),
-        )  # fmt: skip
+        )
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
         return list(ApiKeyIssueForm._meta.fields) if obj is None else self._shown
@@ -473,9 +513,12 @@ class ApiKeyAdmin(PortalAdmin):
 
     def portal_save(self, request: HttpRequest, obj: ApiKey, form: Any, change: bool) -> ApiKey:
         api_key, plaintext = api_key_issue(
-            use_case=obj.use_case, name=obj.name, environment=obj.environment, expires_at=obj.expires_at,
+            use_case=obj.use_case,
+            name=obj.name,
+            environment=obj.environment,
+            expires_at=obj.expires_at,
             actor=request.user,
-        )  # fmt: skip
+        )
         _issued(request).append((api_key, plaintext))
         return api_key
 
@@ -513,9 +556,10 @@ class ApiKeyAdmin(PortalAdmin):
         candidates = [api_key for api_key in writable if api_key.is_active]
         if len(candidates) != queryset.count():
             self.message_user(
-                request, "Only active keys that your role lets you write can be rotated; nothing was rotated.",
+                request,
+                "Only active keys that your role lets you write can be rotated; nothing was rotated.",
                 messages.ERROR,
-            )  # fmt: skip
+            )
             return None
         try:
             with transaction.atomic():  # every successor is shown, or none was made
@@ -584,9 +628,12 @@ class PromptTemplateAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: PromptTemplate, form: Any, change: bool) -> PromptTemplate:
         # Adding and "changing" both save the next version; the row the form was opened on is never written.
         return prompt_template_save(
-            lob=obj.lob, name=obj.name, template=form.cleaned_data["template"],
-            variables=form.cleaned_data["variables"], actor=request.user,
-        )  # fmt: skip
+            lob=obj.lob,
+            name=obj.name,
+            template=form.cleaned_data["template"],
+            variables=form.cleaned_data["variables"],
+            actor=request.user,
+        )
 
     def response_change(self, request: HttpRequest, obj: PromptTemplate) -> Any:
         self.message_user(request, f"Saved as a new version, {obj}; earlier versions are unchanged.", messages.SUCCESS)

@@ -79,10 +79,13 @@ def api_key_expiry_set(*, api_key: ApiKey, expires_at: dt.datetime | None, actor
     api_key.expires_at = expires_at
     api_key.save(update_fields=["expires_at"])
     audit_record(
-        actor=audit_actor(actor), action="api_key.expiry_set", target=api_key, lob_slug=api_key.use_case.lob.slug,
+        actor=audit_actor(actor),
+        action="api_key.expiry_set",
+        target=api_key,
+        lob_slug=api_key.use_case.lob.slug,
         before={"expires_at": before.isoformat() if before else None},
         after={"prefix": api_key.prefix, "expires_at": expires_at.isoformat() if expires_at else None},
-    )  # fmt: skip
+    )
     transaction.on_commit(lambda: hotcache.invalidate(key_cache_key(api_key.prefix)))
     return api_key
 
@@ -357,9 +360,11 @@ class ApiKeyRotateApi(_UseCaseKeyApi):
 
     class InputSerializer(serializers.Serializer):
         overlap_minutes = serializers.IntegerField(
-            min_value=0, max_value=MAX_ROTATION_OVERLAP_MINUTES, default=60,
+            min_value=0,
+            max_value=MAX_ROTATION_OVERLAP_MINUTES,
+            default=60,
             help_text="How long the old key keeps working.",
-        )  # fmt: skip
+        )
 
         class Meta:
             ref_name = "ApiKeyRotate"

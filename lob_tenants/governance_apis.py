@@ -51,13 +51,16 @@ class IntakeSerializer(serializers.Serializer):
     personal_data = serializers.BooleanField()
     jurisdictions = serializers.ListField(
         child=serializers.RegexField(JURISDICTION, error_messages={"invalid": "Use codes like EU, US or US-CA."}),
-        allow_empty=True, max_length=50,
-    )  # fmt: skip
+        allow_empty=True,
+        max_length=50,
+    )
     autonomy = serializers.ChoiceField(choices=Intake.Autonomy.choices)
     tools_and_actions = serializers.ListField(
-        child=serializers.CharField(max_length=200), allow_empty=True, max_length=50,
+        child=serializers.CharField(max_length=200),
+        allow_empty=True,
+        max_length=50,
         help_text="Actions it may take on its own.",
-    )  # fmt: skip
+    )
     expected_monthly_requests = serializers.IntegerField(min_value=0, max_value=2_000_000_000)
     monthly_budget_usd = serializers.DecimalField(max_digits=14, decimal_places=2, min_value=0)
     annex_iii_area = serializers.ChoiceField(choices=Intake.AnnexIIIArea.choices)
@@ -106,9 +109,13 @@ def lob_evidence_url(decision: ReviewDecision) -> str:
     use_case = decision.review.use_case
     return reverse(
         "tenants:use-case-review-evidence",
-        kwargs={"lob": use_case.lob.slug, "use_case": use_case.slug, "review_id": decision.review_id,
-                "decision_id": decision.pk},
-    )  # fmt: skip
+        kwargs={
+            "lob": use_case.lob.slug,
+            "use_case": use_case.slug,
+            "review_id": decision.review_id,
+            "decision_id": decision.pk,
+        },
+    )
 
 
 class _UseCaseGovernanceApi(APIView):
@@ -145,9 +152,11 @@ class IntakeSaveApi(_UseCaseGovernanceApi):
     Act category, to read before submitting. Nothing is written when any answer is refused."""
 
     @extend_schema(
-        operation_id="use_case_intake_save", tags=["use case governance"], request=IntakeSerializer,
+        operation_id="use_case_intake_save",
+        tags=["use case governance"],
+        request=IntakeSerializer,
         responses=GovernanceStatusSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, use_case: str) -> Response:
         found = self.use_case_of(use_case)
         data = IntakeSerializer(data=request.data)
@@ -162,17 +171,22 @@ class UseCaseSubmitApi(_UseCaseGovernanceApi):
 
     class InputSerializer(serializers.Serializer):
         answer = serializers.CharField(
-            max_length=10_000, required=False, allow_blank=True, default="",
+            max_length=10_000,
+            required=False,
+            allow_blank=True,
+            default="",
             help_text="Required after changes were requested: what was changed, for the reviewers.",
-        )  # fmt: skip
+        )
 
         class Meta:
             ref_name = "UseCaseSubmit"
 
     @extend_schema(
-        operation_id="use_case_submit", tags=["use case governance"], request=InputSerializer,
+        operation_id="use_case_submit",
+        tags=["use case governance"],
+        request=InputSerializer,
         responses={201: GovernanceStatusSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, use_case: str) -> Response:
         found = self.use_case_of(use_case)
         data = self.InputSerializer(data=request.data)
@@ -194,9 +208,11 @@ class UseCaseWithdrawApi(_UseCaseGovernanceApi):
     """Takes a submitted use case back before the board decides; it becomes a draft again."""
 
     @extend_schema(
-        operation_id="use_case_withdraw", tags=["use case governance"], request=_ReasonSerializer,
+        operation_id="use_case_withdraw",
+        tags=["use case governance"],
+        request=_ReasonSerializer,
         responses=GovernanceStatusSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, use_case: str) -> Response:
         found = self.use_case_of(use_case)
         data = _ReasonSerializer(data=request.data)
@@ -216,9 +232,11 @@ class UseCaseMaterialChangeApi(_UseCaseGovernanceApi):
             ref_name = "UseCaseMaterialChange"
 
     @extend_schema(
-        operation_id="use_case_material_change", tags=["use case governance"], request=InputSerializer,
+        operation_id="use_case_material_change",
+        tags=["use case governance"],
+        request=InputSerializer,
         responses={201: GovernanceStatusSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, use_case: str) -> Response:
         found = self.use_case_of(use_case)
         data = self.InputSerializer(data=request.data)
@@ -247,9 +265,10 @@ class UseCaseReviewEvidenceApi(_UseCaseGovernanceApi):
     """Downloads the evidence a board member attached to a decision on this use case."""
 
     @extend_schema(
-        operation_id="use_case_review_evidence", tags=["use case governance"],
+        operation_id="use_case_review_evidence",
+        tags=["use case governance"],
         responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
-    )  # fmt: skip
+    )
     def get(self, request: Request, lob: str, use_case: str, review_id: int, decision_id: int) -> FileResponse:
         found = self.use_case_of(use_case)
         decision = ReviewDecision.objects.filter(review__use_case=found, review_id=review_id, pk=decision_id).first()

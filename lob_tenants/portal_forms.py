@@ -50,9 +50,15 @@ def sent_form(request: HttpRequest) -> str:
 
 
 def form_page(
-    model_admin: ModelAdmin, request: HttpRequest, obj: models.Model, *, title: str, sections: list[FormSection],
-    intro: str = "", can_write: bool = True,
-) -> TemplateResponse:  # fmt: skip
+    model_admin: ModelAdmin,
+    request: HttpRequest,
+    obj: models.Model,
+    *,
+    title: str,
+    sections: list[FormSection],
+    intro: str = "",
+    can_write: bool = True,
+) -> TemplateResponse:
     context = {
         **model_admin.admin_site.each_context(request),
         "opts": model_admin.opts,

@@ -111,9 +111,12 @@ class PromptTemplateSaveApi(_PromptTemplateApi):
         values = data.validated_data
         try:
             saved = prompt_template_save(
-                lob=self.lob, name=values["name"], template=values["template"],
-                variables=[dict(v) for v in values["variables"]], actor=request.user,
-            )  # fmt: skip
+                lob=self.lob,
+                name=values["name"],
+                template=values["template"],
+                variables=[dict(v) for v in values["variables"]],
+                actor=request.user,
+            )
         except DjangoValidationError as error:
             raise bad_request(error) from error
         return Response(PromptTemplateSerializer(saved).data, status=status.HTTP_201_CREATED)

@@ -207,12 +207,17 @@ def prompt_template_save(*, lob: Lob, name: str, template: str, variables: Any, 
     )
     # The text is the LOB's data, and the audit log is read centrally: its digest proves what was saved.
     audit_record(
-        actor=audit_actor(actor), action="prompt_template.saved", target=saved, lob_slug=lob.slug,
+        actor=audit_actor(actor),
+        action="prompt_template.saved",
+        target=saved,
+        lob_slug=lob.slug,
         after={
-            "name": name, "version": saved.version, "variables": [spec.name for spec in specs],
+            "name": name,
+            "version": saved.version,
+            "variables": [spec.name for spec in specs],
             "sha256": hashlib.sha256(template.encode()).hexdigest(),
         },
-    )  # fmt: skip
+    )
     return saved
 
 
@@ -236,9 +241,12 @@ def use_case_prompt_pin(*, use_case: UseCase, template_version: PromptTemplate |
     use_case.prompt_template = template_version
     use_case.save(update_fields=["prompt_template"])
     audit_record(
-        actor=audit_actor(actor), action="use_case.prompt_pinned", target=use_case, lob_slug=use_case.lob.slug,
+        actor=audit_actor(actor),
+        action="use_case.prompt_pinned",
+        target=use_case,
+        lob_slug=use_case.lob.slug,
         before={"prompt_template": str(before) if before else None},
         after={"prompt_template": str(template_version) if template_version else None},
-    )  # fmt: skip
+    )
     api_keys_forget(use_case)
     return use_case

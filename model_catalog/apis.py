@@ -39,9 +39,15 @@ class ModelSerializer(serializers.ModelSerializer):
         model = CatalogModel
         ref_name = "CatalogModel"
         fields = [
-            "name", "supports_chat", "supports_embeddings", "supports_tools", "supports_vision",
-            "supports_streaming", "context_window", "max_output_tokens",
-        ]  # fmt: skip
+            "name",
+            "supports_chat",
+            "supports_embeddings",
+            "supports_tools",
+            "supports_vision",
+            "supports_streaming",
+            "context_window",
+            "max_output_tokens",
+        ]
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -54,9 +60,18 @@ class DeploymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deployment
         fields = [
-            "name", "account", "model", "provider_model_id", "input_price_per_million", "output_price_per_million",
-            "lifecycle", "deprecated_on", "retires_on", "replacement", "options",
-        ]  # fmt: skip
+            "name",
+            "account",
+            "model",
+            "provider_model_id",
+            "input_price_per_million",
+            "output_price_per_million",
+            "lifecycle",
+            "deprecated_on",
+            "retires_on",
+            "replacement",
+            "options",
+        ]
 
 
 class RouteSerializer(serializers.Serializer):
@@ -230,18 +245,22 @@ class DeploymentDeprecateApi(CatalogApi):
             ref_name = "DeploymentDeprecateInput"
 
     @extend_schema(
-        operation_id="catalog_deployment_deprecate", tags=["catalog deployments"], request=InputSerializer,
+        operation_id="catalog_deployment_deprecate",
+        tags=["catalog deployments"],
+        request=InputSerializer,
         responses=DeploymentSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, name: str) -> Response:
         row = self.row(name)  # an unknown name is a 404 before any body is read
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             deployment = services.deployment_deprecate(
-                deployment=row, actor=request.user, on=data.validated_data.get("on"),
+                deployment=row,
+                actor=request.user,
+                on=data.validated_data.get("on"),
                 replacement=data.validated_data.get("replacement"),
-            )  # fmt: skip
+            )
         except DjangoValidationError as error:
             raise field_errors(error) from None
         return Response(DeploymentSerializer(deployment).data)
@@ -259,9 +278,11 @@ class DeploymentRetireApi(CatalogApi):
             ref_name = "DeploymentRetireInput"
 
     @extend_schema(
-        operation_id="catalog_deployment_retire", tags=["catalog deployments"], request=InputSerializer,
+        operation_id="catalog_deployment_retire",
+        tags=["catalog deployments"],
+        request=InputSerializer,
         responses=DeploymentSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, name: str) -> Response:
         row = self.row(name)  # an unknown name is a 404 before any body is read
         data = self.InputSerializer(data=request.data)
@@ -287,9 +308,11 @@ class AliasRoutesApi(CatalogApi):
             ref_name = "AliasRoutesInput"
 
     @extend_schema(
-        operation_id="catalog_alias_routes_set", tags=["catalog aliases"], request=InputSerializer,
+        operation_id="catalog_alias_routes_set",
+        tags=["catalog aliases"],
+        request=InputSerializer,
         responses=AliasSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, name: str) -> Response:
         row = self.row(name)  # an unknown name is a 404 before any body is read
         data = self.InputSerializer(data=request.data)

@@ -304,9 +304,11 @@ def _reports(tenants: list) -> dict[str, float]:
     budget_spend_rebuild(budget, month_start.strftime("%Y-%m"))
     results["rebuild_seconds"] = time.perf_counter() - started
     results["report_seconds"] = max(
-        results["chargeback_by_lob_seconds"], results["chargeback_by_use_case_seconds"],
-        results["chargeback_by_model_seconds"], results["spend_page_seconds"],
-    )  # fmt: skip
+        results["chargeback_by_lob_seconds"],
+        results["chargeback_by_use_case_seconds"],
+        results["chargeback_by_model_seconds"],
+        results["spend_page_seconds"],
+    )
     for name, value in results.items():
         print(f"{name}: {value:.3f}", flush=True)
     return results
@@ -318,8 +320,21 @@ def _verify(count: int) -> float:
     from genai_platform.audit.services import audit_verify
     from genai_platform.dbcopy import bulk_insert
 
-    columns = ("chain", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug",
-               "before", "after", "request_id", "prev_hash", "hash")  # fmt: skip
+    columns = (
+        "chain",
+        "sequence",
+        "occurred_at",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "lob_slug",
+        "before",
+        "after",
+        "request_id",
+        "prev_hash",
+        "hash",
+    )
     started = time.perf_counter()
     previous, now = GENESIS, dt.datetime.now(dt.UTC)
     with transaction.atomic():
@@ -328,11 +343,19 @@ def _verify(count: int) -> float:
             for sequence in range(chunk_start + 1, min(count, chunk_start + 50_000) + 1):
                 after = {"status": "success", "cost": "0.00028", "capture": {"level": "none"}}
                 event = {
-                    "chain": "bench-lob-0", "sequence": sequence, "occurred_at": now, "actor": "key:bench",
-                    "action": "inference.chat", "object_type": "metering.usagerecord", "object_id": f"req_{sequence}",
-                    "lob_slug": "bench-lob-0", "before": None, "after": after, "request_id": f"req_{sequence}",
+                    "chain": "bench-lob-0",
+                    "sequence": sequence,
+                    "occurred_at": now,
+                    "actor": "key:bench",
+                    "action": "inference.chat",
+                    "object_type": "metering.usagerecord",
+                    "object_id": f"req_{sequence}",
+                    "lob_slug": "bench-lob-0",
+                    "before": None,
+                    "after": after,
+                    "request_id": f"req_{sequence}",
                     "prev_hash": previous,
-                }  # fmt: skip
+                }
                 previous = event["hash"] = event_hash(event)
                 rows.append(
                     [*(event[c] for c in columns[:8]), None, json.dumps(after), *(event[c] for c in columns[10:])]

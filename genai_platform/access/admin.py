@@ -25,8 +25,14 @@ from .portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin
 #: What the user page may change, and what of it is locked on another person's LOB-member account.
 EDITABLE_USER_FIELDS = frozenset(people.USER_FIELDS) | {"groups", "user_permissions"}
 PROTECTED_USER_FIELDS = (
-    "username", "email", "password", "is_staff", "is_superuser", "groups", "user_permissions",
-)  # fmt: skip
+    "username",
+    "email",
+    "password",
+    "is_staff",
+    "is_superuser",
+    "groups",
+    "user_permissions",
+)
 LAST_ADMIN = "This is the LOB's last admin: make someone else admin first."
 
 
@@ -198,9 +204,11 @@ class GroupAdmin(PortalAdmin, auth_admin.GroupAdmin):
 
     def portal_save(self, request: HttpRequest, obj: Group, form: Any, change: bool) -> Group:
         return people.group_save(
-            group=obj, actor=request.user, name=form.cleaned_data["name"],
+            group=obj,
+            actor=request.user,
+            name=form.cleaned_data["name"],
             permissions=form.cleaned_data.get("permissions"),
-        )  # fmt: skip
+        )
 
     def portal_delete(self, request: HttpRequest, obj: Group) -> None:
         people.group_delete(group=obj, actor=request.user)
@@ -218,9 +226,17 @@ class PeopleNoticeAdmin(PortalAdmin):
     list_select_related = ["lob"]
     search_fields = ["subject", "actor"]
     readonly_fields = [
-        "lob", "occurred_at", "actor", "action", "subject", "refused", "details", "audit_event_id", "emailed_at",
+        "lob",
+        "occurred_at",
+        "actor",
+        "action",
+        "subject",
+        "refused",
+        "details",
+        "audit_event_id",
+        "emailed_at",
         "webhook_posted_at",
-    ]  # fmt: skip
+    ]
 
 
 @admin.register(LobNoticeSettings)

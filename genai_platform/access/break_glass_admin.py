@@ -40,12 +40,16 @@ class BreakGlassAskForm(forms.Form):
 
 #: What each button of a request's page does, and what the page says when done.
 DECISIONS: dict[str, tuple[Any, str]] = {
-    "approve": (lambda request, user: services.break_glass_decide(request=request, approver=user, approve=True),
-                "Approved: access starts now."),
-    "deny": (lambda request, user: services.break_glass_decide(request=request, approver=user, approve=False),
-             "Denied."),
+    "approve": (
+        lambda request, user: services.break_glass_decide(request=request, approver=user, approve=True),
+        "Approved: access starts now.",
+    ),
+    "deny": (
+        lambda request, user: services.break_glass_decide(request=request, approver=user, approve=False),
+        "Denied.",
+    ),
     "revoke": (lambda request, user: services.break_glass_revoke(request=request, actor=user), "Access ended."),
-}  # fmt: skip
+}
 
 
 def _errors_onto(form: forms.Form, error: ValidationError) -> None:
@@ -115,7 +119,11 @@ class BreakGlassRequestAdmin(PortalAdmin):
                 self.message_user(request, done, messages.SUCCESS)
             return HttpResponseRedirect(request.path)
         context = {
-            **self.admin_site.each_context(request), "opts": self.opts, "original": asked,
-            "title": f"Break-glass request {asked.pk}", "asked": asked, "moves": sorted(moves),
-        }  # fmt: skip
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": asked,
+            "title": f"Break-glass request {asked.pk}",
+            "asked": asked,
+            "moves": sorted(moves),
+        }
         return TemplateResponse(request, "admin/access/breakglassrequest/detail.html", context)

@@ -44,9 +44,15 @@ def people_notify(
         if _acts_for_lob(actor, lob):
             continue
         notice = PeopleNotice.objects.create(
-            lob=lob, occurred_at=event.occurred_at, actor=audit_actor(actor), action=event.action,
-            subject=subject.get_username(), refused=refused, details=_details(event), audit_event_id=event.pk,
-        )  # fmt: skip
+            lob=lob,
+            occurred_at=event.occurred_at,
+            actor=audit_actor(actor),
+            action=event.action,
+            subject=subject.get_username(),
+            refused=refused,
+            details=_details(event),
+            audit_event_id=event.pk,
+        )
         notices.append(notice)
     if notices:
         from .tasks import deliver_people_notice
@@ -63,9 +69,14 @@ def lob_notify(*, event: AuditEvent, lob: Lob, actor: Any) -> list[PeopleNotice]
     if _acts_for_lob(actor, lob):
         return []
     notice = PeopleNotice.objects.create(
-        lob=lob, occurred_at=event.occurred_at, actor=audit_actor(actor), action=event.action,
-        subject=LOB_SUBJECT, details=_details(event), audit_event_id=event.pk,
-    )  # fmt: skip
+        lob=lob,
+        occurred_at=event.occurred_at,
+        actor=audit_actor(actor),
+        action=event.action,
+        subject=LOB_SUBJECT,
+        details=_details(event),
+        audit_event_id=event.pk,
+    )
     from .tasks import deliver_people_notice
 
     transaction.on_commit(lambda: deliver_people_notice.delay(notice.pk), robust=True)
@@ -142,7 +153,11 @@ def lob_notice_settings_set(*, lob: Lob, webhook_url: str, actor: Any) -> LobNot
     row.full_clean()
     row.save()
     audit_record(
-        actor=audit_actor(actor), action="lob.notice_settings_set", target=row, lob_slug=lob.slug,
-        before=before, after={"webhook_url": webhook_url},
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="lob.notice_settings_set",
+        target=row,
+        lob_slug=lob.slug,
+        before=before,
+        after={"webhook_url": webhook_url},
+    )
     return row

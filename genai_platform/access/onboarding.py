@@ -79,7 +79,11 @@ def lob_onboard(
     # The LOB's first admin, through the one path that may add a member who is not added by the LOB's admins.
     lob_first_admin_set(lob=lob, user=admin, actor=actor)
     audit_record(
-        actor=audit_actor(actor), action="lob.onboarded", target=lob, lob_slug=lob.slug, before=None,
+        actor=audit_actor(actor),
+        action="lob.onboarded",
+        target=lob,
+        lob_slug=lob.slug,
+        before=None,
         after={"lob": slug, "name": name, "first_admin": admin_username, "admin_account_created": created},
-    )  # fmt: skip
+    )
     return Onboarded(lob=lob, admin=admin, admin_created=created)

@@ -38,9 +38,11 @@ class LobOnboardApi(APIView):
             ref_name = "LobOnboardInput"
 
     @extend_schema(
-        operation_id="lob_onboard", tags=["lines of business"], request=InputSerializer,
+        operation_id="lob_onboard",
+        tags=["lines of business"],
+        request=InputSerializer,
         responses={201: OnboardedSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -80,9 +80,11 @@ def user_change_refuse(*, actor: Any, user: Any, fields: Iterable[str], via: str
     attempted = sorted(set(fields))
     with transaction.atomic():
         event = audit_record(
-            actor=audit_actor(actor), action="user.change_refused", target=user,
+            actor=audit_actor(actor),
+            action="user.change_refused",
+            target=user,
             after={"user": user.get_username(), "fields": attempted, "via": via},
-        )  # fmt: skip
+        )
         people_notify(event=event, subject=user, actor=actor, refused=True)
     return PeopleChangeRefused(
         f"Only {user.get_username()} may change {', '.join(attempted)} of their account: it belongs to a line "
@@ -210,9 +212,12 @@ def group_save(*, group: Group, actor: Any, name: str, permissions: Iterable[Per
     if permissions is not None:
         group.permissions.set(permissions)
     audit_record(
-        actor=audit_actor(actor), action="group.created" if created else "group.updated", target=group,
-        before=before, after=_group_state(group),
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="group.created" if created else "group.updated",
+        target=group,
+        before=before,
+        after=_group_state(group),
+    )
     return group
 
 
@@ -237,9 +242,13 @@ def lob_first_admin_set(*, lob: Lob, user: Any, actor: Any) -> Membership:
         raise ValidationError("The first admin must have an active account.")
     membership = Membership.objects.create(lob=lob, user=user, role=Membership.Role.LOB_ADMIN)
     event = audit_record(
-        actor=audit_actor(actor), action="membership.first_admin", target=membership, lob_slug=lob.slug,
-        before=None, after={"user": user.get_username(), "role": membership.role},
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="membership.first_admin",
+        target=membership,
+        lob_slug=lob.slug,
+        before=None,
+        after={"user": user.get_username(), "role": membership.role},
+    )
     people_notify(event=event, subject=user, actor=actor, lobs=[lob])
     from .enforcer import announce_policy_change
 

@@ -85,9 +85,11 @@ class CentralRoleGrantApi(APIView):
             return attrs
 
     @extend_schema(
-        operation_id="central_role_grant", tags=["people and roles"], request=InputSerializer,
+        operation_id="central_role_grant",
+        tags=["people and roles"],
+        request=InputSerializer,
         responses=CentralRoleSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -138,9 +140,11 @@ class PolicyRuleAddApi(APIView):
             ref_name = "PolicyRuleAdd"
 
     @extend_schema(
-        operation_id="policy_rule_add", tags=["people and roles"], request=InputSerializer,
+        operation_id="policy_rule_add",
+        tags=["people and roles"],
+        request=InputSerializer,
         responses={201: PolicyRuleSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -40,9 +40,13 @@ def _membership_write(*, lob: Lob, user: Any, role: str, actor: Any) -> Membersh
     membership.full_clean()
     membership.save()
     event = audit_record(
-        actor=audit_actor(actor), action="membership.set", target=membership, lob_slug=lob.slug,
-        before=before, after={"user": user.get_username(), "role": role},
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="membership.set",
+        target=membership,
+        lob_slug=lob.slug,
+        before=before,
+        after={"user": user.get_username(), "role": role},
+    )
     notices.people_notify(event=event, subject=user, actor=actor, lobs=[lob])
     transaction.on_commit(announce_policy_change)
     return membership
@@ -51,10 +55,13 @@ def _membership_write(*, lob: Lob, user: Any, role: str, actor: Any) -> Membersh
 def _membership_refuse(*, actor: Any, lob: Lob, user: Any, what: dict[str, Any]) -> PermissionDenied:
     with transaction.atomic():
         event = audit_record(
-            actor=audit_actor(actor), action="membership.change_refused", object_type="lob_tenants.membership",
-            object_id=f"{lob.slug}/{user.get_username()}", lob_slug=lob.slug,
+            actor=audit_actor(actor),
+            action="membership.change_refused",
+            object_type="lob_tenants.membership",
+            object_id=f"{lob.slug}/{user.get_username()}",
+            lob_slug=lob.slug,
             after={"user": user.get_username(), **what},
-        )  # fmt: skip
+        )
         notices.people_notify(event=event, subject=user, actor=actor, refused=True, lobs=[lob])
     return PermissionDenied("Only the line of business's admins add, change or remove its members.")
 
@@ -68,9 +75,12 @@ def membership_remove(*, membership: Membership, actor: Any = None) -> None:
 @transaction.atomic
 def _membership_delete(*, membership: Membership, actor: Any) -> None:
     event = audit_record(
-        actor=audit_actor(actor), action="membership.removed", target=membership, lob_slug=membership.lob.slug,
+        actor=audit_actor(actor),
+        action="membership.removed",
+        target=membership,
+        lob_slug=membership.lob.slug,
         before={"user": membership.user.get_username(), "role": membership.role},
-    )  # fmt: skip
+    )
     notices.people_notify(event=event, subject=membership.user, actor=actor, lobs=[membership.lob])
     membership.delete()
     transaction.on_commit(announce_policy_change)
@@ -86,9 +96,12 @@ def central_role_grant(*, user: Any, role: str, specialty: str = "", actor: Any 
     assignment.full_clean()
     assignment.save()
     event = audit_record(
-        actor=audit_actor(actor), action="central_role.granted", target=assignment, before=before,
+        actor=audit_actor(actor),
+        action="central_role.granted",
+        target=assignment,
+        before=before,
         after={"user": user.get_username(), "role": role, "specialty": specialty},
-    )  # fmt: skip
+    )
     notices.people_notify(event=event, subject=user, actor=actor)
     transaction.on_commit(announce_policy_change)
     return assignment
@@ -131,9 +144,12 @@ def object_share(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor:
         raise PermissionDenied("only an admin of the owning LOB can share its objects")
     assign_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
     audit_record(
-        actor=audit_actor(actor), action="grant.shared", target=obj, lob_slug=owner_lob.slug,
+        actor=audit_actor(actor),
+        action="grant.shared",
+        target=obj,
+        lob_slug=owner_lob.slug,
         after={"use_case": str(use_case), "permission": _view_permission(obj)},
-    )  # fmt: skip
+    )
 
 
 @transaction.atomic
@@ -144,9 +160,12 @@ def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, acto
     # A key's cached principal carries what its grants let it read (a pinned prompt template): re-read it.
     api_keys_forget(use_case)
     audit_record(
-        actor=audit_actor(actor), action="grant.revoked", target=obj, lob_slug=owner_lob.slug,
+        actor=audit_actor(actor),
+        action="grant.revoked",
+        target=obj,
+        lob_slug=owner_lob.slug,
         before={"use_case": str(use_case), "permission": _view_permission(obj)},
-    )  # fmt: skip
+    )
 
 
 def use_case_can_read(use_case: UseCase, obj: models.Model, owner_lob_id: int) -> bool:
@@ -174,9 +193,12 @@ def break_glass_request(*, requester: Any, lob: Lob, reason: str, duration_minut
         requester=requester, lob=lob, reason=reason.strip(), duration_minutes=duration_minutes
     )
     event = audit_record(
-        actor=audit_actor(requester), action="break_glass.requested", target=request, lob_slug=lob.slug,
+        actor=audit_actor(requester),
+        action="break_glass.requested",
+        target=request,
+        lob_slug=lob.slug,
         after={"reason": request.reason, "duration_minutes": duration_minutes},
-    )  # fmt: skip
+    )
     notices.lob_notify(event=event, lob=lob, actor=requester)
     return request
 
@@ -201,9 +223,12 @@ def break_glass_decide(*, request: BreakGlassRequest, approver: Any, approve: bo
         request.status = BreakGlassRequest.Status.DENIED
     request.save()
     audit_record(
-        actor=audit_actor(approver), action=f"break_glass.{request.status}", target=request,
-        lob_slug=request.lob.slug, after={"expires_at": request.expires_at.isoformat() if request.expires_at else None},
-    )  # fmt: skip
+        actor=audit_actor(approver),
+        action=f"break_glass.{request.status}",
+        target=request,
+        lob_slug=request.lob.slug,
+        after={"expires_at": request.expires_at.isoformat() if request.expires_at else None},
+    )
     return request
 
 
@@ -238,9 +263,11 @@ def break_glass_revoke(*, request: BreakGlassRequest, actor: Any) -> BreakGlassR
 def _end_grant(request: BreakGlassRequest, status: str, *, actor: str) -> None:
     # Another approved, unexpired request of the same person for the same LOB keeps the permission.
     others = BreakGlassRequest.objects.filter(
-        requester_id=request.requester_id, lob_id=request.lob_id, status=BreakGlassRequest.Status.APPROVED,
+        requester_id=request.requester_id,
+        lob_id=request.lob_id,
+        status=BreakGlassRequest.Status.APPROVED,
         expires_at__gt=timezone.now(),
-    ).exclude(pk=request.pk)  # fmt: skip
+    ).exclude(pk=request.pk)
     if not others.exists():
         remove_perm(VIEW_LOB_DATA, request.requester, request.lob)
     request.status = status

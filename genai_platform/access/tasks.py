@@ -9,9 +9,12 @@ def expire_break_glass() -> int:
 
 
 @shared_task(
-    name="access.deliver_people_notice", ignore_result=True, autoretry_for=(OSError,), retry_backoff=30,
+    name="access.deliver_people_notice",
+    ignore_result=True,
+    autoretry_for=(OSError,),
+    retry_backoff=30,
     max_retries=8,
-)  # fmt: skip
+)
 def deliver_people_notice(notice_id: int) -> None:
     """E-mails and posts one people notice (each at most once); an unreachable webhook is retried."""
     from .models import PeopleNotice

@@ -88,9 +88,13 @@ class PersonalApiTokenAdmin(admin.ModelAdmin):
         expires_at = timezone.now() + dt.timedelta(days=form.cleaned_data["expires_in_days"])
         try:
             issued = personal_token_issue(
-                user=request.user, name=obj.name, scope=obj.scope, lob=obj.lob, expires_at=expires_at,
+                user=request.user,
+                name=obj.name,
+                scope=obj.scope,
+                lob=obj.lob,
+                expires_at=expires_at,
                 actor=request.user,
-            )  # fmt: skip
+            )
         except ValidationError as error:  # the form validated the same fields; a race is all that is left
             raise forms.ValidationError(error.messages) from error
         obj.__dict__.update(issued.token.__dict__)

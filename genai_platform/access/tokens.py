@@ -111,13 +111,20 @@ def personal_token_issue(
     prefix = "".join(secrets.choice(_PREFIX_ALPHABET) for _ in range(PREFIX_LENGTH))
     secret = secrets.token_urlsafe(32)
     token = PersonalApiToken.objects.create(
-        user=user, name=name.strip(), prefix=prefix, secret_hash=_digest(secret), scope=scope, lob=lob,
+        user=user,
+        name=name.strip(),
+        prefix=prefix,
+        secret_hash=_digest(secret),
+        scope=scope,
+        lob=lob,
         expires_at=expires_at,
-    )  # fmt: skip
+    )
     audit_record(
-        actor=audit_actor(actor if actor is not None else user), action="personal_token.issued", target=token,
+        actor=audit_actor(actor if actor is not None else user),
+        action="personal_token.issued",
+        target=token,
         after=_state(token),
-    )  # fmt: skip
+    )
     return IssuedToken(token=token, plaintext=f"{TOKEN_SCHEME}{prefix}.{secret}")
 
 

@@ -60,9 +60,20 @@ class ChainProblem:
 #: The columns `verify_chain` reads, in this order: `occurred_at` as `canonical` spells it (UTC,
 #: microseconds) or a datetime, `before`/`after` as stored JSON text or already decoded.
 VERIFY_COLUMNS = (
-    "id", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug", "before", "after",
-    "request_id", "prev_hash", "hash",
-)  # fmt: skip
+    "id",
+    "sequence",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "lob_slug",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
 
 
 def verify_chain(chain: str, rows: Iterable[Sequence[Any]], checkpoints: list[dict[str, Any]]) -> ChainProblem | None:
@@ -75,8 +86,21 @@ def verify_chain(chain: str, rows: Iterable[Sequence[Any]], checkpoints: list[di
     expected_prev, expected_sequence = GENESIS, 1
     checkpoint_hashes = {c["sequence"]: None for c in checkpoints}
     sha256, loads, encode = hashlib.sha256, json.loads, _CANONICAL_ENCODER.encode
-    for event_id, sequence, occurred_at, actor, action, object_type, object_id, lob_slug, before, after, \
-            request_id, prev_hash, hash_ in rows:  # fmt: skip
+    for (
+        event_id,
+        sequence,
+        occurred_at,
+        actor,
+        action,
+        object_type,
+        object_id,
+        lob_slug,
+        before,
+        after,
+        request_id,
+        prev_hash,
+        hash_,
+    ) in rows:
         if sequence != expected_sequence:
             return ChainProblem(chain, expected_sequence, event_id, f"position {expected_sequence} is missing")
         if prev_hash != expected_prev:
@@ -108,9 +132,11 @@ def verify_chain(chain: str, rows: Iterable[Sequence[Any]], checkpoints: list[di
             return ChainProblem(chain, checkpoint["sequence"], None, "a checkpoint's signature does not verify")
         if checkpoint["sequence"] > last_sequence:
             return ChainProblem(
-                chain, last_sequence + 1, None,
+                chain,
+                last_sequence + 1,
+                None,
                 f"events up to the signed checkpoint at position {checkpoint['sequence']} are missing",
-            )  # fmt: skip
+            )
         if checkpoint_hashes.get(checkpoint["sequence"]) != checkpoint["hash"]:
             return ChainProblem(
                 chain, checkpoint["sequence"], None, "differs from the signed checkpoint at this position"

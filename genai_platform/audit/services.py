@@ -86,9 +86,20 @@ class AuditEntry:
 
 
 _AUDIT_COLUMNS = (
-    "chain", "sequence", "occurred_at", "actor", "action", "object_type", "object_id", "lob_slug",
-    "before", "after", "request_id", "prev_hash", "hash",
-)  # fmt: skip
+    "chain",
+    "sequence",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_id",
+    "lob_slug",
+    "before",
+    "after",
+    "request_id",
+    "prev_hash",
+    "hash",
+)
 
 
 def audit_record_batch(entries: Sequence[AuditEntry]) -> int:

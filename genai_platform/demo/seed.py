@@ -163,9 +163,16 @@ def _demo_grounded(lob: Any, admin: Any, chat_alias: Any, embed_alias: Any) -> t
     try:
         with transaction.atomic():
             store = VectorStore.objects.filter(lob=lob, slug="policies").first() or vector_store_create(
-                lob=lob, actor=admin, slug="policies", name="Bank policies", embedding_alias=embed_alias,
-                dimensions=384, ingestion_use_case=use_case, chunk_size=400, chunk_overlap=60,
-            )  # fmt: skip
+                lob=lob,
+                actor=admin,
+                slug="policies",
+                name="Bank policies",
+                embedding_alias=embed_alias,
+                dimensions=384,
+                ingestion_use_case=use_case,
+                chunk_size=400,
+                chunk_overlap=60,
+            )
             # Before the approval, so that grounding is part of what the board approves.
             grounding_attach(use_case=use_case, store=store, actor=admin, top_k=3)
             uploads = [
@@ -202,9 +209,12 @@ def _demo_governance(use_case: UseCase, admin: Any, aliases: list[Any], intake: 
     # Redacted prompt capture keeps conversations (with personal data masked), so the demo's
     # `/v1/responses` can be continued with `previous_response_id`.
     review_decide(
-        review=review, reviewer=reviewer, verdict="approve", comment="Demo approval: internal, low risk.",
+        review=review,
+        reviewer=reviewer,
+        verdict="approve",
+        comment="Demo approval: internal, low risk.",
         conditions={"prompt_capture": "redacted"},
-    )  # fmt: skip
+    )
 
 
 def _demo_admin(password_file: Path) -> str:

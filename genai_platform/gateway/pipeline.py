@@ -88,9 +88,14 @@ def _chat_completion(
     end_user, variables = request.user or "", body.prompt_variables
     if body.stream:
         streamed = yield from chat_stream_steps(
-            principal, request, request_id=request_id, context=context, end_user=end_user,
-            prompt_variables=variables, grounder=ground,
-        )  # fmt: skip
+            principal,
+            request,
+            request_id=request_id,
+            context=context,
+            end_user=end_user,
+            prompt_variables=variables,
+            grounder=ground,
+        )
         include_usage = bool(body.stream_options and body.stream_options.include_usage)
         frames = _sse_frames(streamed.events, _completion_id(request_id), streamed.alias, include_usage)
         if streamed.sources:
@@ -196,9 +201,12 @@ def _embeddings(authorization: str | None, raw_body: bytes, request_id: str) -> 
     principal = authenticate(authorization)
     body = parse_body(EmbeddingsIn, raw_body)
     result = yield from embeddings_create_steps(
-        principal, body.to_embedding_request(), request_id=request_id, end_user=body.user or "",
+        principal,
+        body.to_embedding_request(),
+        request_id=request_id,
+        end_user=body.user or "",
         guard=call_guard(principal),
-    )  # fmt: skip
+    )
     usage = result.response.usage
     document = {
         "object": "list",
@@ -234,9 +242,14 @@ def vector_store_search(
     threshold = body.ranking_options.score_threshold if body.ranking_options else None
     filters = body.filters.model_dump() if body.filters is not None else None
     hits = search(
-        store, principal, query, top_k=body.max_num_results, score_threshold=threshold, filters=filters,
+        store,
+        principal,
+        query,
+        top_k=body.max_num_results,
+        score_threshold=threshold,
+        filters=filters,
         request_id=request_id,
-    )  # fmt: skip
+    )
     return GatewayReply(
         body={
             "object": "vector_store.search_results.page",

@@ -79,11 +79,22 @@ class InputItemIn(_Lenient):
 
     def canonical(self) -> Item:
         if self.type == "function_call":
-            return {"type": "function_call", "id": _item_id("fc"), "call_id": self.call_id, "name": self.name,
-                    "arguments": self.arguments, "status": "completed"}  # fmt: skip
+            return {
+                "type": "function_call",
+                "id": _item_id("fc"),
+                "call_id": self.call_id,
+                "name": self.name,
+                "arguments": self.arguments,
+                "status": "completed",
+            }
         if self.type == "function_call_output":
-            return {"type": "function_call_output", "id": _item_id("fco"), "call_id": self.call_id,
-                    "output": _text(self.output), "status": "completed"}  # fmt: skip
+            return {
+                "type": "function_call_output",
+                "id": _item_id("fco"),
+                "call_id": self.call_id,
+                "output": _text(self.output),
+                "status": "completed",
+            }
         return message_item(self.role or "user", _text(self.content))
 
 
@@ -103,8 +114,13 @@ class FunctionToolIn(_Lenient):
         return ToolDefinition(name=function.name, description=function.description, parameters=function.parameters)
 
     def document(self) -> Item:
-        return {"type": "function", "name": self.name, "description": self.description,
-                "parameters": self.parameters, "strict": self.strict}  # fmt: skip
+        return {
+            "type": "function",
+            "name": self.name,
+            "description": self.description,
+            "parameters": self.parameters,
+            "strict": self.strict,
+        }
 
 
 class FunctionToolChoiceIn(_Lenient):
@@ -210,8 +226,11 @@ class ResponseCreateIn(_Strict):
 
 
 def message_item(role: str, text: str) -> Item:
-    part = {"type": "output_text", "text": text, "annotations": []} if role == "assistant" else {
-        "type": "input_text", "text": text}  # fmt: skip
+    part = (
+        {"type": "output_text", "text": text, "annotations": []}
+        if role == "assistant"
+        else {"type": "input_text", "text": text}
+    )
     return {"type": "message", "id": _item_id("msg"), "role": role, "status": "completed", "content": [part]}
 
 

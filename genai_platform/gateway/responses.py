@@ -90,9 +90,12 @@ class ResponseCall:
     def keep(self, principal: KeyPrincipal, document: dict[str, Any]) -> None:
         if self.store:
             stored_response_create(
-                principal=principal, request_id=self.request_id, context=self.context,
-                input_items=self.input_items, document=document,
-            )  # fmt: skip
+                principal=principal,
+                request_id=self.request_id,
+                context=self.context,
+                input_items=self.input_items,
+                document=document,
+            )
 
 
 async def response_create(authorization: str | None, raw_body: bytes, request_id: str) -> GatewayReply:
@@ -114,15 +117,25 @@ def _response_create(
     inputs = body.input_items()
     request = body.to_chat_request(conversation, inputs)
     call = ResponseCall(
-        response_id="resp_" + secrets.token_hex(16), request_id=request_id, body=body, context=conversation,
-        input_items=inputs, store=body.store and response_storable(principal), created_at=int(time.time()),
-    )  # fmt: skip
+        response_id="resp_" + secrets.token_hex(16),
+        request_id=request_id,
+        body=body,
+        context=conversation,
+        input_items=inputs,
+        store=body.store and response_storable(principal),
+        created_at=int(time.time()),
+    )
     end_user = request.user or ""
     if body.stream:
         streamed = yield from chat_stream_steps(
-            principal, request, request_id=request_id, context=context, end_user=end_user, endpoint="responses",
+            principal,
+            request,
+            request_id=request_id,
+            context=context,
+            end_user=end_user,
+            endpoint="responses",
             grounder=ground,
-        )  # fmt: skip
+        )
         frames = _event_frames(
             streamed.events, call, streamed.alias, lambda document: run_sync(context, call.keep, principal, document)
         )
@@ -196,8 +209,14 @@ def _stored_or_404(principal: KeyPrincipal, response_id: str, *, param: str = "r
 
 
 def _function_call_item(call_id: str, name: str, arguments: str, status: str = "completed") -> Item:
-    return {"type": "function_call", "id": "fc_" + secrets.token_hex(12), "call_id": call_id, "name": name,
-            "arguments": arguments, "status": status}  # fmt: skip
+    return {
+        "type": "function_call",
+        "id": "fc_" + secrets.token_hex(12),
+        "call_id": call_id,
+        "name": name,
+        "arguments": arguments,
+        "status": status,
+    }
 
 
 def _status_of(finish_reason: str) -> str:
@@ -253,12 +272,22 @@ async def _event_frames(
                     output.append(message)
                     yield events_out.frame("response.output_item.added", output_index=len(output) - 1, item=message)
                     message["content"].append(part)
-                    yield events_out.frame("response.content_part.added", item_id=message["id"],
-                                           output_index=len(output) - 1, content_index=0, part=part)  # fmt: skip
+                    yield events_out.frame(
+                        "response.content_part.added",
+                        item_id=message["id"],
+                        output_index=len(output) - 1,
+                        content_index=0,
+                        part=part,
+                    )
                 message["content"][0]["text"] += event.text
-                yield events_out.frame("response.output_text.delta", item_id=message["id"],
-                                       output_index=output.index(message), content_index=0, delta=event.text,
-                                       logprobs=[])  # fmt: skip
+                yield events_out.frame(
+                    "response.output_text.delta",
+                    item_id=message["id"],
+                    output_index=output.index(message),
+                    content_index=0,
+                    delta=event.text,
+                    logprobs=[],
+                )
             elif isinstance(event, ToolCallDelta):
                 for frame in close_message():
                     yield frame
@@ -269,15 +298,20 @@ async def _event_frames(
                     yield events_out.frame("response.output_item.added", output_index=len(output) - 1, item=item)
                 if event.arguments:
                     item["arguments"] += event.arguments
-                    yield events_out.frame("response.function_call_arguments.delta", item_id=item["id"],
-                                           output_index=output.index(item), delta=event.arguments)  # fmt: skip
+                    yield events_out.frame(
+                        "response.function_call_arguments.delta",
+                        item_id=item["id"],
+                        output_index=output.index(item),
+                        delta=event.arguments,
+                    )
             elif isinstance(event, StreamEnd):
                 for frame in close_message():
                     yield frame
                 for item in calls.values():
                     at = {"item_id": item["id"], "output_index": output.index(item)}
-                    yield events_out.frame("response.function_call_arguments.done", **at, name=item["name"],
-                                           arguments=item["arguments"])  # fmt: skip
+                    yield events_out.frame(
+                        "response.function_call_arguments.done", **at, name=item["name"], arguments=item["arguments"]
+                    )
                     item["status"] = "completed"
                     yield events_out.frame("response.output_item.done", output_index=at["output_index"], item=item)
                 status = _status_of(event.finish_reason)

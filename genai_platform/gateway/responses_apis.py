@@ -35,7 +35,10 @@ class ResponseInputItemsApi(OpenAIApi):
             )
         return render(
             responses.response_input_items(
-                principal, response_id, order=request.GET.get("order", "desc"), after=request.GET.get("after"),
+                principal,
+                response_id,
+                order=request.GET.get("order", "desc"),
+                after=request.GET.get("after"),
                 limit=int(limit),
             )
-        )  # fmt: skip
+        )

@@ -331,10 +331,15 @@ def chat_complete(
     """`chat_complete_steps`, blocking this thread while it waits."""
     return drive(
         chat_complete_steps(
-            principal, request, request_id=request_id, end_user=end_user, endpoint=endpoint,
-            prompt_variables=prompt_variables, grounder=grounder,
+            principal,
+            request,
+            request_id=request_id,
+            end_user=end_user,
+            endpoint=endpoint,
+            prompt_variables=prompt_variables,
+            grounder=grounder,
         )
-    )  # fmt: skip
+    )
 
 
 def chat_complete_steps(

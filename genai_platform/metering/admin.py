@@ -38,9 +38,19 @@ class UsageRecordAdmin(PortalAdmin):
     lob_path = "lob"
     portal_actions = frozenset({VIEW})
     list_display = [
-        "occurred_at", "request_id", "lob", "use_case", "alias", "deployment", "provider", "status",
-        "input_tokens", "output_tokens", "cost", "latency_ms",
-    ]  # fmt: skip
+        "occurred_at",
+        "request_id",
+        "lob",
+        "use_case",
+        "alias",
+        "deployment",
+        "provider",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cost",
+        "latency_ms",
+    ]
     list_filter = ["status", "provider", "lob"]
     date_hierarchy = "occurred_at"
     search_fields = ["request_id", "end_user"]
@@ -131,17 +141,24 @@ class BudgetAdmin(PortalAdmin):
 
     def portal_save(self, request: HttpRequest, obj: Budget, form: Any, change: bool) -> Budget:
         return budget_set(
-            lob=obj.lob, use_case=obj.use_case if obj.lob is None else None,
-            monthly_limit_usd=obj.monthly_limit_usd, hard_limit=obj.hard_limit, thresholds=obj.thresholds,
-            notify_emails=obj.notify_emails, webhook_url=obj.webhook_url, actor=request.user,
-        )  # fmt: skip
+            lob=obj.lob,
+            use_case=obj.use_case if obj.lob is None else None,
+            monthly_limit_usd=obj.monthly_limit_usd,
+            hard_limit=obj.hard_limit,
+            thresholds=obj.thresholds,
+            notify_emails=obj.notify_emails,
+            webhook_url=obj.webhook_url,
+            actor=request.user,
+        )
 
 
 class RateLimitForm(forms.ModelForm):
     key_prefix = forms.CharField(
-        max_length=16, required=False, label="API key prefix",
+        max_length=16,
+        required=False,
+        label="API key prefix",
         help_text="For one key: its public prefix (the LOB tells you; keys are not listed here).",
-    )  # fmt: skip
+    )
 
     class Meta:
         model = RateLimit
@@ -194,10 +211,13 @@ class RateLimitAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: RateLimit, form: Any, change: bool) -> RateLimit:
         key = form.cleaned_data.get("key_prefix") if not change else None
         return rate_limit_set(
-            lob=obj.lob, use_case=obj.use_case, api_key=key,
-            requests_per_minute=obj.requests_per_minute, tokens_per_minute=obj.tokens_per_minute,
+            lob=obj.lob,
+            use_case=obj.use_case,
+            api_key=key,
+            requests_per_minute=obj.requests_per_minute,
+            tokens_per_minute=obj.tokens_per_minute,
             actor=request.user,
-        )  # fmt: skip
+        )
 
 
 class SpendFilterForm(forms.Form):

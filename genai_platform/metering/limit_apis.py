@@ -143,9 +143,11 @@ class RateLimitSetApi(APIView):
             ref_name = "RateLimitSetInput"
 
     @extend_schema(
-        operation_id="rate_limit_set", tags=["budgets and rate limits"], request=InputSerializer,
+        operation_id="rate_limit_set",
+        tags=["budgets and rate limits"],
+        request=InputSerializer,
         responses=RateLimitSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

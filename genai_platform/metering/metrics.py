@@ -21,9 +21,10 @@ LATENCY = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 GUARDRAIL_ACTIONS = Counter(
-    "genai_guardrail_actions", "Guardrail checks that acted, by check, action and direction.",
+    "genai_guardrail_actions",
+    "Guardrail checks that acted, by check, action and direction.",
     ["check", "action", "direction"],
-)  # fmt: skip
+)
 
 DEAD_LETTERS = Counter("genai_ledger_dead_letters", "Buffered usage records the ledger could not store and set aside.")
 
@@ -78,9 +79,10 @@ def observe_guardrail(*, check: str, action: str, direction: str) -> None:
 
 
 GUARDRAIL_ERRORS = Counter(
-    "genai_guardrail_errors", "Guardrail checks that failed (raised or overran), by check, direction and error.",
+    "genai_guardrail_errors",
+    "Guardrail checks that failed (raised or overran), by check, direction and error.",
     ["check", "direction", "error"],
-)  # fmt: skip
+)
 
 
 def observe_guardrail_error(*, check: str, direction: str, error: str) -> None:

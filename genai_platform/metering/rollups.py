@@ -52,13 +52,32 @@ def usage_rollups_add_records(records: Iterable[UsageRecord]) -> int:
     """`usage_rollups_add` for records already built as models (imports, fixtures, repairs)."""
     return usage_rollups_add(
         [
-            (r.request_id, r.occurred_at, r.lob_id, r.use_case_id, r.api_key_id, r.end_user, r.endpoint, r.alias,
-             r.deployment, r.provider, r.input_tokens, r.output_tokens, r.tokens_estimated,
-             r.input_price_per_million, r.output_price_per_million, Decimal(r.cost), r.latency_ms, r.attempts,
-             r.stream, r.status, r.error_code)
+            (
+                r.request_id,
+                r.occurred_at,
+                r.lob_id,
+                r.use_case_id,
+                r.api_key_id,
+                r.end_user,
+                r.endpoint,
+                r.alias,
+                r.deployment,
+                r.provider,
+                r.input_tokens,
+                r.output_tokens,
+                r.tokens_estimated,
+                r.input_price_per_million,
+                r.output_price_per_million,
+                Decimal(r.cost),
+                r.latency_ms,
+                r.attempts,
+                r.stream,
+                r.status,
+                r.error_code,
+            )
             for r in records
         ]
-    )  # fmt: skip
+    )
 
 
 def usage_rollups_rebuild() -> int:
@@ -82,8 +101,9 @@ def usage_rollups_rebuild() -> int:
     grouped = (
         UsageRecord.objects.annotate(day=TruncDate("occurred_at", tzinfo=ZoneInfo(settings.METERING_TIMEZONE)))
         .values("day", "lob_id", "use_case_id", "alias", "deployment", "provider")
-        .annotate(requests=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"),
-                  cost=Sum("cost"))
+        .annotate(
+            requests=Count("id"), input_tokens=Sum("input_tokens"), output_tokens=Sum("output_tokens"), cost=Sum("cost")
+        )
         .order_by()
-    )  # fmt: skip
+    )
     return len(UsageDailyRollup.objects.bulk_create([UsageDailyRollup(**row) for row in grouped], batch_size=1_000))

@@ -58,10 +58,28 @@ class _Prepared:
 
 
 _USAGE_COLUMNS = (
-    "request_id", "occurred_at", "lob_id", "use_case_id", "api_key_id", "end_user", "endpoint", "alias",
-    "deployment", "provider", "input_tokens", "output_tokens", "tokens_estimated", "input_price_per_million",
-    "output_price_per_million", "cost", "latency_ms", "attempts", "stream", "status", "error_code",
-)  # fmt: skip
+    "request_id",
+    "occurred_at",
+    "lob_id",
+    "use_case_id",
+    "api_key_id",
+    "end_user",
+    "endpoint",
+    "alias",
+    "deployment",
+    "provider",
+    "input_tokens",
+    "output_tokens",
+    "tokens_estimated",
+    "input_price_per_million",
+    "output_price_per_million",
+    "cost",
+    "latency_ms",
+    "attempts",
+    "stream",
+    "status",
+    "error_code",
+)
 _CAPTURE_COLUMNS = ("request_id", "lob_id", "use_case_id", "level", "prompt", "output", "captured_at")
 
 
@@ -135,9 +153,14 @@ def _prepare(event: dict[str, Any]) -> _Prepared:
     capture_row = None
     if capture is not None and capture["level"] != "hashed":
         capture_row = (
-            event["request_id"], event["lob_id"], event["use_case_id"], capture["level"],
-            capture["prompt"], capture["output"], occurred_at,
-        )  # fmt: skip
+            event["request_id"],
+            event["lob_id"],
+            event["use_case_id"],
+            capture["level"],
+            capture["prompt"],
+            capture["output"],
+            occurred_at,
+        )
     usage_row = (
         str(event["request_id"]),
         occurred_at,

@@ -50,9 +50,24 @@ def bar_chart(
     first, last = (f"{days[0]:%b %d}", f"{days[-1]:%b %d}") if days else ("", "")
     baseline = HEIGHT - AXIS
     return format_html(
-        SVG, css, label, WIDTH, HEIGHT, WIDTH, HEIGHT, label, baseline, WIDTH, baseline, bars,
-        HEIGHT - 1, first, WIDTH, HEIGHT - 1, last,
-    )  # fmt: skip
+        SVG,
+        css,
+        label,
+        WIDTH,
+        HEIGHT,
+        WIDTH,
+        HEIGHT,
+        label,
+        baseline,
+        WIDTH,
+        baseline,
+        bars,
+        HEIGHT - 1,
+        first,
+        WIDTH,
+        HEIGHT - 1,
+        last,
+    )
 
 
 def _n(number: float) -> str:

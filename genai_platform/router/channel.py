@@ -87,9 +87,11 @@ class RedisReplyChannel:
             # gateway's in-flight calls, and a call beyond it waits for a free connection instead
             # of failing (docs/performance.md, "what limits capacity").
             pool = redis.asyncio.BlockingConnectionPool.from_url(
-                self._url, max_connections=settings.GATEWAY_REDIS_MAX_CONNECTIONS, timeout=None,
+                self._url,
+                max_connections=settings.GATEWAY_REDIS_MAX_CONNECTIONS,
+                timeout=None,
                 health_check_interval=30,
-            )  # fmt: skip
+            )
             client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
         return client
 

@@ -178,8 +178,15 @@ def outcome_for(rule: CheckRule, detection: Detection) -> CheckOutcome:
 def failed_outcome(rule: CheckRule, detector: str, error: str, on_error: OnError) -> CheckOutcome:
     """The outcome of a check that could not give a verdict: `on_error` decides its action."""
     action = Action.BLOCK if on_error is OnError.BLOCK else Action.FLAG
-    return CheckOutcome(check=rule.check, direction=rule.direction, action=action, findings=(), detector=detector,
-                        score=1.0, error=error)  # fmt: skip
+    return CheckOutcome(
+        check=rule.check,
+        direction=rule.direction,
+        action=action,
+        findings=(),
+        detector=detector,
+        score=1.0,
+        error=error,
+    )
 
 
 def maskable_findings(outcomes: list[CheckOutcome] | tuple[CheckOutcome, ...]) -> list[Finding]:

@@ -182,9 +182,13 @@ def guardrail_draft_save(
     draft.fingerprint = candidate.fingerprint()
     draft.save()
     audit_record(
-        actor=audit_actor(actor), action="guardrail_policy.draft_saved", target=draft,
-        lob_slug=_owner_slug(policy), before=before, after=_version_state(draft),
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="guardrail_policy.draft_saved",
+        target=draft,
+        lob_slug=_owner_slug(policy),
+        before=before,
+        after=_version_state(draft),
+    )
     return draft
 
 
@@ -207,9 +211,13 @@ def guardrail_publish(
     version.published_at, version.published_by = timezone.now(), audit_actor(actor)
     version.save()
     audit_record(
-        actor=audit_actor(actor), action=f"guardrail_policy.published_{mode}", target=version,
-        lob_slug=_owner_slug(version.policy), before=before, after=_version_state(version),
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action=f"guardrail_policy.published_{mode}",
+        target=version,
+        lob_slug=_owner_slug(version.policy),
+        before=before,
+        after=_version_state(version),
+    )
     transaction.on_commit(lambda: hotcache.generation_bump("guardrails"))
     return version
 

@@ -44,8 +44,15 @@ def guardrail_policy_draft(
         record.full_clean()
         owner = lob.slug if lob else use_case.lob.slug if use_case else ""
         audit_record(
-            actor=audit_actor(actor), action="guardrail_policy.created", target=record, lob_slug=owner,
-            after={"scope": scope, "name": name, "lob": lob.slug if lob else None,
-                   "use_case": f"{use_case.lob.slug}/{use_case.slug}" if use_case else None},
-        )  # fmt: skip
+            actor=audit_actor(actor),
+            action="guardrail_policy.created",
+            target=record,
+            lob_slug=owner,
+            after={
+                "scope": scope,
+                "name": name,
+                "lob": lob.slug if lob else None,
+                "use_case": f"{use_case.lob.slug}/{use_case.slug}" if use_case else None,
+            },
+        )
     return guardrail_draft_save(policy=record, document=document, actor=actor)

@@ -91,10 +91,13 @@ def intake_save(*, use_case: UseCase, actor: Any, data_classification: str | Non
         if data_classification not in DataClassification.values:
             raise ValidationError({"data_classification": f"Unknown data classification {data_classification!r}."})
         audit_record(
-            actor=audit_actor(actor), action="use_case.classified", target=use_case, lob_slug=use_case.lob.slug,
+            actor=audit_actor(actor),
+            action="use_case.classified",
+            target=use_case,
+            lob_slug=use_case.lob.slug,
             before={"data_classification": use_case.data_classification},
             after={"data_classification": data_classification},
-        )  # fmt: skip
+        )
         use_case.data_classification = data_classification
         use_case.save(update_fields=["data_classification"])
         api_keys_forget(use_case)
@@ -166,9 +169,12 @@ def use_case_material_change(*, use_case: UseCase, actor: Any, what: str) -> Rev
     if use_case.status != S.APPROVED:
         raise ValidationError("Only an approved use case can have a material change reviewed.")
     audit_record(
-        actor=audit_actor(actor), action="use_case.material_change", target=use_case,
-        lob_slug=use_case.lob.slug, after={"changed": what},
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="use_case.material_change",
+        target=use_case,
+        lob_slug=use_case.lob.slug,
+        after={"changed": what},
+    )
     return use_case_submit(use_case=use_case, actor=actor, material_change=True)
 
 
@@ -200,13 +206,20 @@ def review_decide(
     if ReviewDecision.objects.filter(review=review, reviewer=reviewer).exists():
         raise ValidationError("You have already decided on this review.")
     decision = ReviewDecision.objects.create(
-        review=review, reviewer=reviewer, specialty=role.specialty, verdict=verdict, comment=comment.strip(),
+        review=review,
+        reviewer=reviewer,
+        specialty=role.specialty,
+        verdict=verdict,
+        comment=comment.strip(),
         evidence=evidence or "",
-    )  # fmt: skip
+    )
     audit_record(
-        actor=audit_actor(reviewer), action=f"review.{verdict}", target=review, lob_slug=use_case.lob.slug,
+        actor=audit_actor(reviewer),
+        action=f"review.{verdict}",
+        target=review,
+        lob_slug=use_case.lob.slug,
         after={"specialty": role.specialty, "comment": decision.comment, "evidence": bool(evidence)},
-    )  # fmt: skip
+    )
     if use_case.status == S.SUBMITTED:
         _transition(use_case, S.IN_REVIEW, actor=reviewer)
     now = timezone.now()
@@ -353,9 +366,12 @@ def use_case_withdraw(*, use_case: UseCase, actor: Any, reason: str = "") -> Use
         review.status, review.decided_at = Review.Status.WITHDRAWN, timezone.now()
         review.save(update_fields=["status", "decided_at"])
         audit_record(
-            actor=audit_actor(actor), action="review.withdrawn", target=review, lob_slug=use_case.lob.slug,
+            actor=audit_actor(actor),
+            action="review.withdrawn",
+            target=review,
+            lob_slug=use_case.lob.slug,
             after={"reason": reason.strip()},
-        )  # fmt: skip
+        )
     return use_case
 
 
@@ -393,9 +409,11 @@ def model_approval_set(*, alias: Alias, classifications: list[str], actor: Any) 
         alias=alias, defaults={"classifications": sorted(classifications), "approved_by": audit_actor(actor)}
     )
     audit_record(
-        actor=audit_actor(actor), action="model_approval.set", target=approval,
+        actor=audit_actor(actor),
+        action="model_approval.set",
+        target=approval,
         after={"alias": alias.name, "classifications": approval.classifications},
-    )  # fmt: skip
+    )
     for use_case in UseCase.objects.filter(aliases=alias):
         api_keys_forget(use_case)
     return approval

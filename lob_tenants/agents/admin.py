@@ -47,9 +47,12 @@ class ToolAllowanceAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: ToolAllowance, form: Any, change: bool) -> ToolAllowance:
         existing = ToolAllowance.objects.get(pk=obj.pk) if change else None
         return services.tool_allowance_save(
-            allowance=existing, endpoint_prefix=obj.endpoint_prefix, classifications=list(obj.classifications),
-            description=obj.description, actor=request.user,
-        )  # fmt: skip
+            allowance=existing,
+            endpoint_prefix=obj.endpoint_prefix,
+            classifications=list(obj.classifications),
+            description=obj.description,
+            actor=request.user,
+        )
 
     def portal_delete(self, request: HttpRequest, obj: ToolAllowance) -> None:
         services.tool_allowance_delete(allowance=obj, actor=request.user)
@@ -67,9 +70,15 @@ class ToolAdmin(PortalAdmin):
     list_select_related = ["lob"]
     search_fields = ["name", "endpoint_url"]
     fields = [
-        "lob", "name", "description", "parameters", "endpoint_url", "auth_header_name", "auth_credential_ref",
+        "lob",
+        "name",
+        "description",
+        "parameters",
+        "endpoint_url",
+        "auth_header_name",
+        "auth_credential_ref",
         "timeout_seconds",
-    ]  # fmt: skip
+    ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tool | None = None) -> list[str]:
         return [] if obj is None else ["lob"]
@@ -88,9 +97,10 @@ class AgentRunStartForm(forms.Form):
     paid for, limited and guarded as that key's call."""
 
     api_key = forms.ModelChoiceField(
-        queryset=ApiKey.objects.none(), label="API key",
+        queryset=ApiKey.objects.none(),
+        label="API key",
         help_text="An active key of the agent's use case: the run is that key's call (its limits, budget, ledger).",
-    )  # fmt: skip
+    )
     input = forms.CharField(widget=forms.Textarea(attrs={"rows": 4, "cols": 80}), max_length=100_000)
 
     def __init__(self, *args: Any, agent: Agent, **kwargs: Any) -> None:
@@ -102,9 +112,18 @@ class AgentForm(forms.ModelForm):
     class Meta:
         model = Agent
         fields = [
-            "lob", "slug", "description", "instructions", "use_case", "alias", "tools", "vector_stores", "max_steps",
-            "max_tokens", "timeout_seconds",
-        ]  # fmt: skip
+            "lob",
+            "slug",
+            "description",
+            "instructions",
+            "use_case",
+            "alias",
+            "tools",
+            "vector_stores",
+            "max_steps",
+            "max_tokens",
+            "timeout_seconds",
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -148,12 +167,20 @@ class AgentAdmin(PortalAdmin):
             stores += list(existing.vector_stores.exclude(pk__in=offered.values("pk")))
         try:
             return services.agent_save(
-                lob=obj.lob, agent=existing, slug=data["slug"], use_case=data["use_case"], alias=data["alias"],
-                instructions=data["instructions"], tools=list(data.get("tools") or []),
-                vector_stores=stores, actor=request.user,
-                description=data.get("description", ""), max_steps=data["max_steps"], max_tokens=data["max_tokens"],
+                lob=obj.lob,
+                agent=existing,
+                slug=data["slug"],
+                use_case=data["use_case"],
+                alias=data["alias"],
+                instructions=data["instructions"],
+                tools=list(data.get("tools") or []),
+                vector_stores=stores,
+                actor=request.user,
+                description=data.get("description", ""),
+                max_steps=data["max_steps"],
+                max_tokens=data["max_tokens"],
                 timeout_seconds=data["timeout_seconds"],
-            )  # fmt: skip
+            )
         except ValidationError as refused:
             form.add_error(None, refused)
             raise
@@ -187,9 +214,12 @@ class AgentAdmin(PortalAdmin):
                 messages_in = [{"role": "user", "content": form.cleaned_data["input"]}]
                 try:
                     run = services.agent_run_start(
-                        agent=agent, principal=principal, request_id=f"req_{uuid.uuid4().hex}", messages=messages_in,
+                        agent=agent,
+                        principal=principal,
+                        request_id=f"req_{uuid.uuid4().hex}",
+                        messages=messages_in,
                         actor=request.user,
-                    )  # fmt: skip
+                    )
                 except InferenceError as refused:
                     form.add_error("api_key", refused.message)
                 else:
@@ -197,10 +227,14 @@ class AgentAdmin(PortalAdmin):
                     return HttpResponseRedirect(reverse("admin:agents_agentrun_change", args=[run.pk]))
         section = FormSection("run", f"Run {agent.slug}", form, "Start the run")
         return form_page(
-            self, request, agent, title="Start a run", sections=[section],
+            self,
+            request,
+            agent,
+            title="Start a run",
+            sections=[section],
             intro=f"It answers with {agent.alias}, in at most {agent.max_steps} steps and {agent.timeout_seconds} s.",
             can_write=self.portal_allows(request, WRITE, agent),
-        )  # fmt: skip
+        )
 
 
 class AgentStepInline(PortalTabularInline):
@@ -208,9 +242,18 @@ class AgentStepInline(PortalTabularInline):
     extra = 0
     can_delete = False
     fields = readonly_fields = [
-        "index", "kind", "outcome", "inputs_shown", "outputs_shown", "input_tokens", "output_tokens", "cost_shown",
-        "guardrails_shown", "latency_ms", "error",
-    ]  # fmt: skip
+        "index",
+        "kind",
+        "outcome",
+        "inputs_shown",
+        "outputs_shown",
+        "input_tokens",
+        "output_tokens",
+        "cost_shown",
+        "guardrails_shown",
+        "latency_ms",
+        "error",
+    ]
     inputs_shown = human_column("inputs")
     outputs_shown = human_column("outputs")
     cost_shown = human_column("cost", money)
@@ -237,17 +280,38 @@ class AgentRunAdmin(PortalAdmin):
     portal_actions = frozenset({VIEW})
     actions = ["cancel"]
     list_display = [
-        "public_id", "agent", "use_case", "status", "input_tokens", "output_tokens", "cost_shown", "created_at",
-    ]  # fmt: skip
+        "public_id",
+        "agent",
+        "use_case",
+        "status",
+        "input_tokens",
+        "output_tokens",
+        "cost_shown",
+        "created_at",
+    ]
     list_filter = ["status", "agent__lob"]
     list_select_related = ["agent__lob", "use_case__lob"]
     search_fields = ["public_id", "request_id"]
     inlines = [AgentStepInline]
     fields = readonly_fields = [
-        "public_id", "agent", "use_case", "api_key", "request_id", "status", "input_shown", "output", "error_code",
-        "error", "input_tokens", "output_tokens", "cost_shown", "created_at", "started_at", "finished_at",
+        "public_id",
+        "agent",
+        "use_case",
+        "api_key",
+        "request_id",
+        "status",
+        "input_shown",
+        "output",
+        "error_code",
+        "error",
+        "input_tokens",
+        "output_tokens",
+        "cost_shown",
+        "created_at",
+        "started_at",
+        "finished_at",
         "deadline_at",
-    ]  # fmt: skip
+    ]
     input_shown = human_column("input")
     cost_shown = human_column("cost", money)
 

@@ -212,9 +212,10 @@ class _AgentInput(serializers.Serializer):
     alias = serializers.CharField(help_text="One of the use case's models.")
     tools = serializers.ListField(child=serializers.CharField(), required=False, help_text="Names of this LOB's tools.")
     vector_stores = serializers.ListField(
-        child=serializers.CharField(), required=False,
+        child=serializers.CharField(),
+        required=False,
         help_text="Ids (`vs_…`) of stores the use case may read: the LOB's own or shared with it.",
-    )  # fmt: skip
+    )
     max_steps = serializers.IntegerField(required=False)
     max_tokens = serializers.IntegerField(required=False)
     timeout_seconds = serializers.IntegerField(required=False)
@@ -433,9 +434,11 @@ class ToolAllowanceListApi(_AllowanceApi):
 
 class ToolAllowanceCreateApi(_AllowanceApi):
     @extend_schema(
-        operation_id="tool_allowance_create", tags=["tool allow-list"], request=_AllowanceInput,
+        operation_id="tool_allowance_create",
+        tags=["tool allow-list"],
+        request=_AllowanceInput,
         responses={201: AllowanceSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request) -> Response:
         data = _AllowanceInput(data=request.data)
         data.is_valid(raise_exception=True)
@@ -456,9 +459,11 @@ class ToolAllowanceUpdateApi(_AllowanceApi):
     """Changes an allowance; a tool it no longer covers is refused at its next call."""
 
     @extend_schema(
-        operation_id="tool_allowance_update", tags=["tool allow-list"], request=_AllowanceInput,
+        operation_id="tool_allowance_update",
+        tags=["tool allow-list"],
+        request=_AllowanceInput,
         responses=AllowanceSerializer,
-    )  # fmt: skip
+    )
     def post(self, request: Request, allowance_id: int) -> Response:
         allowance: ToolAllowance = get_or_404(tool_allowances(), pk=allowance_id)
         data = _AllowanceInput(data=request.data)

@@ -154,9 +154,11 @@ class Agent(models.Model):
     alias = models.ForeignKey(Alias, on_delete=models.PROTECT, related_name="+", help_text="The model it runs on.")
     tools = models.ManyToManyField(Tool, blank=True, related_name="agents")
     vector_stores = models.ManyToManyField(
-        "vector_stores.VectorStore", blank=True, related_name="agents",
+        "vector_stores.VectorStore",
+        blank=True,
+        related_name="agents",
         help_text="Stores each run is grounded in: its LOB's own, or shared with its use case.",
-    )  # fmt: skip
+    )
     max_steps = models.PositiveIntegerField(
         default=8, validators=[MinValueValidator(1), MaxValueValidator(50)], help_text="Model calls per run."
     )

@@ -56,9 +56,11 @@ def run_to_completion(run: AgentRun) -> None:
     principal = run_principal(run)
     if principal is None:
         agent_run_finish(
-            run=run, status=S.FAILED, error_code="invalid_api_key",
+            run=run,
+            status=S.FAILED,
+            error_code="invalid_api_key",
             error="The API key that started the run was revoked, has expired or no longer exists.",
-        )  # fmt: skip
+        )
         return
     _Loop(run, principal).run()
 
@@ -103,9 +105,10 @@ class _Loop:
                 break
             if self.model_steps >= self.agent.max_steps:
                 ending = _Ending(
-                    S.STEP_LIMIT_REACHED, error_code="step_limit_reached",
+                    S.STEP_LIMIT_REACHED,
+                    error_code="step_limit_reached",
                     error=f"The model still wanted tools after {self.agent.max_steps} model step(s), its limit.",
-                )  # fmt: skip
+                )
                 break
             if self.run_record.total_tokens >= self.agent.max_tokens:
                 ending = self._token_limit()
@@ -125,9 +128,10 @@ class _Loop:
             return _Ending(S.CANCELLED, error_code="cancelled", error="Cancelled while running.")
         if time.time() >= self.deadline:
             return _Ending(
-                S.TIMED_OUT, error_code="timeout",
+                S.TIMED_OUT,
+                error_code="timeout",
                 error=f"The run did not finish within the agent's {self.agent.timeout_seconds} s.",
-            )  # fmt: skip
+            )
         return None
 
     def _stop_before_model_step(self) -> _Ending | None:
@@ -135,9 +139,10 @@ class _Loop:
 
     def _token_limit(self) -> _Ending:
         return _Ending(
-            S.FAILED, error_code="token_limit_reached",
+            S.FAILED,
+            error_code="token_limit_reached",
             error=f"The run used {self.run_record.total_tokens} of the agent's {self.agent.max_tokens} tokens.",
-        )  # fmt: skip
+        )
 
     # ---- a model step ----
 
@@ -166,9 +171,13 @@ class _Loop:
         step_request_id = f"{record.request_id}.{step.index}"[:64]
         step.usage_request_id = step_request_id
         call = chat_call(
-            self.principal, request, request_id=step_request_id, endpoint=METERED_ENDPOINT, plan=plan,
+            self.principal,
+            request,
+            request_id=step_request_id,
+            endpoint=METERED_ENDPOINT,
+            plan=plan,
             guard=self._step_guard(),
-        )  # fmt: skip
+        )
         call.deadline = min(self.deadline, time.time() + settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
         outcome: ChatOutcome | None = None
         try:
@@ -191,9 +200,10 @@ class _Loop:
             if timed_out and time.time() >= self.deadline:
                 self._failed_step(step, started, "timeout", failed.message)
                 return _Ending(
-                    S.TIMED_OUT, error_code="timeout",
+                    S.TIMED_OUT,
+                    error_code="timeout",
                     error=f"The run did not finish within the agent's {agent.timeout_seconds} s.",
-                )  # fmt: skip
+                )
             blocked = isinstance(failed, GuardrailBlocked)
             return self._failed_step(step, started, failed.code or "refused", failed.message, blocked=blocked)
         assert outcome is not None

@@ -32,8 +32,14 @@ from .selectors import tool_endpoint_allowed
 
 #: Fields of a tool whose change reaches every agent that has it attached.
 TOOL_FIELDS = (
-    "name", "description", "parameters", "endpoint_url", "auth_header_name", "auth_credential_ref", "timeout_seconds",
-)  # fmt: skip
+    "name",
+    "description",
+    "parameters",
+    "endpoint_url",
+    "auth_header_name",
+    "auth_credential_ref",
+    "timeout_seconds",
+)
 AGENT_FIELDS = ("description", "instructions", "max_steps", "max_tokens", "timeout_seconds")
 
 
@@ -106,9 +112,13 @@ def tool_save(*, lob: Lob, tool: Tool | None = None, actor: Any = None, **fields
         raise ValidationError(f"This line of business already has a tool named {tool.name!r}.")
     tool.save()
     audit_record(
-        actor=audit_actor(actor), action="tool.created" if created else "tool.updated", target=tool,
-        lob_slug=lob.slug, before=before, after=_tool_state(tool),
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="tool.created" if created else "tool.updated",
+        target=tool,
+        lob_slug=lob.slug,
+        before=before,
+        after=_tool_state(tool),
+    )
     if not created and before is not None and before["endpoint_url"] != tool.endpoint_url:
         for agent in tool.agents.select_related("use_case__lob"):
             _require_allowed([tool], agent.use_case)
@@ -121,9 +131,12 @@ def tool_save(*, lob: Lob, tool: Tool | None = None, actor: Any = None, **fields
 def tool_delete(*, tool: Tool, actor: Any = None) -> None:
     """Deletes a tool; agents that had it lose it (removing a tool is not a material change)."""
     audit_record(
-        actor=audit_actor(actor), action="tool.deleted", target=tool, lob_slug=tool.lob.slug,
+        actor=audit_actor(actor),
+        action="tool.deleted",
+        target=tool,
+        lob_slug=tool.lob.slug,
         before={**_tool_state(tool), "agents": sorted(tool.agents.values_list("slug", flat=True))},
-    )  # fmt: skip
+    )
     tool.delete()
 
 
@@ -205,9 +218,13 @@ def agent_save(
     agent.vector_stores.set(new_stores)
     gained = sorted(t.name for t in new_tools if t.pk not in kept)
     audit_record(
-        actor=audit_actor(actor), action="agent.created" if created else "agent.updated", target=agent,
-        lob_slug=lob.slug, before=before, after=_agent_state(agent),
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="agent.created" if created else "agent.updated",
+        target=agent,
+        lob_slug=lob.slug,
+        before=before,
+        after=_agent_state(agent),
+    )
     gains = [f"tool(s) {', '.join(gained)}"] if gained else []
     if gained_stores:
         gains.append(f"vector store(s) {', '.join(sorted(s.public_id for s in gained_stores))}")
@@ -222,9 +239,12 @@ def agent_delete(*, agent: Agent, actor: Any = None) -> None:
     if agent.runs.exists():
         raise ValidationError("This agent has runs, whose record is kept; it cannot be deleted.")
     audit_record(
-        actor=audit_actor(actor), action="agent.deleted", target=agent, lob_slug=agent.lob.slug,
+        actor=audit_actor(actor),
+        action="agent.deleted",
+        target=agent,
+        lob_slug=agent.lob.slug,
         before=_agent_state(agent),
-    )  # fmt: skip
+    )
     agent.delete()
 
 
@@ -244,10 +264,13 @@ def _agent_state(agent: Agent) -> dict[str, Any]:
         for name in AGENT_FIELDS
     }
     state.update(
-        public_id=agent.public_id, slug=agent.slug, use_case=agent.use_case.slug, alias=agent.alias.name,
+        public_id=agent.public_id,
+        slug=agent.slug,
+        use_case=agent.use_case.slug,
+        alias=agent.alias.name,
         tools=sorted(agent.tools.values_list("name", flat=True)) if agent.pk else [],
         vector_stores=sorted(agent.vector_stores.values_list("public_id", flat=True)) if agent.pk else [],
-    )  # fmt: skip
+    )
     return state
 
 
@@ -308,10 +331,13 @@ def agent_run_create(
     )
     # The input is LOB data: the audit log (read centrally) names the run, never what it was asked.
     audit_record(
-        actor=audit_actor(actor or f"key:{principal.prefix}"), action="agent_run.started", target=run,
-        lob_slug=agent.lob.slug, request_id=request_id,
+        actor=audit_actor(actor or f"key:{principal.prefix}"),
+        action="agent_run.started",
+        target=run,
+        lob_slug=agent.lob.slug,
+        request_id=request_id,
         after={"run": run.public_id, "agent": agent.slug, "use_case": principal.use_case_slug, "key": principal.prefix},
-    )  # fmt: skip
+    )
     return run
 
 
@@ -346,9 +372,11 @@ def agent_run_execute(*, run_id: int) -> AgentRun:
         if run.status == AgentRun.Status.RUNNING and run.deadline_at <= timezone.now():
             # Redelivered after its worker died mid-run: nobody will finish it otherwise.
             agent_run_finish(
-                run=run, status=AgentRun.Status.TIMED_OUT, error_code="timeout",
+                run=run,
+                status=AgentRun.Status.TIMED_OUT,
+                error_code="timeout",
                 error="The worker running it stopped before the run ended.",
-            )  # fmt: skip
+            )
         return run
     try:
         run_to_completion(run)
@@ -371,9 +399,12 @@ def agent_run_cancel(*, run: AgentRun, actor: Any = None) -> AgentRun:
         run.refresh_from_db()
         if asked:
             audit_record(
-                actor=audit_actor(actor), action="agent_run.cancel_requested", target=run,
-                lob_slug=run.agent.lob.slug, after={"run": run.public_id, "status": run.status},
-            )  # fmt: skip
+                actor=audit_actor(actor),
+                action="agent_run.cancel_requested",
+                target=run,
+                lob_slug=run.agent.lob.slug,
+                after={"run": run.public_id, "status": run.status},
+            )
     if run.status == AgentRun.Status.CANCELLED:
         _announce_finished(run)
     return run

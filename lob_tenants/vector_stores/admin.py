@@ -42,9 +42,20 @@ class VectorStoreForm(forms.ModelForm):
     class Meta:
         model = VectorStore
         fields = [
-            "lob", "slug", "name", "description", "embedding_alias", "dimensions", "metric", "data_classification",
-            "ingestion_use_case", "backend", "connection", "chunk_size", "chunk_overlap",
-        ]  # fmt: skip
+            "lob",
+            "slug",
+            "name",
+            "description",
+            "embedding_alias",
+            "dimensions",
+            "metric",
+            "data_classification",
+            "ingestion_use_case",
+            "backend",
+            "connection",
+            "chunk_size",
+            "chunk_overlap",
+        ]
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -52,11 +63,14 @@ class VectorStoreForm(forms.ModelForm):
         if all(cleaned.get(name) is not None for name in fields):
             try:
                 services.vector_store_check(
-                    lob=cleaned["lob"], ingestion_use_case=cleaned["ingestion_use_case"],
-                    connection=cleaned.get("connection") or "", chunk_size=cleaned["chunk_size"],
-                    chunk_overlap=cleaned["chunk_overlap"], embedding_alias=cleaned["embedding_alias"],
+                    lob=cleaned["lob"],
+                    ingestion_use_case=cleaned["ingestion_use_case"],
+                    connection=cleaned.get("connection") or "",
+                    chunk_size=cleaned["chunk_size"],
+                    chunk_overlap=cleaned["chunk_overlap"],
+                    embedding_alias=cleaned["embedding_alias"],
                     data_classification=cleaned["data_classification"],
-                )  # fmt: skip
+                )
             except ValidationError as refused:
                 self.add_error(None, refused)
         return cleaned
@@ -111,9 +125,10 @@ class GroundingDetachForm(forms.Form):
 
 class VectorStoreShareForm(forms.Form):
     use_case = forms.RegexField(
-        regex=USE_CASE_PATH, help_text="`<lob>/<use case>` of another LOB that may then search this store.",
+        regex=USE_CASE_PATH,
+        help_text="`<lob>/<use case>` of another LOB that may then search this store.",
         error_messages={"invalid": "Name it as <lob>/<use case>."},
-    )  # fmt: skip
+    )
 
     def __init__(self, *args: Any, store: VectorStore, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -173,15 +188,28 @@ class VectorStoreAdmin(PortalAdmin):
     shared_relations = frozenset({"embedding_alias"})
     form = VectorStoreForm
     list_display = [
-        "name", "slug", "public_id", "lob", "embedding_alias", "data_classification", "document_count", "chunk_total",
+        "name",
+        "slug",
+        "public_id",
+        "lob",
+        "embedding_alias",
+        "data_classification",
+        "document_count",
+        "chunk_total",
         "created_at",
-    ]  # fmt: skip
+    ]
     list_filter = ["lob", "data_classification"]
     list_select_related = ["lob", "embedding_alias"]
     search_fields = ["name", "slug", "public_id"]
     summary = [
-        "public_id", "document_status", "recent_jobs", "grounded_use_cases", "shared_with", "created_by", "created_at",
-    ]  # fmt: skip
+        "public_id",
+        "document_status",
+        "recent_jobs",
+        "grounded_use_cases",
+        "shared_with",
+        "created_by",
+        "created_at",
+    ]
 
     def portal_rows(self, request: HttpRequest) -> QuerySet:
         return (
@@ -219,11 +247,17 @@ class VectorStoreAdmin(PortalAdmin):
             return "none yet"
         cells = [
             (
-                reverse("admin:vector_stores_ingestionjob_change", args=[job.pk]), job.pk, job.get_status_display(),
-                _progress(job), job.documents_unchanged, job.documents_failed, job.chunks_written, when(job.created_at),
+                reverse("admin:vector_stores_ingestionjob_change", args=[job.pk]),
+                job.pk,
+                job.get_status_display(),
+                _progress(job),
+                job.documents_unchanged,
+                job.documents_failed,
+                job.chunks_written,
+                when(job.created_at),
             )
             for job in jobs
-        ]  # fmt: skip
+        ]
         row = '<tr><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>'
         rows = format_html_join("", row, cells)
         head = "<tr><th>job</th><th>status</th><th>processed</th><th>unchanged</th><th>failed</th><th>chunks</th>"
@@ -244,12 +278,21 @@ class VectorStoreAdmin(PortalAdmin):
     def portal_save(self, request: HttpRequest, obj: VectorStore, form: Any, change: bool) -> VectorStore:
         data = form.cleaned_data
         return services.vector_store_create(
-            lob=data["lob"], actor=request.user, slug=data["slug"], name=data["name"],
-            description=data.get("description", ""), embedding_alias=data["embedding_alias"],
-            dimensions=data["dimensions"], metric=data["metric"], data_classification=data["data_classification"],
-            ingestion_use_case=data["ingestion_use_case"], backend=data["backend"],
-            connection=data.get("connection") or "", chunk_size=data["chunk_size"], chunk_overlap=data["chunk_overlap"],
-        )  # fmt: skip
+            lob=data["lob"],
+            actor=request.user,
+            slug=data["slug"],
+            name=data["name"],
+            description=data.get("description", ""),
+            embedding_alias=data["embedding_alias"],
+            dimensions=data["dimensions"],
+            metric=data["metric"],
+            data_classification=data["data_classification"],
+            ingestion_use_case=data["ingestion_use_case"],
+            backend=data["backend"],
+            connection=data.get("connection") or "",
+            chunk_size=data["chunk_size"],
+            chunk_overlap=data["chunk_overlap"],
+        )
 
     def portal_delete(self, request: HttpRequest, obj: VectorStore) -> None:
         services.vector_store_delete(store=obj, actor=request.user)
@@ -264,21 +307,21 @@ class VectorStoreAdmin(PortalAdmin):
 
     def get_urls(self) -> list[Any]:
         upload = path(
-            "<path:object_id>/upload/", self.admin_site.admin_view(self.upload_view),
+            "<path:object_id>/upload/",
+            self.admin_site.admin_view(self.upload_view),
             name="vector_stores_vectorstore_upload",
-        )  # fmt: skip
+        )
         links = path(
-            "<path:object_id>/links/", self.admin_site.admin_view(self.links_view),
+            "<path:object_id>/links/",
+            self.admin_site.admin_view(self.links_view),
             name="vector_stores_vectorstore_links",
-        )  # fmt: skip
+        )
         return [upload, links, *super().get_urls()]
 
     def links_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Grounds use cases in the store and shares it (STORE_LINK_FORMS), each form posted on its own."""
         store = self.get_object(request, unquote(object_id))
-        may_write = {
-            obj: user_can_in_lob(request.user, store.lob, obj, WRITE) for obj in ("vector_store", "grant")
-        }  # fmt: skip
+        may_write = {obj: user_can_in_lob(request.user, store.lob, obj, WRITE) for obj in ("vector_store", "grant")}
         sent = sent_form(request)
         if sent and sent not in STORE_LINK_FORMS:
             raise Http404("No such form.")
@@ -299,10 +342,15 @@ class VectorStoreAdmin(PortalAdmin):
             if may_write[policy_object]:
                 sections.append(FormSection(name, title, form, submit))
         return form_page(
-            self, request, store, title="Groundings and sharing", sections=sections, can_write=any(may_write.values()),
+            self,
+            request,
+            store,
+            title="Groundings and sharing",
+            sections=sections,
+            can_write=any(may_write.values()),
             intro="A grounded use case's chat completions retrieve from this store; a new grounding of an approved "
             "use case sends it back to review. Sharing lets another LOB's use case search the store.",
-        )  # fmt: skip
+        )
 
     def upload_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
         """Uploads files for ingestion (the same service as the API); the job's progress is on its page."""
@@ -314,11 +362,14 @@ class VectorStoreAdmin(PortalAdmin):
             attributes = form.cleaned_data["attributes"]
             uploads = [
                 services.Upload(
-                    external_id=f.name, filename=f.name, content=f.read(), content_type=f.content_type or "",
+                    external_id=f.name,
+                    filename=f.name,
+                    content=f.read(),
+                    content_type=f.content_type or "",
                     attributes=attributes,
                 )
                 for f in form.cleaned_data["files"]
-            ]  # fmt: skip
+            ]
             try:
                 job = services.documents_ingest(store=store, uploads=uploads, actor=request.user)
             except ValidationError as refused:
@@ -348,9 +399,21 @@ class DocumentAdmin(PortalAdmin):
     list_select_related = ["store__lob"]
     search_fields = ["external_id", "title", "source"]
     fields = readonly_fields = [
-        "store", "external_id", "version", "title", "source", "content_type", "sha256", "size_bytes", "attributes",
-        "status", "chunk_count", "error", "job", "updated_at",
-    ]  # fmt: skip
+        "store",
+        "external_id",
+        "version",
+        "title",
+        "source",
+        "content_type",
+        "sha256",
+        "size_bytes",
+        "attributes",
+        "status",
+        "chunk_count",
+        "error",
+        "job",
+        "updated_at",
+    ]
 
     def portal_delete(self, request: HttpRequest, obj: Document) -> None:
         services.document_delete(document=obj, actor=request.user)  # its chunks leave the store with it
@@ -364,15 +427,33 @@ class IngestionJobAdmin(PortalAdmin):
     lob_path = "store__lob"
     portal_actions = frozenset({VIEW})
     list_display = [
-        "id", "store", "status", "progress", "documents_done", "documents_unchanged", "documents_failed",
-        "chunks_written", "created_at", "finished_at",
-    ]  # fmt: skip
+        "id",
+        "store",
+        "status",
+        "progress",
+        "documents_done",
+        "documents_unchanged",
+        "documents_failed",
+        "chunks_written",
+        "created_at",
+        "finished_at",
+    ]
     list_filter = ["status", "store"]
     list_select_related = ["store__lob"]
     fields = readonly_fields = [
-        "store", "status", "progress", "documents_total", "documents_done", "documents_unchanged", "documents_failed",
-        "chunks_written", "failures", "created_by", "created_at", "finished_at",
-    ]  # fmt: skip
+        "store",
+        "status",
+        "progress",
+        "documents_total",
+        "documents_done",
+        "documents_unchanged",
+        "documents_failed",
+        "chunks_written",
+        "failures",
+        "created_by",
+        "created_at",
+        "finished_at",
+    ]
 
     @admin.display(description="processed")
     def progress(self, job: IngestionJob) -> str:

@@ -165,9 +165,11 @@ class VectorStoreCreateApi(_LobVectorStoresApi):
         )
         ingestion_use_case = serializers.SlugField(help_text="A use case of this LOB; it pays for embedding.")
         connection = serializers.CharField(
-            max_length=300, required=False, allow_blank=True,
+            max_length=300,
+            required=False,
+            allow_blank=True,
             help_text="env:NAME or file:PATH holding the connection string; empty: the platform's vector database.",
-        )  # fmt: skip
+        )
         backend = serializers.ChoiceField(choices=VectorStore.Backend.choices, required=False)
         chunk_size = serializers.IntegerField(required=False, help_text="Characters per chunk.")
         chunk_overlap = serializers.IntegerField(required=False, min_value=0)
@@ -196,9 +198,11 @@ class VectorStoreCreateApi(_LobVectorStoresApi):
             return attrs
 
     @extend_schema(
-        operation_id="vector_store_create", tags=["vector stores"], request=InputSerializer,
+        operation_id="vector_store_create",
+        tags=["vector stores"],
+        request=InputSerializer,
         responses={201: VectorStoreDetailSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str) -> Response:
         data = self.InputSerializer(data=request.data, context={"lob": self.lob})
         data.is_valid(raise_exception=True)
@@ -260,10 +264,15 @@ class _DocumentInput(serializers.Serializer):
         if "text" in attrs and not content_type and not attrs.get("filename"):
             content_type = "text/plain"  # text with no name to tell its type by
         return services.Upload(
-            external_id=attrs["id"], filename=filename, content=content, content_type=content_type,
-            version=attrs.get("version"), title=attrs.get("title", ""), source=attrs.get("source", ""),
+            external_id=attrs["id"],
+            filename=filename,
+            content=content,
+            content_type=content_type,
+            version=attrs.get("version"),
+            title=attrs.get("title", ""),
+            source=attrs.get("source", ""),
             attributes=attrs.get("attributes", {}),
-        )  # fmt: skip
+        )
 
 
 class _JsonUploadInput(serializers.Serializer):
@@ -282,8 +291,9 @@ class _MultipartUploadInput(serializers.Serializer):
     """Files, and per file (in the same order, each given for every file or for none) its metadata."""
 
     file = serializers.ListField(child=_UploadedFile(), min_length=1, max_length=MAX_DOCUMENTS_PER_UPLOAD)
-    id = serializers.ListField(child=serializers.CharField(max_length=200), required=False,
-                               help_text="Default: the file's name.")  # fmt: skip
+    id = serializers.ListField(
+        child=serializers.CharField(max_length=200), required=False, help_text="Default: the file's name."
+    )
     version = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False)
     title = serializers.ListField(child=serializers.CharField(max_length=300, allow_blank=True), required=False)
     source = serializers.ListField(child=serializers.CharField(max_length=500, allow_blank=True), required=False)
@@ -323,8 +333,9 @@ class _MultipartUploadInput(serializers.Serializer):
 class DocumentListApi(_LobVectorStoresApi):
     pagination_class = ManagementPage
 
-    @extend_schema(operation_id="vector_store_document_list", tags=["vector stores"],
-                   responses=DocumentSerializer(many=True))  # fmt: skip
+    @extend_schema(
+        operation_id="vector_store_document_list", tags=["vector stores"], responses=DocumentSerializer(many=True)
+    )
     def get(self, request: Request, lob: str, store: str) -> Response:
         documents = documents_of(self.store(store))
         return paginated_response(view=self, request=request, queryset=documents, serializer=DocumentSerializer)
@@ -338,10 +349,11 @@ class DocumentUploadApi(_LobVectorStoresApi):
     parser_classes = [JSONParser, MultiPartParser]
 
     @extend_schema(
-        operation_id="vector_store_document_upload", tags=["vector stores"],
+        operation_id="vector_store_document_upload",
+        tags=["vector stores"],
         request={"application/json": _JsonUploadInput, "multipart/form-data": _MultipartUploadInput},
         responses={202: JobSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, store: str) -> Response:
         found = self.store(store)
         if request.content_type.startswith("multipart/"):
@@ -436,9 +448,11 @@ class GroundingAttachApi(_LobVectorStoresApi):
             ref_name = "GroundingAttach"
 
     @extend_schema(
-        operation_id="vector_store_grounding_attach", tags=["vector stores"], request=InputSerializer,
+        operation_id="vector_store_grounding_attach",
+        tags=["vector stores"],
+        request=InputSerializer,
         responses={201: GroundingSerializer, 200: GroundingSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, store: str) -> Response:
         found = self.store(store)
         data = self.InputSerializer(data=request.data, context={"lob": self.lob})
@@ -455,9 +469,11 @@ class GroundingAttachApi(_LobVectorStoresApi):
 
 class GroundingDetachApi(_LobVectorStoresApi):
     @extend_schema(
-        operation_id="vector_store_grounding_detach", tags=["vector stores"], request=_GroundingInput,
+        operation_id="vector_store_grounding_detach",
+        tags=["vector stores"],
+        request=_GroundingInput,
         responses={204: None},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, store: str) -> Response:
         found = self.store(store)
         data = _GroundingInput(data=request.data, context={"lob": self.lob})
@@ -492,9 +508,11 @@ class VectorStoreShareApi(APIView):
     lob: Lob
 
     @extend_schema(
-        operation_id="vector_store_share", tags=["vector stores"], request=_VectorStoreGrantInput,
+        operation_id="vector_store_share",
+        tags=["vector stores"],
+        request=_VectorStoreGrantInput,
         responses={201: VectorStoreGrantSerializer},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, store: str) -> Response:
         found = get_or_404(stores_with_totals(self.lob), slug=store)
         data = _VectorStoreGrantInput(data=request.data)
@@ -511,9 +529,11 @@ class VectorStoreUnshareApi(APIView):
     lob: Lob
 
     @extend_schema(
-        operation_id="vector_store_unshare", tags=["vector stores"], request=_VectorStoreGrantInput,
+        operation_id="vector_store_unshare",
+        tags=["vector stores"],
+        request=_VectorStoreGrantInput,
         responses={204: None},
-    )  # fmt: skip
+    )
     def post(self, request: Request, lob: str, store: str) -> Response:
         found = get_or_404(stores_with_totals(self.lob), slug=store)
         data = _VectorStoreGrantInput(data=request.data)

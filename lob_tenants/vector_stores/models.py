@@ -61,9 +61,12 @@ class VectorStore(models.Model):
     )
     chunk_overlap = models.PositiveIntegerField(default=120, help_text="Characters shared by neighbouring chunks.")
     use_cases = models.ManyToManyField(
-        UseCase, through="Grounding", related_name="grounding_stores", blank=True,
+        UseCase,
+        through="Grounding",
+        related_name="grounding_stores",
+        blank=True,
         help_text="Use cases whose chat completions are grounded in this store.",
-    )  # fmt: skip
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -104,9 +107,13 @@ class Document(models.Model):
 
     store = models.ForeignKey(VectorStore, on_delete=models.CASCADE, related_name="documents")
     job = models.ForeignKey(
-        "IngestionJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="documents",
+        "IngestionJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="documents",
         help_text="The ingestion job that last wrote it.",
-    )  # fmt: skip
+    )
     external_id = models.CharField(max_length=200)
     version = models.PositiveIntegerField(default=1)
     title = models.CharField(max_length=300, blank=True)

@@ -78,9 +78,13 @@ def grounding_context(
     scored: list[tuple[float, StoreRef, Hit]] = []
     for number, grounding in enumerate(groundings):
         hits = search(
-            grounding.store, principal, question, top_k=grounding.top_k,
-            score_threshold=grounding.score_threshold, request_id=f"{request_id}-g{number}",
-        )  # fmt: skip
+            grounding.store,
+            principal,
+            question,
+            top_k=grounding.top_k,
+            score_threshold=grounding.score_threshold,
+            request_id=f"{request_id}-g{number}",
+        )
         scored.extend((hit.score, grounding.store, hit) for hit in hits)
     scored.sort(key=lambda entry: entry[0], reverse=True)
     kept = scored[: max((g.top_k for g in groundings), default=0)]

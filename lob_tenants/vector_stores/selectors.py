@@ -181,9 +181,12 @@ def ingestion_progress(job_ids: Sequence[int]) -> IngestionProgress:
     """The jobs' counters added up; `finished` once every one of them has ended."""
     jobs = IngestionJob.objects.filter(pk__in=job_ids)
     sums = jobs.aggregate(
-        total=Sum("documents_total"), done=Sum("documents_done"), unchanged=Sum("documents_unchanged"),
-        failed=Sum("documents_failed"), chunks=Sum("chunks_written"),
-    )  # fmt: skip
+        total=Sum("documents_total"),
+        done=Sum("documents_done"),
+        unchanged=Sum("documents_unchanged"),
+        failed=Sum("documents_failed"),
+        chunks=Sum("chunks_written"),
+    )
     return IngestionProgress(
         total=sums["total"] or 0,
         done=sums["done"] or 0,

@@ -81,15 +81,30 @@ def vector_store_create(
 ) -> VectorStore:
     """Registers a store and creates its collection in the backend."""
     vector_store_check(
-        lob=lob, ingestion_use_case=ingestion_use_case, connection=connection, chunk_size=chunk_size,
-        chunk_overlap=chunk_overlap, embedding_alias=embedding_alias, data_classification=data_classification,
-    )  # fmt: skip
+        lob=lob,
+        ingestion_use_case=ingestion_use_case,
+        connection=connection,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        embedding_alias=embedding_alias,
+        data_classification=data_classification,
+    )
     store = VectorStore(
-        lob=lob, slug=slug, name=name, description=description, backend=backend, connection=connection,
-        embedding_alias=embedding_alias, dimensions=dimensions, metric=metric,
-        data_classification=data_classification, ingestion_use_case=ingestion_use_case,
-        chunk_size=chunk_size, chunk_overlap=chunk_overlap, created_by=actor if getattr(actor, "pk", None) else None,
-    )  # fmt: skip
+        lob=lob,
+        slug=slug,
+        name=name,
+        description=description,
+        backend=backend,
+        connection=connection,
+        embedding_alias=embedding_alias,
+        dimensions=dimensions,
+        metric=metric,
+        data_classification=data_classification,
+        ingestion_use_case=ingestion_use_case,
+        chunk_size=chunk_size,
+        chunk_overlap=chunk_overlap,
+        created_by=actor if getattr(actor, "pk", None) else None,
+    )
     store.full_clean()
     store.save()
     try:
@@ -97,10 +112,19 @@ def vector_store_create(
     except BackendError as exc:
         raise ValidationError({"connection": str(exc)}) from None
     audit_record(
-        actor=audit_actor(actor), action="vector_store.created", target=store, lob_slug=lob.slug,
-        after={"public_id": store.public_id, "embedding_alias": embedding_alias.name, "dimensions": dimensions,
-               "metric": metric, "data_classification": data_classification, "backend": backend},
-    )  # fmt: skip
+        actor=audit_actor(actor),
+        action="vector_store.created",
+        target=store,
+        lob_slug=lob.slug,
+        after={
+            "public_id": store.public_id,
+            "embedding_alias": embedding_alias.name,
+            "dimensions": dimensions,
+            "metric": metric,
+            "data_classification": data_classification,
+            "backend": backend,
+        },
+    )
     _changed()
     return store
 
@@ -143,9 +167,12 @@ def vector_store_delete(*, store: VectorStore, actor: Any) -> None:
     public_id = store.public_id
     backend_for(store.backend, store.connection).drop_collection(collection_of(store))
     audit_record(
-        actor=audit_actor(actor), action="vector_store.deleted", target=store, lob_slug=store.lob.slug,
+        actor=audit_actor(actor),
+        action="vector_store.deleted",
+        target=store,
+        lob_slug=store.lob.slug,
         before={"public_id": public_id, "documents": store.documents.count()},
-    )  # fmt: skip
+    )
     store.delete()
     _changed()
 
@@ -163,18 +190,22 @@ def grounding_attach(
         raise ValidationError({"store": "This store is neither the LOB's own nor shared with this use case."})
     if not classification_covers(use_case.data_classification, store.data_classification):
         raise ValidationError(
-            {"store": f"The store holds {store.data_classification} data; use case {use_case.slug} is approved "
-             f"for {use_case.data_classification} data only."}
-        )  # fmt: skip
+            {
+                "store": f"The store holds {store.data_classification} data; use case {use_case.slug} is approved "
+                f"for {use_case.data_classification} data only."
+            }
+        )
     grounding, created = Grounding.objects.update_or_create(
         use_case=use_case, store=store, defaults={"top_k": top_k, "score_threshold": score_threshold}
     )
     grounding.full_clean()
     audit_record(
-        actor=audit_actor(actor), action="grounding.attached" if created else "grounding.changed",
-        target=use_case, lob_slug=use_case.lob.slug,
+        actor=audit_actor(actor),
+        action="grounding.attached" if created else "grounding.changed",
+        target=use_case,
+        lob_slug=use_case.lob.slug,
         after={"store": store.public_id, "top_k": top_k, "score_threshold": score_threshold},
-    )  # fmt: skip
+    )
     if created and use_case.status == UseCase.Status.APPROVED:
         use_case_material_change(use_case=use_case, actor=actor, what=f"vector store {store.public_id} added")
     _changed()
@@ -186,9 +217,12 @@ def grounding_detach(*, use_case: UseCase, store: VectorStore, actor: Any) -> No
     deleted, _ = Grounding.objects.filter(use_case=use_case, store=store).delete()
     if deleted:
         audit_record(
-            actor=audit_actor(actor), action="grounding.detached", target=use_case, lob_slug=use_case.lob.slug,
+            actor=audit_actor(actor),
+            action="grounding.detached",
+            target=use_case,
+            lob_slug=use_case.lob.slug,
             before={"store": store.public_id},
-        )  # fmt: skip
+        )
     _changed()
 
 
@@ -231,30 +265,42 @@ def documents_ingest(*, store: VectorStore, uploads: Sequence[Upload], actor: An
     plans = [_plan(store, upload) for upload in uploads]
     with transaction.atomic():
         job = IngestionJob.objects.create(
-            store=store, status=IngestionJob.Status.RUNNING, documents_total=len(plans),
+            store=store,
+            status=IngestionJob.Status.RUNNING,
+            documents_total=len(plans),
             created_by=actor if getattr(actor, "pk", None) else None,
-        )  # fmt: skip
+        )
         queued: list[tuple[int, str]] = []
         for upload, content_type, version, sha256 in plans:
             if version is None:
                 job.documents_unchanged += 1
                 continue
             document, _ = Document.objects.update_or_create(
-                store=store, external_id=upload.external_id,
+                store=store,
+                external_id=upload.external_id,
                 defaults={
-                    "job": job, "version": version, "title": upload.title or upload.filename,
-                    "source": upload.source, "content_type": content_type, "sha256": sha256,
-                    "size_bytes": len(upload.content), "attributes": upload.attributes,
-                    "status": Document.Status.PENDING, "error": "",
+                    "job": job,
+                    "version": version,
+                    "title": upload.title or upload.filename,
+                    "source": upload.source,
+                    "content_type": content_type,
+                    "sha256": sha256,
+                    "size_bytes": len(upload.content),
+                    "attributes": upload.attributes,
+                    "status": Document.Status.PENDING,
+                    "error": "",
                 },
-            )  # fmt: skip
+            )
             queued.append((document.pk, base64.b64encode(upload.content).decode()))
         job.save(update_fields=["documents_unchanged"])
         _finish_if_done(job.pk)
         audit_record(
-            actor=audit_actor(actor), action="vector_store.ingestion_started", target=store, lob_slug=store.lob.slug,
+            actor=audit_actor(actor),
+            action="vector_store.ingestion_started",
+            target=store,
+            lob_slug=store.lob.slug,
             after={"job": job.pk, "documents": [u.external_id for u in uploads], "queued": len(queued)},
-        )  # fmt: skip
+        )
         for document_pk, content in queued:
             transaction.on_commit(
                 lambda document_pk=document_pk, content=content: ingest_document.delay(job.pk, document_pk, content)
@@ -350,9 +396,11 @@ def _plan(store: VectorStore, upload: Upload) -> tuple[Upload, str, int | None, 
     if upload.version == existing.version:
         if existing.sha256 != sha256:
             raise ValidationError(
-                {"version": f"{upload.external_id} version {upload.version} was ingested with other content; "
-                 "send it as a new version."}
-            )  # fmt: skip
+                {
+                    "version": f"{upload.external_id} version {upload.version} was ingested with other content; "
+                    "send it as a new version."
+                }
+            )
         if same_content:
             return upload, content_type, None, sha256
     return upload, content_type, upload.version, sha256
@@ -414,10 +462,18 @@ def document_ingest(*, job_id: int, document_id: int, content: bytes) -> None:
         )
         if updated:
             audit_record(
-                actor="system", action="vector_store.document_ingested", target=store, lob_slug=store.lob.slug,
-                after={"document": document.external_id, "version": document.version, "chunks": len(chunks),
-                       "sha256": document.sha256, **({"guardrail": screen.to_dict()} if screen.acted else {})},
-            )  # fmt: skip
+                actor="system",
+                action="vector_store.document_ingested",
+                target=store,
+                lob_slug=store.lob.slug,
+                after={
+                    "document": document.external_id,
+                    "version": document.version,
+                    "chunks": len(chunks),
+                    "sha256": document.sha256,
+                    **({"guardrail": screen.to_dict()} if screen.acted else {}),
+                },
+            )
         _finish_if_done(job_id)
 
 
@@ -442,10 +498,17 @@ def _quarantine(document: Document, screen: ContextScreen) -> None:
     store = document.store
     with transaction.atomic():
         audit_record(
-            actor="system", action="vector_store.document_quarantined", target=store, lob_slug=store.lob.slug,
-            after={"document": document.external_id, "version": document.version, "sha256": document.sha256,
-                   "guardrail": screen.to_dict()},
-        )  # fmt: skip
+            actor="system",
+            action="vector_store.document_quarantined",
+            target=store,
+            lob_slug=store.lob.slug,
+            after={
+                "document": document.external_id,
+                "version": document.version,
+                "sha256": document.sha256,
+                "guardrail": screen.to_dict(),
+            },
+        )
 
 
 def _quarantine_message(screen: ContextScreen) -> str:
@@ -487,9 +550,12 @@ def document_delete(*, document: Document, actor: Any) -> int:
     store = document.store
     removed = backend_for(store.backend, store.connection).delete_document(collection_of(store), document.external_id)
     audit_record(
-        actor=audit_actor(actor), action="vector_store.document_deleted", target=store, lob_slug=store.lob.slug,
+        actor=audit_actor(actor),
+        action="vector_store.document_deleted",
+        target=store,
+        lob_slug=store.lob.slug,
         before={"document": document.external_id, "version": document.version, "chunks": removed},
-    )  # fmt: skip
+    )
     document.delete()
     return removed
 

@@ -339,12 +339,23 @@ EXPECTATIONS: dict[str, Expectation] = {
 
 
 INTAKE_BODY = {
-    "data_classification": "confidential", "business_problem": "Slow answers.", "intended_outcome": "Drafts.",
-    "success_metrics": "Handling time.", "business_owner": "Head of retail", "people_affected": "Agents.",
-    "customer_facing": False, "personal_data": False, "jurisdictions": ["EU"], "autonomy": "human_in_the_loop",
-    "tools_and_actions": [], "expected_monthly_requests": 1000, "monthly_budget_usd": "50.00",
-    "annex_iii_area": "none", "prohibited_practice": "none", "generates_synthetic_media": False,
-}  # fmt: skip
+    "data_classification": "confidential",
+    "business_problem": "Slow answers.",
+    "intended_outcome": "Drafts.",
+    "success_metrics": "Handling time.",
+    "business_owner": "Head of retail",
+    "people_affected": "Agents.",
+    "customer_facing": False,
+    "personal_data": False,
+    "jurisdictions": ["EU"],
+    "autonomy": "human_in_the_loop",
+    "tools_and_actions": [],
+    "expected_monthly_requests": 1000,
+    "monthly_budget_usd": "50.00",
+    "annex_iii_area": "none",
+    "prohibited_practice": "none",
+    "generates_synthetic_media": False,
+}
 
 
 # ---- the endpoints, from the URL configuration ----
@@ -463,9 +474,15 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
     template = PromptTemplate.objects.create(lob=lob, name=f"{slug}-greeting", template="Hello")
     access.object_share(obj=template, owner_lob=lob, use_case=partner_app, actor=admin)
     UsageRecord.objects.create(
-        request_id=f"{slug}-1", occurred_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC), lob=lob, use_case=use_case,
-        endpoint="chat", alias=alias.name, status=UsageRecord.Status.SUCCESS, cost=Decimal("1.5"),
-    )  # fmt: skip
+        request_id=f"{slug}-1",
+        occurred_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC),
+        lob=lob,
+        use_case=use_case,
+        endpoint="chat",
+        alias=alias.name,
+        status=UsageRecord.Status.SUCCESS,
+        cost=Decimal("1.5"),
+    )
     engineer = UserFactory(username=f"{slug}-engineer")
     access.central_role_grant(user=engineer, role="platform_admin")
     pending = access.break_glass_request(requester=engineer, lob=lob, reason=REASON, duration_minutes=30)
@@ -498,9 +515,15 @@ def _agent_world(lob: Any, use_case: Any, api_key: Any, alias: Any, admin: Any, 
     spare = AgentFactory(lob=lob, use_case=use_case, alias=alias, slug=f"{lob.slug}-spare")
     agent_share(agent=agent, use_case=partner_app, actor=admin)
     run = AgentRun.objects.create(
-        agent=agent, use_case=use_case, api_key=api_key, request_id=f"req_{lob.slug}", status="succeeded",
-        input=[{"role": "user", "content": "hello"}], output="hi", deadline_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC),
-    )  # fmt: skip
+        agent=agent,
+        use_case=use_case,
+        api_key=api_key,
+        request_id=f"req_{lob.slug}",
+        status="succeeded",
+        input=[{"role": "user", "content": "hello"}],
+        output="hi",
+        deadline_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC),
+    )
     return {"tool": tool.name, "agent": agent.slug, "spare_agent": spare.slug, "run_id": run.public_id}
 
 
@@ -515,9 +538,14 @@ def _vector_store_world(lob: Any, use_case: Any, admin: Any, partner_app: Any) -
     draft = UseCaseFactory(lob=lob, slug=f"{lob.slug}-drafts", name="Drafts", status=UseCase.Status.DRAFT)
     job = IngestionJob.objects.create(store=store, status="succeeded", documents_total=1, documents_done=1)
     Document.objects.create(
-        store=store, job=job, external_id=f"{lob.slug}-handbook", content_type="text/plain", sha256="0" * 64,
-        status="ready", chunk_count=1,
-    )  # fmt: skip
+        store=store,
+        job=job,
+        external_id=f"{lob.slug}-handbook",
+        content_type="text/plain",
+        sha256="0" * 64,
+        status="ready",
+        chunk_count=1,
+    )
     return {
         "store": store.slug,
         "spare_store": spare.slug,
@@ -543,9 +571,12 @@ def _governance_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
         security = UserFactory(username="matrix-security")
         access.central_role_grant(user=security, role="governance_reviewer", specialty="security")
         workflow.review_decide(
-            review=review, reviewer=security, verdict="approve", comment="Pen test passed.",
+            review=review,
+            reviewer=security,
+            verdict="approve",
+            comment="Pen test passed.",
             evidence=ContentFile(b"%PDF-1.4 pen test", name="pentest.pdf"),
-        )  # fmt: skip
+        )
         ids = {"review_id": review.pk, "decision_id": review.decisions.get().pk, **_board_world(lob, alias, admin)}
     else:
         UseCase.objects.filter(pk=waiting.pk).update(status=UseCase.Status.SUBMITTED)
@@ -564,9 +595,16 @@ def _board_world(lob: Any, alias: Any, admin: Any) -> dict[str, Any]:
         use_case = UseCaseFactory(lob=lob, slug=f"{lob.slug}-board-{name}", aliases=[alias])
         now = dt.datetime.now(dt.UTC)
         review = Review.objects.create(
-            use_case=use_case, status=Review.Status.APPROVED, risk_tier="low", required_specialties=["any"],
-            snapshot={}, submitted_by=admin, submitted_at=now, sla_due_at=now, decided_at=now,
-        )  # fmt: skip
+            use_case=use_case,
+            status=Review.Status.APPROVED,
+            risk_tier="low",
+            required_specialties=["any"],
+            snapshot={},
+            submitted_by=admin,
+            submitted_at=now,
+            sla_due_at=now,
+            decided_at=now,
+        )
         if suspended:
             workflow.use_case_suspend(use_case=use_case, actor="matrix", reason=REASON)
         reviews[f"{name}_review_id"] = review.pk
@@ -639,11 +677,13 @@ def _build_world() -> World:
     allowance = ToolAllowanceFactory(endpoint_prefix="https://tools.example.com/matrix")
     central = _central_world(alias)
     tokens = {
-        f"central:{role}": {"own_token": personal_token_issue(
-            user=user, name="matrix", scope="write", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-        ).token.prefix}
+        f"central:{role}": {
+            "own_token": personal_token_issue(
+                user=user, name="matrix", scope="write", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+            ).token.prefix
+        }
         for role, user in users.items()
-    }  # fmt: skip
+    }
 
     clients = {"anonymous": Client()}
     for role, user in users.items():

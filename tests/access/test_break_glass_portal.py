@@ -82,9 +82,12 @@ def test_a_central_user_asks_from_the_portal(world):
 
 @pytest.mark.parametrize(
     ("data", "field"),
-    [({"reason": "because", "duration_minutes": 30}, "reason"), ({"reason": REASON, "duration_minutes": 0},
-     "duration_minutes"), ({"reason": REASON, "duration_minutes": 100_000}, "duration_minutes")],
-)  # fmt: skip
+    [
+        ({"reason": "because", "duration_minutes": 30}, "reason"),
+        ({"reason": REASON, "duration_minutes": 0}, "duration_minutes"),
+        ({"reason": REASON, "duration_minutes": 100_000}, "duration_minutes"),
+    ],
+)
 def test_a_bad_request_is_a_field_error_and_nothing_is_written(world, data, field):
     response = signed_in(world["engineer"]).post(ASK, {"lob": world["retail"].pk, **data})
 

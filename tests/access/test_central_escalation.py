@@ -65,28 +65,47 @@ def build_world() -> World:
     use_case = UseCaseFactory(lob=lob, slug="assistant", status="draft", aliases=[AliasFactory()])
     template = PromptTemplate.objects.create(lob=lob, name="greeting", template=f"Hello {MARKER}")
     captured = CapturedExchange.objects.create(
-        request_id="req_1", lob=lob, use_case=use_case, level="full", prompt=f"prompt {MARKER}",
-        output=f"answer {MARKER}", captured_at=timezone.now(),
-    )  # fmt: skip
+        request_id="req_1",
+        lob=lob,
+        use_case=use_case,
+        level="full",
+        prompt=f"prompt {MARKER}",
+        output=f"answer {MARKER}",
+        captured_at=timezone.now(),
+    )
     agent = AgentFactory(use_case=use_case, lob=lob, slug="helper", instructions=f"Always {MARKER}")
     from lob_tenants.agents.models import AgentRun
     from lob_tenants.vector_stores.models import Document
 
     run = AgentRun.objects.create(
-        agent=agent, use_case=use_case, request_id="req_2", input=[{"role": "user", "content": MARKER}],
-        output=f"conversation {MARKER}", deadline_at=timezone.now(),
-    )  # fmt: skip
+        agent=agent,
+        use_case=use_case,
+        request_id="req_2",
+        input=[{"role": "user", "content": MARKER}],
+        output=f"conversation {MARKER}",
+        deadline_at=timezone.now(),
+    )
     store = vector_store(lob, ingestion_use_case=use_case, slug="docs")
     document = Document.objects.create(
         store=store, external_id="handbook", title=f"Handbook {MARKER}", content_type="text/plain", sha256="0" * 64
     )
     prefix = issue_key(use_case)[0].prefix
     objects = {
-        "lob": lob.slug, "use_case": use_case.slug, "template": template.name, "version": template.version,
-        "username": developer.username, "agent": agent.slug, "run_id": run.public_id, "store": store.slug,
-        "document": document.external_id, "prefix": prefix, "tool": "none", "job_id": 1, "request_id": 1,
+        "lob": lob.slug,
+        "use_case": use_case.slug,
+        "template": template.name,
+        "version": template.version,
+        "username": developer.username,
+        "agent": agent.slug,
+        "run_id": run.public_id,
+        "store": store.slug,
+        "document": document.external_id,
+        "prefix": prefix,
+        "tool": "none",
+        "job_id": 1,
+        "request_id": 1,
         "allowance_id": 1,
-    }  # fmt: skip
+    }
     pages = {
         "prompt template": reverse("admin:lob_tenants_prompttemplate_change", args=[template.pk]),
         "captured exchange": reverse("admin:governance_capturedexchange_change", args=[captured.pk]),
@@ -113,12 +132,18 @@ def central_user(role: str) -> Any:
 def _user_change(world: World, central: Any) -> tuple[str, dict[str, Any]]:
     """Every field of the developer's page, each changed: only the name may go through."""
     return reverse("admin:auth_user_change", args=[world.developer.pk]), {
-        "username": "taken-over", "email": "central@example.com", "first_name": "Renamed", "last_name": "Dev",
-        "is_active": "on", "is_staff": "on", "is_superuser": "on",
+        "username": "taken-over",
+        "email": "central@example.com",
+        "first_name": "Renamed",
+        "last_name": "Dev",
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on",
         "groups": [Group.objects.get_or_create(name="powerful")[0].pk],
         "user_permissions": [Permission.objects.get(codename="view_lob_data").pk],
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    }  # fmt: skip
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
 
 
 def _user_deactivate(world: World, central: Any) -> tuple[str, dict[str, Any]]:
@@ -132,10 +157,14 @@ def _self_in_lob_data_group(world: World, central: Any) -> tuple[str, dict[str, 
     group, _ = Group.objects.get_or_create(name="everything")
     group.permissions.set(Permission.objects.all())
     return reverse("admin:auth_user_change", args=[central.pk]), {
-        "username": central.username, "is_active": "on", "is_staff": "on",
-        "is_superuser": "on" if central.is_superuser else "", "groups": [group.pk],
-        "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
-    }  # fmt: skip
+        "username": central.username,
+        "is_active": "on",
+        "is_staff": "on",
+        "is_superuser": "on" if central.is_superuser else "",
+        "groups": [group.pk],
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }
 
 
 PORTAL_ACTIONS = {
@@ -196,12 +225,18 @@ NOT_ABOUT_THE_LOB = {
 #: activation only), groups, central roles and policy lines; platform admins edit a LOB's record.
 ALLOWED = {
     "superuser": {
-        "auth_user_change", "user_deactivate", "auth_user_add", "auth_group_add", "lob_tenants_lob_change",
-        "access_centralroleassignment_add", "access_policyrule_add", "self_into_a_group_with_every_permission",
+        "auth_user_change",
+        "user_deactivate",
+        "auth_user_add",
+        "auth_group_add",
+        "lob_tenants_lob_change",
+        "access_centralroleassignment_add",
+        "access_policyrule_add",
+        "self_into_a_group_with_every_permission",
     },
     "platform_admin": {"lob_tenants_lob_change"},
     "governance_reviewer": set(),
-}  # fmt: skip
+}
 #: Pages that change nothing (lists, history) or have no row of a LOB's to act on.
 READ_ONLY_PAGES = {"changelist", "history"}
 NOT_TRIED = {

@@ -105,11 +105,17 @@ def test_the_change_form_keeps_a_lob_members_credentials_and_powers_from_others(
     response = client.post(
         url,
         {
-            "username": "taken", "email": "root@central.example", "is_staff": "on", "is_superuser": "on",
-            "is_active": "on", "first_name": "Dev", "last_name": "Eloper",
-            "date_joined_0": "2026-01-01", "date_joined_1": "00:00:00",
+            "username": "taken",
+            "email": "root@central.example",
+            "is_staff": "on",
+            "is_superuser": "on",
+            "is_active": "on",
+            "first_name": "Dev",
+            "last_name": "Eloper",
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
         },
-    )  # fmt: skip
+    )
 
     assert response.status_code == 302
     developer.refresh_from_db()

@@ -154,9 +154,15 @@ RIGHTS: dict[str, Rights] = {
 
 def _usage(lob: Lob) -> UsageRecord:
     record = UsageRecord.objects.create(
-        request_id=f"req_{lob.slug}", occurred_at=timezone.now(), lob=lob, use_case=_use_case(lob),
-        endpoint="chat", alias="chat", status=UsageRecord.Status.SUCCESS, cost=Decimal("0.01"),
-    )  # fmt: skip
+        request_id=f"req_{lob.slug}",
+        occurred_at=timezone.now(),
+        lob=lob,
+        use_case=_use_case(lob),
+        endpoint="chat",
+        alias="chat",
+        status=UsageRecord.Status.SUCCESS,
+        cost=Decimal("0.01"),
+    )
     usage_rollups_add_records([record])  # as the flusher does: reports read the daily rollups
     return record
 
@@ -170,9 +176,12 @@ def _agent_run(lob: Lob) -> Any:
 
     agent = _agent(lob)
     return AgentRun.objects.create(
-        agent=agent, use_case=agent.use_case, request_id=f"req_{lob.slug}", input=[{"role": "user", "content": "hi"}],
+        agent=agent,
+        use_case=agent.use_case,
+        request_id=f"req_{lob.slug}",
+        input=[{"role": "user", "content": "hi"}],
         deadline_at=timezone.now(),
-    )  # fmt: skip
+    )
 
 
 def _vector_store(lob: Lob) -> Any:
@@ -199,9 +208,14 @@ def _use_case(lob: Lob) -> UseCase:
 
 def _captured(lob: Lob) -> CapturedExchange:
     return CapturedExchange.objects.create(
-        request_id=f"req_{lob.slug}", lob=lob, use_case=_use_case(lob), level="full", prompt="the prompt",
-        output="the answer", captured_at=timezone.now(),
-    )  # fmt: skip
+        request_id=f"req_{lob.slug}",
+        lob=lob,
+        use_case=_use_case(lob),
+        level="full",
+        prompt="the prompt",
+        output="the answer",
+        captured_at=timezone.now(),
+    )
 
 
 def model_approval_set(**kwargs: Any) -> Any:
@@ -430,8 +444,9 @@ def test_a_list_shows_no_row_count_or_filter_value_of_a_lob_the_role_may_not_see
     other = SAMPLES[label](wealth) if rights.lob_owned else None
     client.force_login(person(role, retail))
 
-    response = client.get(reverse(f"admin:{model_admin.opts.app_label}_{model_admin.opts.model_name}_changelist"),
-                          {"_facets": "True"})  # fmt: skip
+    response = client.get(
+        reverse(f"admin:{model_admin.opts.app_label}_{model_admin.opts.model_name}_changelist"), {"_facets": "True"}
+    )
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -495,9 +510,14 @@ def test_a_lob_admin_registers_a_draft_use_case_through_the_service(client, reta
 
     response = client.post(
         reverse("admin:lob_tenants_usecase_add"),
-        {"lob": retail.pk, "slug": "claims-triage", "name": "Claims triage", "description": "Sorts claims.",
-         "aliases": [sandbox_alias.pk]},
-    )  # fmt: skip
+        {
+            "lob": retail.pk,
+            "slug": "claims-triage",
+            "name": "Claims triage",
+            "description": "Sorts claims.",
+            "aliases": [sandbox_alias.pk],
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[-2000:]
     use_case = UseCase.objects.get(lob=retail, slug="claims-triage")
@@ -548,8 +568,9 @@ GREETING_VARIABLES = '[{"name": "customer", "type": "string"}]'
 
 
 def test_changing_a_template_in_the_portal_saves_the_next_version_and_keeps_the_old_one(client, retail):
-    first = PromptTemplateFactory(lob=retail, name="greeting", template="Hi {{ customer }}.",
-                                  variables=[{"name": "customer", "type": "string"}])  # fmt: skip
+    first = PromptTemplateFactory(
+        lob=retail, name="greeting", template="Hi {{ customer }}.", variables=[{"name": "customer", "type": "string"}]
+    )
     client.force_login(person("lob_developer", retail))
 
     response = client.post(
@@ -570,9 +591,13 @@ def test_a_template_using_an_undeclared_variable_is_refused_on_the_portal_form(c
 
     response = client.post(
         reverse("admin:lob_tenants_prompttemplate_add"),
-        {"lob": retail.pk, "name": "greeting", "template": "Hi {{ customer }} at {{ branch }}.",
-         "variables": GREETING_VARIABLES},
-    )  # fmt: skip
+        {
+            "lob": retail.pk,
+            "name": "greeting",
+            "template": "Hi {{ customer }} at {{ branch }}.",
+            "variables": GREETING_VARIABLES,
+        },
+    )
 
     assert response.status_code == 200  # the form again, with its error
     assert "uses the variable &#x27;branch&#x27;, which is not declared" in response.content.decode()

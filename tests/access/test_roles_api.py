@@ -41,8 +41,9 @@ def test_a_superuser_makes_someone_a_board_member_and_the_policy_follows(root):
     with TestCase.captureOnCommitCallbacks(execute=True):
         response = root.post(
             reverse("access:central-role-grant"),
-            {"username": "newcomer", "role": "governance_reviewer", "specialty": "legal"}, content_type=JSON,
-        )  # fmt: skip
+            {"username": "newcomer", "role": "governance_reviewer", "specialty": "legal"},
+            content_type=JSON,
+        )
 
     assert response.status_code == 200, response.content
     assert response.json() == {"username": "newcomer", "role": "governance_reviewer", "specialty": "legal"}

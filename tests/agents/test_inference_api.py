@@ -59,9 +59,14 @@ def agent(use_case, weather_server, lob_admin):
         lob=use_case.lob, name="weather", parameters=WEATHER_SCHEMA, endpoint_url=weather_server.url + "/weather"
     )
     return agent_save(
-        lob=use_case.lob, slug="forecaster", use_case=use_case, alias=use_case.aliases.get(), tools=[weather],
-        instructions="Tell the weather.", actor=lob_admin,
-    )  # fmt: skip
+        lob=use_case.lob,
+        slug="forecaster",
+        use_case=use_case,
+        alias=use_case.aliases.get(),
+        tools=[weather],
+        instructions="Tell the weather.",
+        actor=lob_admin,
+    )
 
 
 @pytest.fixture
@@ -77,9 +82,11 @@ def partner(alias):
 
 def post_run(key: str, agent_id: str, body: dict):
     return CLIENT.post(
-        f"/v1/agents/{agent_id}/runs", json.dumps(body), content_type="application/json",
+        f"/v1/agents/{agent_id}/runs",
+        json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def get_run(key: str, agent_id: str, run_id: str):
@@ -135,8 +142,14 @@ def test_an_asynchronous_run_answers_at_once_and_is_polled_to_its_end(agent, key
 
 
 def test_input_can_be_a_conversation(agent, key):
-    body = {"input": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
-                      {"role": "user", "content": "weather city=Lima"}], "wait": True}  # fmt: skip
+    body = {
+        "input": [
+            {"role": "user", "content": "hi"},
+            {"role": "assistant", "content": "hello"},
+            {"role": "user", "content": "weather city=Lima"},
+        ],
+        "wait": True,
+    }
 
     response = post_run(key, agent.public_id, body)
 
@@ -146,9 +159,15 @@ def test_input_can_be_a_conversation(agent, key):
 
 @pytest.mark.parametrize(
     ("body", "param"),
-    [({}, "input"), ({"input": ""}, "input"), ({"input": "x", "wait": "yes"}, "wait"), ({"input": "x", "y": 1}, "y"),
-     ({"input": []}, "input"), ({"input": [{"role": "system", "content": "obey"}]}, "input")],
-)  # fmt: skip
+    [
+        ({}, "input"),
+        ({"input": ""}, "input"),
+        ({"input": "x", "wait": "yes"}, "wait"),
+        ({"input": "x", "y": 1}, "y"),
+        ({"input": []}, "input"),
+        ({"input": [{"role": "system", "content": "obey"}]}, "input"),
+    ],
+)
 def test_a_malformed_body_is_a_400_naming_the_parameter(agent, key, body, param):
     response = post_run(key, agent.public_id, body)
 
@@ -218,9 +237,10 @@ def test_a_running_run_can_be_cancelled(agent, key, queued_only):
     run_id = post_run(key, agent.public_id, {"input": "weather city=Oslo"}).json()["id"]
 
     response = CLIENT.post(
-        f"/v1/agents/{agent.public_id}/runs/{run_id}/cancel", content_type="application/json",
+        f"/v1/agents/{agent.public_id}/runs/{run_id}/cancel",
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
     assert response.status_code == 200 and response.json()["status"] == "cancelled"
     execute_run(queued_only[0])

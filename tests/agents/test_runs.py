@@ -43,22 +43,34 @@ def tools(use_case, crm_server, weather_server):
     for server in (crm_server, weather_server):
         ToolAllowanceFactory(endpoint_prefix=server.url, classifications=["internal"])
     lookup = tool_save(
-        lob=use_case.lob, name="lookup_customer", description="Finds a customer.", parameters=CUSTOMER_SCHEMA,
-        endpoint_url=crm_server.url + "/crm/lookup", auth_credential_ref=f"env:{TOKEN_VARIABLE}",
-    )  # fmt: skip
+        lob=use_case.lob,
+        name="lookup_customer",
+        description="Finds a customer.",
+        parameters=CUSTOMER_SCHEMA,
+        endpoint_url=crm_server.url + "/crm/lookup",
+        auth_credential_ref=f"env:{TOKEN_VARIABLE}",
+    )
     weather = tool_save(
-        lob=use_case.lob, name="weather", description="Forecast for a city.", parameters=WEATHER_SCHEMA,
+        lob=use_case.lob,
+        name="weather",
+        description="Forecast for a city.",
+        parameters=WEATHER_SCHEMA,
         endpoint_url=weather_server.url + "/weather",
-    )  # fmt: skip
+    )
     return [lookup, weather]
 
 
 @pytest.fixture
 def agent(use_case, tools):
     return agent_save(
-        lob=use_case.lob, slug="helper", use_case=use_case, alias=use_case.aliases.get(), tools=tools,
-        instructions="Answer using the tools.", actor=UserFactory(username="builder"),
-    )  # fmt: skip
+        lob=use_case.lob,
+        slug="helper",
+        use_case=use_case,
+        alias=use_case.aliases.get(),
+        tools=tools,
+        instructions="Answer using the tools.",
+        actor=UserFactory(username="builder"),
+    )
 
 
 def run_agent(agent, key: str, text: str, request_id: str = "req_test") -> AgentRun:
@@ -79,8 +91,12 @@ def test_a_run_with_two_tools_completes_and_records_every_step(agent, key, crm_s
 
     assert run.status == AgentRun.Status.SUCCEEDED, run.error
     assert [(s.kind, s.outcome) for s in steps_of(run)] == [
-        ("model", "ok"), ("tool", "ok"), ("model", "ok"), ("tool", "ok"), ("model", "ok"),
-    ]  # fmt: skip
+        ("model", "ok"),
+        ("tool", "ok"),
+        ("model", "ok"),
+        ("tool", "ok"),
+        ("model", "ok"),
+    ]
     model_steps = [s for s in steps_of(run) if s.kind == "model"]
     assert all(s.input_tokens > 0 and s.output_tokens > 0 and s.cost > 0 for s in model_steps)
     assert run.input_tokens == sum(s.input_tokens for s in model_steps)

@@ -31,9 +31,15 @@ def use_case(builder):
 
 def save_agent(use_case, tools, actor, **extra):
     return agent_save(
-        lob=use_case.lob, slug="helper", use_case=use_case, alias=use_case.aliases.get(), tools=tools,
-        instructions="Help.", actor=actor, **extra,
-    )  # fmt: skip
+        lob=use_case.lob,
+        slug="helper",
+        use_case=use_case,
+        alias=use_case.aliases.get(),
+        tools=tools,
+        instructions="Help.",
+        actor=actor,
+        **extra,
+    )
 
 
 @pytest.mark.parametrize(

@@ -62,17 +62,25 @@ def foreign_store():
 
 def save_agent(use_case, actor, vector_stores=None, **extra):
     return agent_save(
-        lob=use_case.lob, slug="helper", use_case=use_case, alias=use_case.aliases.get(),
-        instructions="Answer customers' questions.", vector_stores=vector_stores, actor=actor, **extra,
-    )  # fmt: skip
+        lob=use_case.lob,
+        slug="helper",
+        use_case=use_case,
+        alias=use_case.aliases.get(),
+        instructions="Answer customers' questions.",
+        vector_stores=vector_stores,
+        actor=actor,
+        **extra,
+    )
 
 
 def run_agent(agent, question: str) -> AgentRun:
     _, key = issue_key(agent.use_case)
     run = agent_run_create(
-        agent=agent, principal=key_principal(key), request_id="req_grounded",
+        agent=agent,
+        principal=key_principal(key),
+        request_id="req_grounded",
         messages=[{"role": "user", "content": question}],
-    )  # fmt: skip
+    )
     agent_run_execute(run_id=run.pk)
     run.refresh_from_db()
     return run
@@ -165,15 +173,19 @@ def test_the_management_api_takes_and_shows_store_ids(use_case, store, foreign_s
     client.force_login(admin)
     url = f"/api/v1/lobs/{use_case.lob.slug}/agents/create/"
     body = {
-        "slug": "helper", "instructions": "Help.", "use_case": use_case.slug, "alias": "agent-model",
+        "slug": "helper",
+        "instructions": "Help.",
+        "use_case": use_case.slug,
+        "alias": "agent-model",
         "vector_stores": [store.public_id],
-    }  # fmt: skip
+    }
 
     created = client.post(url, json.dumps(body), content_type="application/json")
     refused = client.post(
-        url, json.dumps({**body, "slug": "other", "vector_stores": [foreign_store.public_id]}),
+        url,
+        json.dumps({**body, "slug": "other", "vector_stores": [foreign_store.public_id]}),
         content_type="application/json",
-    )  # fmt: skip
+    )
 
     assert created.status_code == 201, created.content
     assert created.json()["vector_stores"] == [store.public_id]

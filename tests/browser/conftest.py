@@ -32,10 +32,19 @@ CHROMIUM = os.environ.get("CHROMIUM_BINARY", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER_BINARY", "/usr/bin/chromedriver")
 #: Headless, and nothing that reaches for the network beyond 127.0.0.1 (this machine has none).
 CHROMIUM_FLAGS = (
-    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-    "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-default-apps", "--disable-extensions", "--window-size=1280,1000",
-)  # fmt: skip
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--window-size=1280,1000",
+)
 MISSING_CHROMIUM = (
     "Browser tests need Debian's Chromium and its driver ({what} not found). `make test` must install them: "
     "`apt-get install -y chromium chromium-driver` (/usr/bin/chromium, /usr/bin/chromedriver)."
@@ -116,10 +125,13 @@ def live_portal(tmp_path_factory) -> Iterator[LivePortal]:
         world = json.loads(manage(env, "shell", "-c", f"PASSWORD = {password!r}\n" + WORLD).strip().splitlines()[-1])
         with serving_gateway(env, logs) as base_url:
             yield LivePortal(
-                base_url=base_url, username="retail-admin", password=password,
+                base_url=base_url,
+                username="retail-admin",
+                password=password,
                 foreign_use_case_id=world["foreign_use_case_id"],
-                foreign_use_case_name=world["foreign_use_case_name"], logs=logs,
-            )  # fmt: skip
+                foreign_use_case_name=world["foreign_use_case_name"],
+                logs=logs,
+            )
 
 
 @pytest.fixture

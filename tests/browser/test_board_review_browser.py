@@ -74,10 +74,13 @@ def board_world(tmp_path_factory) -> Iterator[BoardWorld]:
         assert submitted["tier"] == "low"
         with serving_gateway(env, logs) as base_url:
             portal = LivePortal(
-                base_url=base_url, username="board-security", password=password,
+                base_url=base_url,
+                username="board-security",
+                password=password,
                 foreign_use_case_id=world["foreign_use_case_id"],
-                foreign_use_case_name=world["foreign_use_case_name"], logs=logs,
-            )  # fmt: skip
+                foreign_use_case_name=world["foreign_use_case_name"],
+                logs=logs,
+            )
             yield BoardWorld(portal, submitted["review_id"], submitted["production_key"])
 
 

@@ -126,11 +126,17 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
     )
     add(browser, platform, "catalogmodel", {"name": "sandbox-chat"}, {})
     add(
-        browser, platform, "deployment",
-        {"name": "sandbox-chat-local", "provider_model_id": "sandbox-chat", "input_price_per_million": "3",
-         "output_price_per_million": "15"},
+        browser,
+        platform,
+        "deployment",
+        {
+            "name": "sandbox-chat-local",
+            "provider_model_id": "sandbox-chat",
+            "input_price_per_million": "3",
+            "output_price_per_million": "15",
+        },
         {"account": "sandbox-local (Sandbox (offline demo and test provider), local)", "model": "sandbox-chat"},
-    )  # fmt: skip
+    )
     for alias in ("retail-chat", "other-chat"):
         browser.get(f"{platform.base_url}/admin/model_catalog/alias/add/")
         browser.find_element(By.ID, "id_name").send_keys(alias)

@@ -180,10 +180,25 @@ def worker_args(name: str, queue: str = "provider.sandbox", concurrency: int = 2
     """A worker as deploy/ runs them: provider queues on the threads pool (`pool="prefork"` for the
     processes of `provider.local` and `platform`)."""
     return [
-        str(BIN / "celery"), "-A", "genai_platform", "worker", "-Q", queue, "-n", f"{name}@%h",
-        "--pool", pool, "--concurrency", str(concurrency), "--prefetch-multiplier", "1", "--loglevel", "INFO",
-        "--without-mingle", "--without-gossip",
-    ]  # fmt: skip
+        str(BIN / "celery"),
+        "-A",
+        "genai_platform",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{name}@%h",
+        "--pool",
+        pool,
+        "--concurrency",
+        str(concurrency),
+        "--prefetch-multiplier",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def wait_until_consuming(process: subprocess.Popen, log: Path, timeout: float = 90) -> None:

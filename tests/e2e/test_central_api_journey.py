@@ -120,10 +120,16 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
     pat.post("catalog:model-create", {"name": "sandbox-chat", "context_window": 32768}, expect=201)
     pat.post(
         "catalog:deployment-create",
-        {"name": "sandbox-chat-local", "account": "sandbox", "model": "sandbox-chat",
-         "provider_model_id": "sandbox-chat", "input_price_per_million": "0.50", "output_price_per_million": "1.50"},
+        {
+            "name": "sandbox-chat-local",
+            "account": "sandbox",
+            "model": "sandbox-chat",
+            "provider_model_id": "sandbox-chat",
+            "input_price_per_million": "0.50",
+            "output_price_per_million": "1.50",
+        },
         expect=201,
-    )  # fmt: skip
+    )
     for alias in ("retail-chat", "other-chat"):
         pat.post("catalog:alias-create", {"name": alias, "description": f"{alias} (sandbox)"}, expect=201)
         pat.post("catalog:alias-routes", {"routes": [{"deployment": "sandbox-chat-local"}]}, name=alias)
@@ -137,7 +143,7 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
         "lob-onboard",
         {"slug": "retail", "name": "Retail", "admin_username": "rita", "admin_email": "rita@bank.example"},
         expect=201,
-    )  # fmt: skip
+    )
     assert onboarded == {"slug": "retail", "name": "Retail", "admin": "rita", "admin_created": True}
 
     # -- the LOB admin (her account came from onboarding; she makes her token as in the portal)
@@ -146,8 +152,9 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
     rita.post(
         "tenants:use-case-create",
         {"slug": "complaints", "name": "Complaints assistant", "aliases": ["retail-chat", "other-chat"]},
-        lob="retail", expect=201,
-    )  # fmt: skip
+        lob="retail",
+        expect=201,
+    )
 
     uc = {"lob": "retail", "use_case": "complaints"}
 
@@ -172,9 +179,10 @@ def test_the_whole_journey_through_the_management_api_alone(empty_stack):
     conditions = {"allowed_aliases": ["retail-chat"], "monthly_budget_cap_usd": "50"}
     for username in REVIEWERS:
         Api(empty_stack, tokens[username]).post(
-            "governance:review-decide", {"verdict": "approve", "comment": "Agreed.", **conditions},
+            "governance:review-decide",
+            {"verdict": "approve", "comment": "Agreed.", **conditions},
             review_id=open_review["id"],
-        )  # fmt: skip
+        )
     governance = rita.get("tenants:use-case-governance", **uc)
     assert governance["status"] == "approved"
     assert governance["approval"]["allowed_aliases"] == ["retail-chat"]

@@ -206,9 +206,12 @@ def test_langchain_with_the_responses_api(stack):
     from langchain_openai import ChatOpenAI
 
     llm = ChatOpenAI(
-        model=stack.demo["model"], base_url=stack.base_url + "/v1", api_key=stack.demo["api_key"], max_retries=0,
+        model=stack.demo["model"],
+        base_url=stack.base_url + "/v1",
+        api_key=stack.demo["api_key"],
+        max_retries=0,
         use_responses_api=True,
-    )  # fmt: skip
+    )
 
     assert llm.invoke("hello").text == '[sandbox] You said: "hello"'
 

@@ -85,8 +85,9 @@ def second_gateway(services_stack: LiveStack):
 
 def ask(base_url: str, key: str, model: str = "fast", **extra) -> httpx.Response:
     body = {"model": model, "messages": [{"role": "user", "content": "meter this"}], "max_tokens": 50, **extra}
-    return httpx.post(f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"},
-                      timeout=30)  # fmt: skip
+    return httpx.post(
+        f"{base_url}/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
 
 
 def ledger(stack: LiveStack, use_case: str) -> dict:
@@ -230,6 +231,12 @@ def manage_raw(stack: LiveStack, code: str) -> int:
 
     from .conftest import BIN, ROOT
 
-    done = subprocess.run([str(BIN / "python"), "manage.py", "shell", "-c", code], cwd=ROOT, env=stack.env,
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [str(BIN / "python"), "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     return done.returncode

@@ -70,9 +70,11 @@ def test_a_streamed_completion_cut_by_the_drain_is_metered_with_what_was_deliver
     key = issue_key(UseCaseFactory(aliases=[AliasFactory(name="chat-model", deployments=[slow])]))[1]
     body = {"model": "chat-model", "stream": True, "messages": [{"role": "user", "content": "Hello there"}]}
     response = CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
     async def two_frames_then_drain(frames):
         delivered = [await anext(frames), await anext(frames)]  # the role chunk and the first piece of text

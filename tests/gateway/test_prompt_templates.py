@@ -49,9 +49,12 @@ def upstream(monkeypatch):
 @pytest.fixture
 def use_case(upstream):
     account = provider_account_upsert(
-        name="upstream", provider="openai_compatible", endpoint=upstream.url,
-        credentials_ref={"api_key": "env:FAKE_UPSTREAM_KEY"}, timeout_seconds=10,
-    )  # fmt: skip
+        name="upstream",
+        provider="openai_compatible",
+        endpoint=upstream.url,
+        credentials_ref={"api_key": "env:FAKE_UPSTREAM_KEY"},
+        timeout_seconds=10,
+    )
     deployment = DeploymentFactory(account=account, provider_model_id="gpt-4o-mini")
     return UseCaseFactory(aliases=[AliasFactory(name="chat", deployments=[deployment])])
 
@@ -64,9 +67,11 @@ def pin(use_case, template) -> None:
 def chat(key: str, **extra):
     body = {"model": "chat", "messages": [{"role": "user", "content": "Which card suits me?"}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def sent_messages(upstream) -> list[dict]:
@@ -150,8 +155,15 @@ def test_a_new_pin_is_used_by_the_next_call_in_this_process(use_case, upstream):
     _, key = issue_key(use_case)
     assert chat(key, prompt_variables={"customer": "Ada"}).status_code == 200  # the principal is cached now
 
-    pin(use_case, PromptTemplateFactory(lob=use_case.lob, name="advisor", template="Be brief, {{ customer }}.",
-                                        variables=[{"name": "customer", "type": "string"}]))  # fmt: skip
+    pin(
+        use_case,
+        PromptTemplateFactory(
+            lob=use_case.lob,
+            name="advisor",
+            template="Be brief, {{ customer }}.",
+            variables=[{"name": "customer", "type": "string"}],
+        ),
+    )
 
     assert chat(key, prompt_variables={"customer": "Ada"}).status_code == 200
     assert sent_messages(upstream)[0] == {"role": "system", "content": "Be brief, Ada."}
@@ -164,8 +176,15 @@ def test_another_process_sees_a_new_pin_once_its_local_copy_expires(use_case, up
     cache_key = key_cache_key(key_parse(key)[0])
     other_process_copy = hotcache._local._entries[cache_key]
 
-    pin(use_case, PromptTemplateFactory(lob=use_case.lob, name="advisor", template="Be brief, {{ customer }}.",
-                                        variables=[{"name": "customer", "type": "string"}]))  # fmt: skip
+    pin(
+        use_case,
+        PromptTemplateFactory(
+            lob=use_case.lob,
+            name="advisor",
+            template="Be brief, {{ customer }}.",
+            variables=[{"name": "customer", "type": "string"}],
+        ),
+    )
     hotcache._local._entries[cache_key] = other_process_copy  # as another gateway process still holds it
 
     chat(key, prompt_variables={"customer": "Ada"})

@@ -93,30 +93,49 @@ def run_every_content_service() -> None:
     use_case_prompt_pin(use_case=use_case, template_version=template, actor=actor)
 
     tool = tool_save(
-        lob=lob, actor=actor, name="crm", description=f"Finds customers {MARKER}",
+        lob=lob,
+        actor=actor,
+        name="crm",
+        description=f"Finds customers {MARKER}",
         parameters={"type": "object", "properties": {"q": {"type": "string", "description": MARKER}}},
         endpoint_url="https://tools.example.com/crm",
-    )  # fmt: skip
+    )
     tool = tool_save(lob=lob, tool=tool, actor=actor, description=f"Finds customers, politely {MARKER}")
     store = vector_store(lob, ingestion_use_case=use_case, description=f"Our {MARKER} policies")
     agent = agent_save(
-        lob=lob, slug="helper", use_case=use_case, alias=chat, instructions=f"Always {MARKER}.", tools=[tool],
-        vector_stores=[store], description=f"Helps {MARKER}", actor=actor,
-    )  # fmt: skip
-    agent = agent_save(
-        lob=lob, slug="helper", use_case=use_case, alias=chat, instructions=f"Never {MARKER}.", agent=agent,
+        lob=lob,
+        slug="helper",
+        use_case=use_case,
+        alias=chat,
+        instructions=f"Always {MARKER}.",
+        tools=[tool],
+        vector_stores=[store],
+        description=f"Helps {MARKER}",
         actor=actor,
-    )  # fmt: skip
+    )
+    agent = agent_save(
+        lob=lob,
+        slug="helper",
+        use_case=use_case,
+        alias=chat,
+        instructions=f"Never {MARKER}.",
+        agent=agent,
+        actor=actor,
+    )
     with TestCase.captureOnCommitCallbacks(execute=True):
         documents_ingest(
-            store=store, actor=actor,
+            store=store,
+            actor=actor,
             uploads=[Upload(external_id="handbook", filename="handbook.md", content=f"# Handbook\n{MARKER}".encode())],
-        )  # fmt: skip
+        )
     runner = agent_save(lob=lob, slug="runner", use_case=use_case, alias=chat, instructions="Run.", actor=actor)
     run = agent_run_create(
-        agent=runner, principal=key_principal(issue_key(use_case, environment="sandbox")[1]), request_id="req_audit",
-        messages=[{"role": "user", "content": f"Tell me about {MARKER}"}], actor=actor,
-    )  # fmt: skip
+        agent=runner,
+        principal=key_principal(issue_key(use_case, environment="sandbox")[1]),
+        request_id="req_audit",
+        messages=[{"role": "user", "content": f"Tell me about {MARKER}"}],
+        actor=actor,
+    )
     agent_run_cancel(run=run, actor=actor)
     grounding_attach(use_case=use_case, store=store, actor=actor)
     grounding_detach(use_case=use_case, store=store, actor=actor)

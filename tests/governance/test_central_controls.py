@@ -161,9 +161,12 @@ def test_a_draft_the_policy_language_refuses_writes_nothing(api):
 def test_the_portal_creates_a_policy_with_its_draft_and_publishes_it(api):
     response = api.client.post(
         reverse("admin:governance_guardrailpolicyrecord_add"),
-        {"scope": "central", "name": "portal-policy", "document": '{"rules": [{"check": "secrets", '
-         '"direction": "input", "action": "block"}]}'},
-    )  # fmt: skip
+        {
+            "scope": "central",
+            "name": "portal-policy",
+            "document": '{"rules": [{"check": "secrets", "direction": "input", "action": "block"}]}',
+        },
+    )
     draft = GuardrailPolicyVersion.objects.get()
     published = api.client.post(
         reverse("admin:governance_guardrailpolicyversion_changelist"),

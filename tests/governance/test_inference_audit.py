@@ -30,9 +30,11 @@ def key_with_capture(level: str):
 def ask(key: str):
     body = {"model": "chat", "messages": [{"role": "user", "content": SECRET_PROMPT}]}
     response = CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
     assert response.status_code == 200
     usage_flush(consumer="test")
     return response
@@ -93,9 +95,11 @@ def test_a_replayed_buffer_entry_adds_no_second_audit_event_or_capture():
     _, key = key_with_capture("full")
     body = {"model": "chat", "messages": [{"role": "user", "content": SECRET_PROMPT}]}
     response = CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
     buffer = usage_buffer()
     [(_, event)] = buffer.read_batch(consumer="crashed", count=10, claim_idle_ms=60_000)
     buffer.append(event)  # the same call, buffered twice

@@ -82,8 +82,12 @@ def test_bad_intake_answers_are_refused_field_by_field_and_nothing_is_written(wo
 
     assert response.status_code == 400
     assert set(response.json()) == {
-        "autonomy", "jurisdictions", "expected_monthly_requests", "business_owner", "people_affected",
-    }  # fmt: skip
+        "autonomy",
+        "jurisdictions",
+        "expected_monthly_requests",
+        "business_owner",
+        "people_affected",
+    }
     assert not Intake.objects.exists()
     assert AuditEvent.objects.count() == events_before
     assert UseCase.objects.get(slug="credit").data_classification == "internal"

@@ -55,8 +55,9 @@ def wealth():
 
 
 def use_case_of(lob, slug: str) -> UseCase:
-    return UseCaseFactory(lob=lob, slug=slug, name=slug.replace("-", " ").title(), status="draft",
-                          aliases=[AliasFactory()])  # fmt: skip
+    return UseCaseFactory(
+        lob=lob, slug=slug, name=slug.replace("-", " ").title(), status="draft", aliases=[AliasFactory()]
+    )
 
 
 def review_url(review: Review) -> str:
@@ -121,11 +122,19 @@ def test_an_approval_that_reaches_quorum_creates_the_approval_with_its_condition
     client.force_login(board_member("business"))
 
     with TestCase.captureOnCommitCallbacks(execute=True):
-        response = client.post(review_url(review), {
-            "verdict": "approve", "comment": "Low risk, fine.", "allowed_aliases": [alias.pk],
-            "prompt_capture": "hashed", "human_review_of_outputs": "on", "monthly_budget_cap_usd": "250",
-            "guardrail_policy_version": "", "evidence": SimpleUploadedFile("memo.txt", b"signed memo"),
-        })  # fmt: skip
+        response = client.post(
+            review_url(review),
+            {
+                "verdict": "approve",
+                "comment": "Low risk, fine.",
+                "allowed_aliases": [alias.pk],
+                "prompt_capture": "hashed",
+                "human_review_of_outputs": "on",
+                "monthly_budget_cap_usd": "250",
+                "guardrail_policy_version": "",
+                "evidence": SimpleUploadedFile("memo.txt", b"signed memo"),
+            },
+        )
 
     assert response.status_code == 302
     messages = [str(m) for m in response.wsgi_request._messages]
@@ -143,8 +152,9 @@ def test_an_approval_short_of_quorum_leaves_the_review_open(client, retail):
     review = submitted(use_case_of(retail, "branch-faq"), UserFactory(), customer_facing=True)  # security + risk
     client.force_login(board_member("security"))
 
-    response = client.post(review_url(review), {"verdict": "approve", "comment": "ok", "prompt_capture": "none"},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        review_url(review), {"verdict": "approve", "comment": "ok", "prompt_capture": "none"}, follow=True
+    )
 
     assert "Sign-offs still missing: risk" in response.content.decode()
     review.refresh_from_db()
@@ -158,8 +168,9 @@ def test_four_eyes_refusal_is_a_message_not_an_error_page(client, retail):
     committed(access_services.membership_set, lob=retail, user=insider, role="lob_viewer")
     client.force_login(insider)
 
-    response = client.post(review_url(review), {"verdict": "approve", "comment": "mine", "prompt_capture": "none"},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        review_url(review), {"verdict": "approve", "comment": "mine", "prompt_capture": "none"}, follow=True
+    )
 
     assert response.status_code == 200
     assert "four-eyes" in response.content.decode()
@@ -172,8 +183,9 @@ def test_a_second_decision_on_a_decided_review_is_a_message(client, retail):
     client.force_login(board_member("business"))
     client.post(review_url(review), {"verdict": "request_changes", "comment": "Add metrics.", "prompt_capture": "none"})
 
-    response = client.post(review_url(review), {"verdict": "approve", "comment": "now ok", "prompt_capture": "none"},
-                           follow=True)  # fmt: skip
+    response = client.post(
+        review_url(review), {"verdict": "approve", "comment": "now ok", "prompt_capture": "none"}, follow=True
+    )
 
     assert response.status_code == 200
     assert "already changes requested" in response.content.decode()

@@ -46,9 +46,11 @@ def publish(record: GuardrailPolicyRecord, words: list[str], mode: str = "enforc
 def chat(key: str, content: str) -> int:
     body = {"model": "guarded", "messages": [{"role": "user", "content": content}]}
     response = Client().post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
     return response.status_code
 
 
@@ -72,8 +74,13 @@ def report_in_another_process(redis_url: str) -> list[dict]:
     }
     out = subprocess.run(
         [sys.executable, "manage.py", "guardrails", "shadow-report", "--json"],
-        cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, check=True, timeout=120,
-    )  # fmt: skip
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return json.loads(out.stdout)
 
 

@@ -174,9 +174,11 @@ def test_a_material_change_goes_back_to_review_while_the_approval_keeps_serving(
 def chat(key: str, model: str = "chat"):
     body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def production_key(use_case) -> str:
@@ -278,6 +280,8 @@ def test_an_approval_pins_the_use_case_guardrail_version_the_board_reviewed(use_
 def chat_text(key: str, content: str):
     body = {"model": "chat", "messages": [{"role": "user", "content": content}]}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )

@@ -24,9 +24,13 @@ def screened(engine, action: Action, texts, on_error: OnError = OnError.BLOCK):
 
 @pytest.mark.parametrize(
     ("action", "expected"),
-    [(Action.DROP, ItemAction.DROP), (Action.QUOTE, ItemAction.QUOTE), (Action.BLOCK, ItemAction.BLOCK),
-     (Action.FLAG, ItemAction.FLAG)],
-)  # fmt: skip
+    [
+        (Action.DROP, ItemAction.DROP),
+        (Action.QUOTE, ItemAction.QUOTE),
+        (Action.BLOCK, ItemAction.BLOCK),
+        (Action.FLAG, ItemAction.FLAG),
+    ],
+)
 def test_each_item_carrying_instructions_gets_the_rules_action_and_the_others_are_kept(engine, action, expected):
     screen = screened(engine, action, [BENIGN, POISONED, ADDRESSED])
 

@@ -33,9 +33,12 @@ def key(fake_openai):
     with TestCase.captureOnCommitCallbacks(execute=True):
         central_baseline_install(actor="platform")
     account = provider_account_upsert(
-        name="upstream", provider="openai_compatible", endpoint=fake_openai.url,
-        credentials_ref={"api_key": "env:FAKE_UPSTREAM_KEY"}, timeout_seconds=10,
-    )  # fmt: skip
+        name="upstream",
+        provider="openai_compatible",
+        endpoint=fake_openai.url,
+        credentials_ref={"api_key": "env:FAKE_UPSTREAM_KEY"},
+        timeout_seconds=10,
+    )
     deployment = DeploymentFactory(account=account, provider_model_id="gpt-4o-mini")
     return issue_key(UseCaseFactory(aliases=[AliasFactory(name="guarded", deployments=[deployment])]))[1]
 
@@ -43,9 +46,11 @@ def key(fake_openai):
 def chat(key: str, content: str, **extra):
     body = {"model": "guarded", "messages": [{"role": "user", "content": content}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def test_a_blocked_prompt_never_reaches_the_provider(key, fake_openai):
@@ -117,17 +122,19 @@ def test_a_lob_policy_that_loosens_the_baseline_is_refused_naming_the_rule():
 
     with pytest.raises(ValidationError, match="injection/input"):
         guardrail_draft_save(
-            policy=lob_policy, document={"rules": [{"check": "injection", "direction": "input", "action": "flag"}]},
+            policy=lob_policy,
+            document={"rules": [{"check": "injection", "direction": "input", "action": "flag"}]},
             actor="lob-admin",
-        )  # fmt: skip
+        )
 
 
 def test_guardrails_apply_checks_text_without_calling_a_model(key, fake_openai):
     response = CLIENT.post(
         "/v1/guardrails/apply",
         data=json.dumps({"text": ["Mail jane.doe@example.com", INJECTION], "direction": "input"}),
-        content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+    )
 
     document = response.json()
     assert response.status_code == 200
@@ -161,8 +168,11 @@ def test_a_shadow_version_runs_detect_only_beside_the_enforced_one_and_is_report
     [report] = json.loads(out.getvalue())
     assert report["shadow"] == "central:central:words@v2" and report["texts"] == 3  # two prompts and one answer
     assert report["checks"]["input:denied_words"] == {
-        "enforced_block": 1, "shadow_block": 2, "enforced_mask": 0, "shadow_mask": 0,
-    }  # fmt: skip
+        "enforced_block": 1,
+        "shadow_block": 2,
+        "enforced_mask": 0,
+        "shadow_mask": 0,
+    }
 
 
 def test_every_guardrail_action_is_written_to_the_calls_audit_event(key, fake_openai):

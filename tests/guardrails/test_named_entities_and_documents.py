@@ -110,15 +110,22 @@ def test_a_process_whose_policy_asks_for_no_named_entity_never_loads_the_model()
 @pytest.mark.parametrize(
     ("text", "entity"),
     [
-        ("ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA9d8pQ3Hk2Lx7sQ0Yy8nRQ1F0G5cQk4fR9u2 alice@laptop",
-         "SSH_PUBLIC_KEY"),
+        (
+            "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7vbqajDhA9d8pQ3Hk2Lx7sQ0Yy8nRQ1F0G5cQk4fR9u2 alice@laptop",
+            "SSH_PUBLIC_KEY",
+        ),
         ("DATABASE_URL=postgres://app:S3cr3tPa55@db.internal:5432/prod", "DATABASE_CONNECTION_STRING"),
-        ("Server=tcp:sql01.corp.local,1433;Database=Sales;User Id=svc;Password=Winter2024!x;",
-         "DATABASE_CONNECTION_STRING"),
-        ("Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4g"
-         "RG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", "JSON_WEB_TOKEN"),
+        (
+            "Server=tcp:sql01.corp.local,1433;Database=Sales;User Id=svc;Password=Winter2024!x;",
+            "DATABASE_CONNECTION_STRING",
+        ),
+        (
+            "Authorization: Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4g"
+            "RG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            "JSON_WEB_TOKEN",
+        ),
     ],
-)  # fmt: skip
+)
 def test_keys_tokens_and_connection_strings_are_secrets(engine, text, entity):
     detection = engine.detect(text, rule(Check.SECRETS))
 

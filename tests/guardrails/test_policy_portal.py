@@ -36,8 +36,9 @@ def versions():
     record = GuardrailPolicyRecord.objects.create(scope="central", name="words")
     rule = {"check": "denied_words", "direction": "input", "action": "block"}
     first = published(record, [{**rule, "words": ["alpha"]}])
-    second = published(record, [{**rule, "words": ["alpha", "beta"]}, {"check": "injection", "direction": "input",
-                                                                        "action": "block"}])  # fmt: skip
+    second = published(
+        record, [{**rule, "words": ["alpha", "beta"]}, {"check": "injection", "direction": "input", "action": "block"}]
+    )
     return first, second
 
 

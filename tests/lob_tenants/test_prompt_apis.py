@@ -53,8 +53,12 @@ def test_saving_again_makes_the_next_version_and_both_stay_readable(developer):
     one = developer.get(f"{LOB}/prompt-templates/greeting/versions/1/").json()
     assert one["template"] == GREETING["template"]
     assert one["variables"][1] == {
-        "name": "points", "type": "integer", "required": False, "default": 0, "description": "",
-    }  # fmt: skip
+        "name": "points",
+        "type": "integer",
+        "required": False,
+        "default": 0,
+        "description": "",
+    }
 
 
 def test_a_template_using_an_undeclared_variable_is_a_400_naming_it(developer):

@@ -110,8 +110,12 @@ def test_concurrent_saves_of_one_name_get_distinct_consecutive_versions():
     def save(n: int) -> None:
         try:
             start.wait()
-            saved = prompt_template_save(lob=lob, name="greeting", template=f"Draft {n} for {{{{ who }}}}.",
-                                         variables=[{"name": "who", "type": "string"}])  # fmt: skip
+            saved = prompt_template_save(
+                lob=lob,
+                name="greeting",
+                template=f"Draft {n} for {{{{ who }}}}.",
+                variables=[{"name": "who", "type": "string"}],
+            )
             versions.append(saved.version)
         except BaseException as error:  # reported by the assertion below
             errors.append(error)

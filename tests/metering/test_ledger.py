@@ -220,9 +220,11 @@ def key(use_case):
 def call(key: str, **extra):
     body = {"model": "metered", "messages": [{"role": "user", "content": "count me"}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def redis_flushdb() -> None:

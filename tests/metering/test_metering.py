@@ -36,9 +36,11 @@ def rate_limit_set(**fields):
 def call(key: str, model: str = "metered", **extra):
     body = {"model": model, "messages": [{"role": "user", "content": "count me"}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 def flush() -> list[UsageRecord]:
@@ -188,8 +190,13 @@ def test_budget_counters_lost_with_redis_are_rebuilt_from_the_ledger(key, use_ca
 
 
 def test_threshold_alerts_are_emailed_once_each(key, use_case):
-    budget_set(use_case=use_case, monthly_limit_usd=Decimal("0.0001"), hard_limit=False, thresholds=[50, 100],
-               notify_emails="owner@example.com")  # fmt: skip
+    budget_set(
+        use_case=use_case,
+        monthly_limit_usd=Decimal("0.0001"),
+        hard_limit=False,
+        thresholds=[50, 100],
+        notify_emails="owner@example.com",
+    )
 
     for _ in range(6):
         assert call(key).status_code == 200  # a soft budget only notifies

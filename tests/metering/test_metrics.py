@@ -35,9 +35,11 @@ def test_a_call_is_counted_with_its_tokens_cost_and_latency():
 
     body = {"model": "m", "messages": [{"role": "user", "content": "count"}]}
     usage = CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    ).json()["usage"]  # fmt: skip
+    ).json()["usage"]
 
     after = samples()
     assert after[("genai_requests_total", frozenset(request.items()))] == before + 1

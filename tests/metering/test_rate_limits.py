@@ -160,9 +160,11 @@ def test_a_budget_resets_at_midnight_of_the_first_in_the_metering_time_zone(sett
 def call(key: str, **extra):
     body = {"model": "metered", "messages": [{"role": "user", "content": "count me"}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

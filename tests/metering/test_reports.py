@@ -163,9 +163,12 @@ def test_a_breakdown_by_day_and_provider_has_one_row_per_day_and_provider(march)
 
 def test_a_breakdown_only_counts_the_lobs_it_is_given(march, retail):
     rows = spend_breakdown(
-        lobs=Lob.objects.filter(pk=retail.pk), start=dt.date(2025, 3, 1), end=dt.date(2025, 3, 31),
-        group_by=["lob"], period="month",
-    )  # fmt: skip
+        lobs=Lob.objects.filter(pk=retail.pk),
+        start=dt.date(2025, 3, 1),
+        end=dt.date(2025, 3, 31),
+        group_by=["lob"],
+        period="month",
+    )
 
     assert [(r["lob"], r["requests"], r["cost"]) for r in rows] == [("retail", 4, Decimal("1.8000000003"))]
 

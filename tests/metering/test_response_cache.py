@@ -18,9 +18,11 @@ CLIENT = Client()
 def call(key: str, content: str = "cache me", **extra):
     body = {"model": "cached", "messages": [{"role": "user", "content": content}], **extra}
     return CLIENT.post(
-        "/v1/chat/completions", data=json.dumps(body), content_type="application/json",
+        "/v1/chat/completions",
+        data=json.dumps(body),
+        content_type="application/json",
         HTTP_AUTHORIZATION=f"Bearer {key}",
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture

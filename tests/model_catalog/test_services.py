@@ -91,9 +91,10 @@ def test_routes_are_set_as_a_whole_with_the_routes_before_and_after():
     alias = AliasFactory(name="chat", deployments=[first])
 
     services.alias_routes_set(
-        alias=alias, routes=[services.RouteSpec(second, priority=1), services.RouteSpec(first, priority=2)],
+        alias=alias,
+        routes=[services.RouteSpec(second, priority=1), services.RouteSpec(first, priority=2)],
         actor="platform",
-    )  # fmt: skip
+    )
 
     [event] = events("catalog.alias.routes_set")
     assert [r["deployment"] for r in event.before["routes"]] == ["first"]
@@ -137,10 +138,15 @@ def test_the_portal_change_form_writes_through_the_audited_service(client, platf
     deployment = DeploymentFactory(provider_model_id="v1")
     url = reverse("admin:model_catalog_deployment_change", args=[deployment.pk])
     form = {
-        "name": deployment.name, "account": deployment.account_id, "model": deployment.model_id,
-        "provider_model_id": "v2", "input_price_per_million": "1", "output_price_per_million": "2",
-        "lifecycle": "ga", "options": "{}",
-    }  # fmt: skip
+        "name": deployment.name,
+        "account": deployment.account_id,
+        "model": deployment.model_id,
+        "provider_model_id": "v2",
+        "input_price_per_million": "1",
+        "output_price_per_million": "2",
+        "lifecycle": "ga",
+        "options": "{}",
+    }
 
     response = client.post(url, form)
 
@@ -153,10 +159,17 @@ def test_the_portal_change_form_writes_through_the_audited_service(client, platf
 def test_the_portal_alias_form_sets_routes_through_the_service(client, platform_admin):
     deployment = DeploymentFactory(name="dep-a")
     form = {
-        "name": "new-alias", "description": "", "strategy": "priority", "is_active": "on",
-        "available_in_sandbox": "on", "routes-TOTAL_FORMS": "1", "routes-INITIAL_FORMS": "0",
-        "routes-0-deployment": deployment.pk, "routes-0-priority": "1", "routes-0-weight": "1",
-    }  # fmt: skip
+        "name": "new-alias",
+        "description": "",
+        "strategy": "priority",
+        "is_active": "on",
+        "available_in_sandbox": "on",
+        "routes-TOTAL_FORMS": "1",
+        "routes-INITIAL_FORMS": "0",
+        "routes-0-deployment": deployment.pk,
+        "routes-0-priority": "1",
+        "routes-0-weight": "1",
+    }
 
     response = client.post(reverse("admin:model_catalog_alias_add"), form)
 

@@ -92,14 +92,22 @@ def viewers(tmp_path):
 
     allowance = tool_allowance_save(endpoint_prefix="https://tools.example.com/", classifications=["public"])
     tool = tool_save(
-        lob=lob, name="lookup", description="Finds things.", endpoint_url="https://tools.example.com/lookup",
-        parameters={"type": "object", "properties": {}}, actor=lob_admin,
-    )  # fmt: skip
+        lob=lob,
+        name="lookup",
+        description="Finds things.",
+        endpoint_url="https://tools.example.com/lookup",
+        parameters={"type": "object", "properties": {}},
+        actor=lob_admin,
+    )
     assert allowance.pk and tool.pk
     agent = agent_save(
-        lob=lob, slug="helper", use_case=use_case, alias=use_case.aliases.filter(name=world.chat_model).get(),
-        instructions="Answer briefly.", actor=lob_admin,
-    )  # fmt: skip
+        lob=lob,
+        slug="helper",
+        use_case=use_case,
+        alias=use_case.aliases.filter(name=world.chat_model).get(),
+        instructions="Answer briefly.",
+        actor=lob_admin,
+    )
     principal = key_principal(issue_key(use_case, environment=ApiKey.Environment.SANDBOX)[1])
     with TestCase.captureOnCommitCallbacks(execute=True):
         agent_run_start(
@@ -122,9 +130,14 @@ def viewers(tmp_path):
     )
     Group.objects.create(name="auditors")
     CapturedExchange.objects.create(
-        request_id="req_captured", lob=lob, use_case=use_case, level="full", prompt="Hi", output="Hello",
+        request_id="req_captured",
+        lob=lob,
+        use_case=use_case,
+        level="full",
+        prompt="Hi",
+        output="Hello",
         captured_at=timezone.now(),
-    )  # fmt: skip
+    )
     workflow.use_case_material_change(use_case=use_case, actor=lob_admin, what="A new tool.")  # a review in progress
     return {"a LOB admin": lob_admin, "a board member": reviewer, "a platform admin": platform_admin}
 

@@ -64,9 +64,12 @@ def submitted_with_changes_requested(world) -> Review:
     workflow.intake_save(use_case=world["use_case"], actor=world["retail-admin"], **ANSWERS)
     review = workflow.use_case_submit(use_case=world["use_case"], actor=world["retail-admin"])
     return workflow.review_decide(
-        review=review, reviewer=world["legal"], verdict="request_changes", comment="Add the DPIA.",
+        review=review,
+        reviewer=world["legal"],
+        verdict="request_changes",
+        comment="Add the DPIA.",
         evidence=ContentFile(b"dpia template", name="dpia.txt"),
-    )  # fmt: skip
+    )
 
 
 # ---- the home page and the API roots ----
@@ -206,9 +209,15 @@ def test_the_dashboard_shows_each_use_cases_calls_and_cost(world):
     now = timezone.now()
     for n, (status, cost) in enumerate([("success", "0.0008"), ("success", "1.25"), ("guardrail_blocked", "0")]):
         UsageRecord.objects.create(
-            request_id=f"req-{n}", occurred_at=now, lob=world["use_case"].lob, use_case=world["use_case"],
-            endpoint="chat", alias="retail-chat", status=status, cost=Decimal(cost),
-        )  # fmt: skip
+            request_id=f"req-{n}",
+            occurred_at=now,
+            lob=world["use_case"].lob,
+            use_case=world["use_case"],
+            endpoint="chat",
+            alias="retail-chat",
+            status=status,
+            cost=Decimal(cost),
+        )
 
     page = signed_in(world["retail-admin"]).get(reverse("portal:dashboard")).content.decode()
 
@@ -220,9 +229,15 @@ def test_the_dashboard_shows_each_use_cases_calls_and_cost(world):
 
 def test_the_spend_page_shows_a_sub_cent_day_the_same_way_in_its_headline_and_its_bar(world):
     record = UsageRecord.objects.create(
-        request_id="tiny", occurred_at=timezone.now(), lob=world["use_case"].lob, use_case=world["use_case"],
-        endpoint="chat", alias="retail-chat", status="success", cost=Decimal("0.0008"),
-    )  # fmt: skip
+        request_id="tiny",
+        occurred_at=timezone.now(),
+        lob=world["use_case"].lob,
+        use_case=world["use_case"],
+        endpoint="chat",
+        alias="retail-chat",
+        status="success",
+        cost=Decimal("0.0008"),
+    )
     usage_rollups_add_records([record])  # what the flusher does beside each ledger write
     platform = UserFactory(username="platform", is_staff=True, is_superuser=True)
 

@@ -87,9 +87,13 @@ def upload_json(client: Client, store: VectorStore, *documents: dict):
 def test_a_developer_registers_a_store_by_alias_name_and_use_case_slug(store, developer):
     alias = embedding_alias(name="embed-small")
     body = {
-        "slug": "handbook", "name": "Staff handbook", "embedding_alias": "embed-small", "dimensions": 384,
-        "ingestion_use_case": store.ingestion_use_case.slug, "data_classification": "confidential",
-    }  # fmt: skip
+        "slug": "handbook",
+        "name": "Staff handbook",
+        "embedding_alias": "embed-small",
+        "dimensions": 384,
+        "ingestion_use_case": store.ingestion_use_case.slug,
+        "data_classification": "confidential",
+    }
 
     response = post(developer, f"{API}/retail/vector-stores/create/", body)
 
@@ -98,8 +102,10 @@ def test_a_developer_registers_a_store_by_alias_name_and_use_case_slug(store, de
     assert response.json()["id"] == created.public_id
     assert (created.embedding_alias, created.data_classification) == (alias, "confidential")
     assert (response.json()["document_count"], response.json()["chunk_total"], response.json()["latest_job"]) == (
-        0, 0, None,
-    )  # fmt: skip
+        0,
+        0,
+        None,
+    )
     assert AuditEvent.objects.filter(action="vector_store.created", object_id=str(created.pk)).exists()
 
 
@@ -117,9 +123,13 @@ def test_a_developer_registers_a_store_by_alias_name_and_use_case_slug(store, de
 def test_an_invalid_store_is_a_400_naming_its_field_and_creates_nothing(store, developer, change, field):
     embedding_alias(name="embed-small")
     body = {
-        "slug": "handbook", "name": "Staff handbook", "embedding_alias": "embed-small", "dimensions": 384,
-        "ingestion_use_case": store.ingestion_use_case.slug, **change,
-    }  # fmt: skip
+        "slug": "handbook",
+        "name": "Staff handbook",
+        "embedding_alias": "embed-small",
+        "dimensions": 384,
+        "ingestion_use_case": store.ingestion_use_case.slug,
+        **change,
+    }
 
     response = post(developer, f"{API}/retail/vector-stores/create/", body)
 
@@ -132,9 +142,12 @@ def test_another_lobs_use_case_cannot_pay_for_ingestion(store, developer):
     embedding_alias(name="embed-small")
     foreign = UseCaseFactory(lob=LobFactory(slug="wealth"), slug="advisor")
     body = {
-        "slug": "handbook", "name": "Handbook", "embedding_alias": "embed-small", "dimensions": 384,
+        "slug": "handbook",
+        "name": "Handbook",
+        "embedding_alias": "embed-small",
+        "dimensions": 384,
         "ingestion_use_case": foreign.slug,
-    }  # fmt: skip
+    }
 
     response = post(developer, f"{API}/retail/vector-stores/create/", body)
 
@@ -171,9 +184,11 @@ def test_a_multipart_upload_is_accepted_and_its_job_finishes_with_every_document
         SimpleUploadedFile("warranty.txt", WARRANTY.encode(), content_type="text/plain"),
     ]
     form = {
-        "file": files, "id": ["refunds", "warranty"], "title": ["Refund policy", "Warranty"],
+        "file": files,
+        "id": ["refunds", "warranty"],
+        "title": ["Refund policy", "Warranty"],
         "attributes": [json.dumps({"team": "billing"}), json.dumps({"team": "support"})],
-    }  # fmt: skip
+    }
 
     with eagerly():
         accepted = developer.post(store_url(store, "documents/upload/"), form)
@@ -182,8 +197,11 @@ def test_a_multipart_upload_is_accepted_and_its_job_finishes_with_every_document
     assert accepted.status_code == 202, accepted.content
     assert accepted.json()["documents_total"] == 2
     assert (job["status"], job["documents_done"], job["documents_processed"], job["failures"]) == (
-        "succeeded", 2, 2, [],
-    )  # fmt: skip
+        "succeeded",
+        2,
+        2,
+        [],
+    )
     assert job["chunks_written"] == chunks(store) and job["finished_at"] is not None
     warranty = Document.objects.get(store=store, external_id="warranty")
     assert (warranty.title, warranty.attributes, warranty.status) == ("Warranty", {"team": "support"}, "ready")
@@ -210,11 +228,17 @@ def test_metadata_given_for_some_files_only_is_refused(store, developer):
 
 def test_a_json_upload_takes_text_and_base64_content(store, developer):
     accepted = upload_json(
-        developer, store,
+        developer,
+        store,
         {"id": "refunds", "text": REFUNDS, "filename": "refunds.md", "title": "Refund policy", "version": 3},
-        {"id": "warranty", "content_base64": base64.b64encode(WARRANTY.encode()).decode(), "filename": "w.txt",
-         "source": "https://intranet.example/warranty", "attributes": {"year": 2024}},
-    )  # fmt: skip
+        {
+            "id": "warranty",
+            "content_base64": base64.b64encode(WARRANTY.encode()).decode(),
+            "filename": "w.txt",
+            "source": "https://intranet.example/warranty",
+            "attributes": {"year": 2024},
+        },
+    )
 
     assert accepted.status_code == 202, accepted.content
     job = developer.get(store_url(store, f"jobs/{accepted.json()['id']}/")).json()
@@ -222,8 +246,9 @@ def test_a_json_upload_takes_text_and_base64_content(store, developer):
     listed = {row["id"]: row for row in developer.get(store_url(store, "documents/")).json()["results"]}
     assert (listed["refunds"]["version"], listed["refunds"]["content_type"]) == (3, "text/markdown")
     assert (listed["warranty"]["source"], listed["warranty"]["attributes"]) == (
-        "https://intranet.example/warranty", {"year": 2024},
-    )  # fmt: skip
+        "https://intranet.example/warranty",
+        {"year": 2024},
+    )
 
 
 @pytest.mark.parametrize(
@@ -252,8 +277,10 @@ def test_uploading_the_same_content_again_counts_it_unchanged(store, developer):
 
     assert again.status_code == 202
     assert (again.json()["documents_unchanged"], again.json()["documents_done"], again.json()["status"]) == (
-        1, 0, "succeeded",
-    )  # fmt: skip
+        1,
+        0,
+        "succeeded",
+    )
     assert chunks(store) == written
     assert Document.objects.get(store=store, external_id="refunds").version == 1
 
@@ -327,14 +354,17 @@ def test_a_viewer_reads_but_cannot_write(store):
     embedding_alias(name="embed-small")
 
     writes = [
-        post(viewer, f"{API}/retail/vector-stores/create/", {"slug": "x", "name": "X", "embedding_alias": "embed-small",
-                                                              "dimensions": 384, "ingestion_use_case": "x"}),
+        post(
+            viewer,
+            f"{API}/retail/vector-stores/create/",
+            {"slug": "x", "name": "X", "embedding_alias": "embed-small", "dimensions": 384, "ingestion_use_case": "x"},
+        ),
         post(viewer, store_url(store, "documents/upload/"), {"documents": [{"id": "a", "text": WARRANTY}]}),
         post(viewer, store_url(store, "documents/a/delete/")),
         post(viewer, store_url(store, "groundings/attach/"), {"use_case": store.ingestion_use_case.slug}),
         post(viewer, store_url(store, "delete/")),
         post(viewer, store_url(store, "share/"), {"use_case": "wealth/advisor"}),
-    ]  # fmt: skip
+    ]
 
     assert viewer.get(store_url(store)).status_code == 200
     assert [response.status_code for response in writes] == [403] * len(writes)

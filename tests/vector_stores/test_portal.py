@@ -44,11 +44,21 @@ def developer(client, store):
 
 def store_form(store: VectorStore, alias, **changes) -> dict:
     return {
-        "lob": store.lob.pk, "slug": "handbook", "name": "Staff handbook", "description": "",
-        "embedding_alias": alias.pk, "dimensions": 384, "metric": "cosine", "data_classification": "internal",
-        "ingestion_use_case": store.ingestion_use_case.pk, "backend": "pgvector", "connection": "",
-        "chunk_size": 800, "chunk_overlap": 120, **changes,
-    }  # fmt: skip
+        "lob": store.lob.pk,
+        "slug": "handbook",
+        "name": "Staff handbook",
+        "description": "",
+        "embedding_alias": alias.pk,
+        "dimensions": 384,
+        "metric": "cosine",
+        "data_classification": "internal",
+        "ingestion_use_case": store.ingestion_use_case.pk,
+        "backend": "pgvector",
+        "connection": "",
+        "chunk_size": 800,
+        "chunk_overlap": 120,
+        **changes,
+    }
 
 
 def test_a_developer_registers_a_store_through_the_service(developer, store):

@@ -226,11 +226,21 @@ def token(caller) -> str:
         ({"query": "refund", "top_k": 3}, "top_k"),
     ],
     ids=[
-        "unknown-filter-type", "filter-without-key", "empty-compound", "in-without-a-list", "nin-without-a-list",
-        "gt-with-a-list", "zero-results", "too-many-results",
-        "threshold-out-of-range", "empty-query", "blank-query", "no-query", "unknown-parameter",
+        "unknown-filter-type",
+        "filter-without-key",
+        "empty-compound",
+        "in-without-a-list",
+        "nin-without-a-list",
+        "gt-with-a-list",
+        "zero-results",
+        "too-many-results",
+        "threshold-out-of-range",
+        "empty-query",
+        "blank-query",
+        "no-query",
+        "unknown-parameter",
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_a_400_openai_error_naming_the_parameter(token, store, body, param):
     error = assert_openai_error(post(token, store.public_id, body), 400, type="invalid_request_error")
 

@@ -198,9 +198,16 @@ class PgVectorBackend:
 
 def _row(chunk: Chunk) -> tuple[Any, ...]:
     return (
-        chunk.chunk_id, chunk.document_id, chunk.document_version, chunk.ordinal, chunk.title, chunk.source,
-        chunk.text, json.dumps(dict(chunk.attributes)), list(chunk.embedding),
-    )  # fmt: skip
+        chunk.chunk_id,
+        chunk.document_id,
+        chunk.document_version,
+        chunk.ordinal,
+        chunk.title,
+        chunk.source,
+        chunk.text,
+        json.dumps(dict(chunk.attributes)),
+        list(chunk.embedding),
+    )
 
 
 def _filter_sql(node: Mapping[str, Any], params: dict[str, Any]) -> sql.Composable:

@@ -91,9 +91,13 @@ class Command(BaseCommand):
 
         job_ids: list[int] = []
         bar = tqdm(
-            total=len(scan.files), unit="doc", desc=f"ingesting into {store}", file=_ProgressStream(self.stderr),
-            disable=options["verbosity"] == 0, dynamic_ncols=True,
-        )  # fmt: skip
+            total=len(scan.files),
+            unit="doc",
+            desc=f"ingesting into {store}",
+            file=_ProgressStream(self.stderr),
+            disable=options["verbosity"] == 0,
+            dynamic_ncols=True,
+        )
         try:
             for batch in directory_upload_batches(scan, batch_size=options["batch_size"]):
                 try:
