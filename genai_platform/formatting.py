@@ -1,18 +1,23 @@
-"""Values as people read them: money to the cent (less than a cent as "< $0.01"), dates in the
-viewer's time zone to the minute, empty lists as "none". One module, used by templates (through
-`templatetags.portal_format`), admin columns and the spend page, so the same amount never reads
-"$0.00" in one place and "$0.0008" in another."""
+"""Values as people read them: money to the cent (less than a cent as "< $0.01"), prices per million
+tokens exact without trailing zeros, dates in the viewer's time zone to the minute, empty lists as
+"none", unset limits as "no limit", JSON objects as `key: value` lists. One module, used by templates
+(through `templatetags.portal_format`), admin columns (`human_column`) and the spend page, so the
+same amount never reads "$0.00" in one place and "$0.0008" in another."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.utils import timezone
+from django.utils.html import conditional_escape, format_html, format_html_join
+from django.utils.safestring import SafeString
 
 CENT = Decimal("0.01")
 NONE = "none"
+NO_LIMIT = "no limit"
 
 
 def money(value: Any, currency: str = "$") -> str:
@@ -30,6 +35,25 @@ def money(value: Any, currency: str = "$") -> str:
     rounded = amount.quantize(CENT, rounding=ROUND_HALF_UP)
     sign = "-" if rounded < 0 else ""
     return f"{sign}{currency}{abs(rounded):,.2f}"
+
+
+def price_per_million(value: Any, currency: str = "$") -> str:
+    """`$0.15 per 1M tokens`: as many decimals as the price has (a price is exact, not rounded to the
+    cent), at least two, without the stored column's trailing zeros."""
+    if value is None or value == "":
+        return NONE
+    try:
+        amount = Decimal(str(value)).normalize()
+    except (InvalidOperation, ValueError):
+        return str(value)
+    if amount.as_tuple().exponent > -2:
+        amount = amount.quantize(CENT)
+    return f"{currency}{amount:,f} per 1M tokens"
+
+
+def limit(value: Any) -> str:
+    """A limit, `no limit` when unset (`None`): an empty limit means unlimited, never zero."""
+    return NO_LIMIT if value is None or value == "" else human(value)
 
 
 def when(value: Any) -> str:
@@ -76,3 +100,30 @@ def human(value: Any) -> str:
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] == "T":
         return when(value)
     return str(value)
+
+
+def key_values(value: Any) -> SafeString:
+    """A JSON document (an audit event's before/after, a policy's rules) as a list of `key: value`
+    lines, nested objects and lists of objects as nested lists; plain values as `human` shows them."""
+    if isinstance(value, dict) and value:
+        lines = ((str(key).replace("_", " "), key_values(item)) for key, item in value.items())
+        return format_html('<ul class="key-values">{}</ul>', format_html_join("", "<li>{}: {}</li>", lines))
+    if isinstance(value, (list, tuple)) and any(isinstance(item, (dict, list, tuple)) for item in value):
+        return format_html(
+            '<ol class="key-values">{}</ol>',
+            format_html_join("", "<li>{}</li>", ((key_values(item),) for item in value)),
+        )
+    return conditional_escape(human(value))
+
+
+def human_column(field: str, formatter: Callable[[Any], str] = human, description: str = "") -> Any:
+    """An admin column or read-only field showing `field` as people read it, never as a raw value
+    (`None`, `[]`, a JSON dump, eight decimals). Add its name to `list_display` or `readonly_fields`."""
+
+    def shown(model_admin: Any, obj: Any) -> str:
+        return formatter(getattr(obj, field))
+
+    # What `django.contrib.admin.display` sets, without importing the admin into this module.
+    shown.short_description = description or field.replace("_", " ")  # type: ignore[attr-defined]
+    shown.admin_order_field = field  # type: ignore[attr-defined]
+    return shown

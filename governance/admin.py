@@ -23,6 +23,7 @@ from django.utils import timezone
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import VIEW, PortalAdmin
 from genai_platform.audit.models import AuditEvent
+from genai_platform.formatting import human_column, key_values, when
 from model_catalog.models import Alias
 
 from .models import Approval, CapturedExchange, Intake, Review, ReviewDecision
@@ -39,6 +40,25 @@ class AuditEventAdmin(PortalAdmin):
     list_display = ["occurred_at", "actor", "action", "object_type", "object_id", "lob_slug"]
     list_filter = ["action", "lob_slug"]
     search_fields = ["actor", "object_id", "request_id"]
+    fields = [
+        "occurred_at_shown",
+        "actor",
+        "action",
+        "object_type",
+        "object_id",
+        "lob_slug",
+        "before_shown",
+        "after_shown",
+        "request_id",
+        "chain",
+        "sequence",
+        "prev_hash",
+        "hash",
+    ]
+    readonly_fields = fields
+    occurred_at_shown = human_column("occurred_at", when, "occurred at")
+    before_shown = human_column("before", key_values)
+    after_shown = human_column("after", key_values)
 
 
 @admin.register(CapturedExchange)

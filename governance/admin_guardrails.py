@@ -20,6 +20,7 @@ from django.urls import path
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
+from genai_platform.formatting import human_column, key_values, listing
 from lob_tenants.models import DataClassification
 
 from .models import GuardrailPolicyRecord, GuardrailPolicyVersion, ModelApproval
@@ -61,7 +62,9 @@ class GuardrailPolicyVersionAdmin(PortalAdmin):
     list_display = ["policy", "number", "status", "mode", "fingerprint", "published_at", "published_by"]
     list_filter = ["status", "mode"]
     list_select_related = ["policy"]
-    readonly_fields = ["policy", "number", "status", "mode", "document", "fingerprint", "published_at", "published_by"]
+    fields = ["policy", "number", "status", "mode", "rules", "fingerprint", "published_at", "published_by"]
+    readonly_fields = fields
+    rules = human_column("document", key_values, "rules")
 
     def get_urls(self) -> list[Any]:
         return [
@@ -208,8 +211,10 @@ class ModelApprovalAdmin(PortalAdmin):
     access_object = "catalog"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
     form = ModelApprovalForm
-    list_display = ["alias", "classifications", "approved_by", "approved_at"]
+    list_display = ["alias", "classifications_shown", "approved_by", "approved_at"]
     list_select_related = ["alias"]
+    classifications_shown = human_column("classifications", listing)
+    read_as = {"classifications": "classifications_shown"}
 
     def get_readonly_fields(self, request: HttpRequest, obj: ModelApproval | None = None) -> list[str]:
         return [] if obj is None else ["alias"]

@@ -5,19 +5,15 @@ and puts a service's refusal on the field it concerns."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from django import forms
 from django.contrib.admin import ModelAdmin
-from django.contrib.admin import display as admin_display
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
-
-from genai_platform.formatting import human
 
 #: The POST field that says which of a page's forms was sent.
 FORM_FIELD = "portal_form"
@@ -75,13 +71,3 @@ def form_page(
 def bound_or_blank(request: HttpRequest, name: str, form_class: type[forms.Form], **kwargs: Any) -> forms.Form:
     """The form bound to the POST when it is the one sent, a blank one otherwise."""
     return form_class(request.POST, **kwargs) if sent_form(request) == name else form_class(**kwargs)
-
-
-def human_column(field: str, formatter: Callable[[Any], str] = human, description: str = "") -> Any:
-    """An admin column or read-only field showing `field` as people read it (`genai_platform.formatting`),
-    never as a raw value (`None`, `[]`, a JSON dump, eight decimals)."""
-
-    def shown(model_admin: ModelAdmin, obj: models.Model) -> str:
-        return formatter(getattr(obj, field))
-
-    return admin_display(description=description or field.replace("_", " "), ordering=field)(shown)

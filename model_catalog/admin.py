@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
+from genai_platform.formatting import human_column, price_per_million
 
 from . import services
 from .models import Alias, CatalogModel, Deployment, ProviderAccount, Route
@@ -87,10 +88,13 @@ class DeploymentAdmin(CatalogAdmin):
         "deprecated_on",
         "retires_on",
         "replacement",
-        "input_price_per_million",
-        "output_price_per_million",
+        "input_price",
+        "output_price",
     ]
     list_select_related = ["account", "model", "replacement"]
+    input_price = human_column("input_price_per_million", price_per_million, "input price")
+    output_price = human_column("output_price_per_million", price_per_million, "output price")
+    read_as = {"input_price_per_million": "input_price", "output_price_per_million": "output_price"}
     list_filter = ["lifecycle", "account__provider"]
     search_fields = ["name", "provider_model_id"]
 

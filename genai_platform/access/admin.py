@@ -14,6 +14,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
+from genai_platform.formatting import human_column, key_values
 from lob_tenants.models import Membership
 
 from . import notices, people, services
@@ -225,18 +226,20 @@ class PeopleNoticeAdmin(PortalAdmin):
     list_filter = ["refused", "action", "lob"]
     list_select_related = ["lob"]
     search_fields = ["subject", "actor"]
-    readonly_fields = [
+    fields = [
         "lob",
         "occurred_at",
         "actor",
         "action",
         "subject",
         "refused",
-        "details",
+        "details_shown",
         "audit_event_id",
         "emailed_at",
         "webhook_posted_at",
     ]
+    readonly_fields = fields
+    details_shown = human_column("details", key_values)
 
 
 @admin.register(LobNoticeSettings)

@@ -121,6 +121,10 @@ class PortalAdmin(admin.ModelAdmin):
     view_action: str = READ
     portal_actions: frozenset[str] = frozenset({VIEW})
     shared_relations: frozenset[str] = frozenset()
+    #: Model fields whose stored form no person should read (`0.150000`, `None` for "no limit"), each
+    #: with the admin column (`formatting.human_column`) shown in its place on a page the viewer may
+    #: only read; where they may change the row, the form's input stays.
+    read_as: dict[str, str] = {}
 
     # ---- the decisions ----
 
@@ -209,6 +213,12 @@ class PortalAdmin(admin.ModelAdmin):
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} matches the given query.")
         return obj
+
+    def get_fields(self, request: HttpRequest, obj: models.Model | None = None) -> list[Any]:
+        fields = super().get_fields(request, obj)
+        if not self.read_as or obj is None or self.has_change_permission(request, obj):
+            return fields
+        return [self.read_as.get(name, name) for name in fields]
 
     def get_list_filter(self, request: HttpRequest) -> list[Any]:
         return [self._scoped_filter(entry) for entry in super().get_list_filter(request)]

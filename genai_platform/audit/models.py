@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from genai_platform.formatting import when
+
 #: The chain of events that belong to no LOB (catalog, policies, central roles).
 CENTRAL_CHAIN = "central"
 
@@ -39,7 +41,7 @@ class AuditEvent(models.Model):
         constraints = [models.UniqueConstraint(fields=["chain", "sequence"], name="audit_event_chain_position")]
 
     def __str__(self) -> str:
-        return f"{self.occurred_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.object_type}:{self.object_id}"
+        return f"{when(self.occurred_at)} {self.actor} {self.action} {self.object_type}:{self.object_id}"
 
 
 class AuditChainHead(models.Model):

@@ -18,7 +18,7 @@ from django.urls import NoReverseMatch, path, reverse
 
 from genai_platform.access.policy import READ
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
-from genai_platform.formatting import money
+from genai_platform.formatting import human_column, limit, listing, money, price_per_million
 from lob_tenants.models import ApiKey, Lob
 
 from . import reports
@@ -48,7 +48,7 @@ class UsageRecordAdmin(PortalAdmin):
         "status",
         "input_tokens",
         "output_tokens",
-        "cost",
+        "cost_shown",
         "latency_ms",
     ]
     list_filter = ["status", "provider", "lob"]
@@ -58,6 +58,14 @@ class UsageRecordAdmin(PortalAdmin):
     exclude = ["api_key"]
     # Counting every row of a large ledger on each page is slow and tells nobody anything.
     show_full_result_count = False
+    cost_shown = human_column("cost", money)
+    input_price = human_column("input_price_per_million", price_per_million, "input price")
+    output_price = human_column("output_price_per_million", price_per_million, "output price")
+    read_as = {
+        "cost": "cost_shown",
+        "input_price_per_million": "input_price",
+        "output_price_per_million": "output_price",
+    }
 
     def get_urls(self):
         spend = path("spend/", self.admin_site.admin_view(self.spend_view), name="metering_usagerecord_spend")
@@ -132,9 +140,12 @@ class BudgetAdmin(PortalAdmin):
     access_object = "budget"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
     form = BudgetForm
-    list_display = ["__str__", "monthly_limit_usd", "hard_limit", "thresholds"]
+    list_display = ["__str__", "monthly_limit", "hard_limit", "thresholds_shown"]
     list_filter = ["hard_limit"]
     list_select_related = ["lob", "use_case__lob"]
+    monthly_limit = human_column("monthly_limit_usd", money, "monthly limit")
+    thresholds_shown = human_column("thresholds", listing)
+    read_as = {"monthly_limit_usd": "monthly_limit", "thresholds": "thresholds_shown"}
 
     def get_readonly_fields(self, request: HttpRequest, obj: Budget | None = None) -> list[str]:
         return [] if obj is None else ["lob", "use_case"]
@@ -191,8 +202,11 @@ class RateLimitAdmin(PortalAdmin):
     access_object = "budget"
     portal_actions = frozenset({VIEW, ADD, CHANGE})
     form = RateLimitForm
-    list_display = ["scope", "requests_per_minute", "tokens_per_minute"]
+    list_display = ["scope", "requests_shown", "tokens_shown"]
     list_select_related = ["lob", "use_case__lob"]
+    requests_shown = human_column("requests_per_minute", limit, "requests per minute")
+    tokens_shown = human_column("tokens_per_minute", limit, "tokens per minute")
+    read_as = {"requests_per_minute": "requests_shown", "tokens_per_minute": "tokens_shown"}
 
     def portal_rows(self, request: HttpRequest) -> Any:
         return super().portal_rows(request).filter(api_key__isnull=True)

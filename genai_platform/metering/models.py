@@ -8,6 +8,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from genai_platform.formatting import money
 from lob_tenants.models import ApiKey, Lob, UseCase
 
 
@@ -54,7 +55,7 @@ class UsageRecord(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.request_id} {self.status} {self.cost}"
+        return f"{self.request_id} {self.status} {money(self.cost)}"
 
 
 class Budget(models.Model):
@@ -84,7 +85,7 @@ class Budget(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.scope_label}: {self.monthly_limit_usd} USD/month"
+        return f"{self.scope_label}: {money(self.monthly_limit_usd)} a month"
 
     @property
     def scope_label(self) -> str:
@@ -127,7 +128,10 @@ class RateLimit(models.Model):
 
     def __str__(self) -> str:
         scope = self.lob or self.use_case or self.api_key
-        return f"{scope}: {self.requests_per_minute} rpm, {self.tokens_per_minute} tpm"
+        rpm, tpm = self.requests_per_minute, self.tokens_per_minute
+        requests = "no request limit" if rpm is None else f"{rpm:,} requests a minute"
+        tokens = "no token limit" if tpm is None else f"{tpm:,} tokens a minute"
+        return f"{scope}: {requests}, {tokens}"
 
 
 class DeadLetterUsage(models.Model):
@@ -178,4 +182,4 @@ class UsageDailyRollup(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.day} {self.use_case_id} {self.alias}: {self.requests} calls, {self.cost} USD"
+        return f"{self.day} {self.use_case_id} {self.alias}: {self.requests} calls, {money(self.cost)}"

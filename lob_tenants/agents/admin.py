@@ -17,10 +17,10 @@ from django.utils.html import format_html
 
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
-from genai_platform.formatting import listing, money
+from genai_platform.formatting import human_column, listing, money
 from genai_platform.inference.errors import InferenceError
 from lob_tenants.models import ApiKey
-from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page, human_column
+from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page
 from lob_tenants.selectors import active_keys_of, key_principal_by_prefix
 
 from . import services
