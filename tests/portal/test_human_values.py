@@ -31,7 +31,7 @@ from lob_tenants.agents.services import agent_run_start, agent_save, tool_allowa
 from lob_tenants.models import ApiKey, UseCase
 from lob_tenants.selectors import key_principal
 from lob_tenants.services import prompt_template_save
-from tests.factories import UserFactory, issue_key
+from tests.factories import LobFactory, UseCaseFactory, UserFactory, issue_key
 
 pytestmark = pytest.mark.django_db
 
@@ -106,12 +106,21 @@ def viewers(tmp_path):
         )
     assert AgentRun.objects.filter(status=AgentRun.Status.SUCCEEDED).exists()
     usage_flush(consumer="test")
-    prompt_template_save(
+    template = prompt_template_save(
         lob=lob,
         name="greeting",
         template="Hello {{ name }}",
         variables=[{"name": "name", "type": "string"}],
         actor=lob_admin,
+    )
+    partner = UseCaseFactory(lob=LobFactory(slug="wealth", name="Wealth"), slug="advisor")
+    committed(access_services.object_share, obj=template, owner_lob=lob, use_case=partner, actor=lob_admin)
+    committed(
+        access_services.break_glass_request,
+        requester=reviewer,
+        lob=lob,
+        reason="A customer reports a leaked answer; I need to read the capture.",
+        duration_minutes=30,
     )
     budget_set(lob=lob, monthly_limit_usd=50, actor=platform_admin)
     rate_limit_set(use_case=use_case, requests_per_minute=60, actor=platform_admin)
