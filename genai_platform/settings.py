@@ -306,6 +306,16 @@ METERING_SPOOL_RETENTION_SECONDS = env.int("METERING_SPOOL_RETENTION_SECONDS", d
 #: Who hears that a usage record was set aside as a dead letter (comma-separated emails, a webhook).
 LEDGER_ALERT_EMAILS = env.str("LEDGER_ALERT_EMAILS", default="")
 LEDGER_ALERT_WEBHOOK_URL = env.str("LEDGER_ALERT_WEBHOOK_URL", default="")
+#: Months of usage records and audit events kept in their partitioned tables; older months are
+#: detached, exported to LEDGER_ARCHIVE_DIR and dropped (0 keeps every month). Audit is usually kept longer.
+LEDGER_RETENTION_MONTHS = env.int("LEDGER_RETENTION_MONTHS", default=0)
+AUDIT_RETENTION_MONTHS = env.int("AUDIT_RETENTION_MONTHS", default=0)
+#: Monthly partitions created ahead of the current month (on migrate and daily by beat).
+LEDGER_PARTITIONS_AHEAD = env.int("LEDGER_PARTITIONS_AHEAD", default=3)
+#: Where archived partitions go: `<partition>.jsonl` and `<partition>.manifest.json` (hashes).
+LEDGER_ARCHIVE_DIR = env.str("LEDGER_ARCHIVE_DIR", default=str(VAR_DIR / "archive"))
+#: The queue of partition maintenance: production runs one worker on it as the tables' owner role.
+LEDGER_MAINTENANCE_QUEUE = env.str("LEDGER_MAINTENANCE_QUEUE", default="platform")
 #: When set, GET /metrics requires `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 WEBHOOK_SIGNING_SECRET = env.str("WEBHOOK_SIGNING_SECRET", default=SECRET_KEY)
@@ -330,6 +340,17 @@ CELERY_BEAT_SCHEDULE = {
     "audit-checkpoint": {
         "task": "governance.audit_checkpoint",
         "schedule": env.float("AUDIT_CHECKPOINT_SECONDS", default=3600.0),
+    },
+    # Partition maintenance needs the tables' owner: its queue is served by a worker running as that role.
+    "ledger-partitions-ensure": {
+        "task": "metering.partitions_ensure",
+        "schedule": 86_400.0,
+        "options": {"queue": LEDGER_MAINTENANCE_QUEUE},
+    },
+    "ledger-partitions-archive": {
+        "task": "metering.partitions_archive",
+        "schedule": 86_400.0,
+        "options": {"queue": LEDGER_MAINTENANCE_QUEUE},
     },
 }
 

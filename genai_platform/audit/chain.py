@@ -76,14 +76,22 @@ VERIFY_COLUMNS = (
 )
 
 
-def verify_chain(chain: str, rows: Iterable[Sequence[Any]], checkpoints: list[dict[str, Any]]) -> ChainProblem | None:
+def verify_chain(
+    chain: str,
+    rows: Iterable[Sequence[Any]],
+    checkpoints: list[dict[str, Any]],
+    *,
+    after: tuple[int, str] = (0, GENESIS),
+) -> ChainProblem | None:
     """The first problem in `chain` (rows of VERIFY_COLUMNS in sequence order), or None when it is intact.
 
     Detects a changed field (hash mismatch), a removed event (gap in positions or a broken
-    link), a swap (broken link), and a tail cut off past a signed checkpoint. The loop is the whole
+    link), a swap (broken link), and a tail cut off past a signed checkpoint. `after` is the
+    position and hash the rows continue from: the chain's start, or the end of its archived months
+    (the rows of an archive export continue from the archive before it). The loop is the whole
     cost of `audit verify`, so it works on plain tuples and builds `canonical`'s document directly
     (keys already in sorted order), one JSON encoding and one SHA-256 per event."""
-    expected_prev, expected_sequence = GENESIS, 1
+    expected_sequence, expected_prev = after[0] + 1, after[1]
     checkpoint_hashes = {c["sequence"]: None for c in checkpoints}
     sha256, loads, encode = hashlib.sha256, json.loads, _CANONICAL_ENCODER.encode
     for (

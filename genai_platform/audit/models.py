@@ -38,7 +38,13 @@ class AuditEvent(models.Model):
     class Meta:
         db_table = "governance_auditevent"
         ordering = ["-occurred_at", "-id"]
-        constraints = [models.UniqueConstraint(fields=["chain", "sequence"], name="audit_event_chain_position")]
+        # Partitioned by month on `occurred_at` (PostgreSQL): a unique key must contain the partition
+        # key, so the position's is (chain, sequence, occurred_at). Two events at one position are
+        # still impossible: appends to a chain are serialized by its head's lock, and `audit verify`
+        # would name a position held twice.
+        constraints = [
+            models.UniqueConstraint(fields=["chain", "sequence", "occurred_at"], name="audit_event_chain_position")
+        ]
 
     def __str__(self) -> str:
         return f"{when(self.occurred_at)} {self.actor} {self.action} {self.object_type}:{self.object_id}"
@@ -50,6 +56,9 @@ class AuditChainHead(models.Model):
     chain = models.SlugField(max_length=64, unique=True)
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    #: The time of the chain's last event: the next one is never earlier, so a month's partition
+    #: always holds one unbroken run of each chain (hosts' clocks may differ by a little).
+    last_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "governance_auditchainhead"
@@ -75,3 +84,28 @@ class AuditCheckpoint(models.Model):
 
     def __str__(self) -> str:
         return f"checkpoint {self.chain}@{self.sequence}"
+
+
+class ArchivedPartition(models.Model):
+    """A month of the audit log or the usage ledger that was detached, exported to the archive and
+    dropped (`manage.py ledger_partitions archive`). Append-only like the events: for an audit
+    partition, `chains` says where each chain's archived run starts and ends, so `audit verify`
+    starts each live chain from its archived end and can check the export file itself."""
+
+    table = models.CharField(max_length=63)
+    partition = models.CharField(max_length=63, unique=True)
+    month_start = models.DateTimeField()
+    month_end = models.DateTimeField()
+    rows = models.PositiveBigIntegerField()
+    file_name = models.CharField(max_length=255, help_text="The export's file name in the archive directory.")
+    sha256 = models.CharField(max_length=64, help_text="SHA-256 of the export file.")
+    #: {chain: {"first_sequence", "prev_hash", "last_sequence", "last_hash", "events"}}; empty for usage.
+    chains = models.JSONField(default=dict, blank=True)
+    archived_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "audit_archivedpartition"
+        ordering = ["table", "month_start"]
+
+    def __str__(self) -> str:
+        return f"{self.partition}: {self.rows:,} rows archived {when(self.archived_at)}"

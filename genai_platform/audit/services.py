@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import closing
@@ -14,8 +15,8 @@ from django.utils import timezone
 
 from genai_platform.dbcopy import bulk_insert
 
-from .chain import VERIFY_COLUMNS, ChainProblem, event_hash, sign_checkpoint, verify_chain
-from .models import CENTRAL_CHAIN, AuditChainHead, AuditCheckpoint, AuditEvent
+from .chain import GENESIS, VERIFY_COLUMNS, ChainProblem, event_hash, sign_checkpoint, verify_chain
+from .models import CENTRAL_CHAIN, ArchivedPartition, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
 def audit_actor(user: Any) -> str:
@@ -53,7 +54,7 @@ def audit_record(
     event = AuditEvent(
         chain=chain,
         sequence=head.sequence + 1,
-        occurred_at=timezone.now(),
+        occurred_at=_not_before(timezone.now(), head),
         actor=actor,
         action=action,
         object_type=object_type,
@@ -66,9 +67,15 @@ def audit_record(
     )
     event.hash = event_hash(model_to_dict(event) | {"occurred_at": event.occurred_at})
     event.save()
-    head.sequence, head.hash = event.sequence, event.hash
-    head.save(update_fields=["sequence", "hash"])
+    head.sequence, head.hash, head.last_at = event.sequence, event.hash, event.occurred_at
+    head.save(update_fields=["sequence", "hash", "last_at"])
     return event
+
+
+def _not_before(now: dt.datetime, head: AuditChainHead) -> dt.datetime:
+    """A chain's time never goes back, though writers' clocks may differ a little: so a month's
+    partition holds one unbroken run of each chain, which its archive can verify on its own."""
+    return now if head.last_at is None or now >= head.last_at else head.last_at
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
         event = {
             "chain": head.chain,
             "sequence": head.sequence + 1,
-            "occurred_at": now,
+            "occurred_at": _not_before(now, head),
             "actor": entry.actor,
             "action": entry.action,
             "object_type": entry.object_type,
@@ -137,7 +144,7 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
             "prev_hash": head.hash,
         }
         event["hash"] = event_hash(event)
-        head.sequence, head.hash = event["sequence"], event["hash"]
+        head.sequence, head.hash, head.last_at = event["sequence"], event["hash"], event["occurred_at"]
         rows.append(
             [
                 *(event[c] for c in _AUDIT_COLUMNS[:8]),
@@ -148,7 +155,7 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
         )
     bulk_insert(AuditEvent._meta.db_table, _AUDIT_COLUMNS, rows)
     for head in heads.values():
-        AuditChainHead.objects.filter(pk=head.pk).update(sequence=head.sequence, hash=head.hash)
+        AuditChainHead.objects.filter(pk=head.pk).update(sequence=head.sequence, hash=head.hash, last_at=head.last_at)
     return len(rows)
 
 
@@ -169,20 +176,36 @@ def _json_safe(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def audit_verify() -> list[ChainProblem]:
-    """Walks every chain; one problem (the first) per broken chain."""
+    """Walks every chain; one problem (the first) per broken chain.
+
+    A chain whose first months were archived (`ArchivedPartition`) is walked from the end of its
+    last archived run: its first live event must link to that hash. Checkpoints inside the archived
+    run are checked when the archive's export is verified (`archive_verify`)."""
     problems = []
+    anchors = archived_chain_ends()
     chains = set(AuditEvent.objects.values_list("chain", flat=True).distinct())
     chains |= set(AuditCheckpoint.objects.values_list("chain", flat=True).distinct())
     chains |= set(AuditChainHead.objects.values_list("chain", flat=True))
     for chain in sorted(chains):
-        checkpoints = list(AuditCheckpoint.objects.filter(chain=chain).values())
+        after = anchors.get(chain, (0, GENESIS))
+        checkpoints = list(AuditCheckpoint.objects.filter(chain=chain, sequence__gt=after[0]).values())
         with closing(_chain_rows(chain)) as rows:  # ends its transaction even when it stops early
-            problem = verify_chain(chain, rows, checkpoints)
+            problem = verify_chain(chain, rows, checkpoints, after=after)
         if problem is None:
-            problem = _head_problem(chain)
+            problem = _head_problem(chain, archived_through=after[0])
         if problem is not None:
             problems.append(problem)
     return problems
+
+
+def archived_chain_ends() -> dict[str, tuple[int, str]]:
+    """Each chain's last archived position and hash: where its live events continue from."""
+    ends: dict[str, tuple[int, str]] = {}
+    for chains in ArchivedPartition.objects.filter(table=AuditEvent._meta.db_table).values_list("chains", flat=True):
+        for chain, run in chains.items():
+            if run["last_sequence"] > ends.get(chain, (0, ""))[0]:
+                ends[chain] = (run["last_sequence"], run["last_hash"])
+    return ends
 
 
 def _chain_rows(chain: str) -> Iterator[tuple[Any, ...]]:
@@ -210,13 +233,14 @@ def _chain_rows(chain: str) -> Iterator[tuple[Any, ...]]:
         yield from rows
 
 
-def _head_problem(chain: str) -> ChainProblem | None:
+def _head_problem(chain: str, *, archived_through: int = 0) -> ChainProblem | None:
     """The head row remembers how long the chain was: events cut off the end are noticed too."""
     head = AuditChainHead.objects.filter(chain=chain).first()
     last = AuditEvent.objects.filter(chain=chain).order_by("-sequence").first()
-    if head is None or head.sequence == (last.sequence if last else 0):
+    last_sequence = last.sequence if last else archived_through
+    if head is None or head.sequence == last_sequence:
         return None
-    return ChainProblem(chain, (last.sequence if last else 0) + 1, None, f"the chain should end at {head.sequence}")
+    return ChainProblem(chain, last_sequence + 1, None, f"the chain should end at {head.sequence}")
 
 
 def audit_export(out: IO[str], *, chain: str | None = None, after_id: int = 0) -> int:

@@ -14,7 +14,12 @@ from lob_tenants.models import ApiKey, Lob, UseCase
 
 class UsageRecord(models.Model):
     """One invocation, whatever its outcome, priced at the moment it was made. Written once per
-    request id: replaying the buffer after a crash can never count a call twice."""
+    request id: replaying the buffer after a crash can never count a call twice.
+
+    On PostgreSQL the table is partitioned by month on `occurred_at` (genai_platform/partitioning.py),
+    and a unique key must contain the partition key: it is (request_id, occurred_at). A buffered
+    record carries its `occurred_at`, so a replay of the same record collides with it; the flusher
+    looks request ids up before inserting, across every month, under the chain locks of its batch."""
 
     class Status(models.TextChoices):
         SUCCESS = "success"
@@ -25,7 +30,7 @@ class UsageRecord(models.Model):
         CACHE_HIT = "cache_hit"
         CANCELLED = "cancelled"
 
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64)
     occurred_at = models.DateTimeField(db_index=True)
     lob = models.ForeignKey(Lob, on_delete=models.PROTECT, related_name="+")
     use_case = models.ForeignKey(UseCase, on_delete=models.PROTECT, related_name="+")
@@ -49,6 +54,7 @@ class UsageRecord(models.Model):
 
     class Meta:
         ordering = ["-occurred_at"]
+        constraints = [models.UniqueConstraint(fields=["request_id", "occurred_at"], name="usage_request_once")]
         indexes = [
             models.Index(fields=["lob", "occurred_at"], name="usage_lob_time"),
             models.Index(fields=["use_case", "occurred_at"], name="usage_use_case_time"),

@@ -117,3 +117,31 @@ def test_applying_the_roles_twice_changes_nothing(event):
         again = database_roles_apply(cursor=cursor, owner=OWNER, app=APP)
 
     assert again.created == () and again.tables_reowned == 0
+
+
+def this_months_partition() -> str:
+    from django.utils import timezone
+
+    from genai_platform.partitioning import Month, partition_name
+
+    return partition_name("governance_auditevent", Month.of(timezone.now()))
+
+
+_PARTITION_STATEMENTS = ["UPDATE {partition} SET actor = 'mallory'", "DELETE FROM {partition}", "TRUNCATE {partition}"]
+
+
+@pytest.mark.parametrize(
+    ("role", "statement"),
+    [
+        *((APP, statement) for statement in _PARTITION_STATEMENTS),
+        *((OWNER, statement) for statement in _PARTITION_STATEMENTS),
+        (APP, "ALTER TABLE governance_auditevent DETACH PARTITION {partition}"),
+    ],
+)
+def test_a_months_partition_named_directly_is_guarded_like_the_table(event, role, statement):
+    """Row triggers are cloned onto every partition and the TRUNCATE trigger is put on each one;
+    only the owner may detach a month (the archive does, after exporting and verifying it)."""
+    with connect_as(role) as connected, pytest.raises((errors.InsufficientPrivilege, errors.RaiseException)):
+        connected.execute(statement.format(partition=this_months_partition()))
+
+    assert AuditEvent.objects.get().actor == "alice"

@@ -1,7 +1,9 @@
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from genai_platform.audit.archive import archive_verify
 from genai_platform.audit.services import audit_checkpoint, audit_export, audit_verify
 
 
@@ -10,7 +12,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
-        actions.add_parser("verify", help="Walk every chain; exit 1 naming the first bad event of each broken one.")
+        verify = actions.add_parser(
+            "verify", help="Walk every chain; exit 1 naming the first bad event of each broken one."
+        )
+        verify.add_argument(
+            "--archive",
+            default=None,
+            help="Instead, verify one archived month: the path of its <partition>.manifest.json.",
+        )
         export = actions.add_parser("export", help="Write events as JSON lines for a SIEM.")
         export.add_argument("--output", default="-", help="File to write (default: standard output).")
         export.add_argument("--chain", default=None, help="Only this chain (a LOB slug or 'central').")
@@ -19,7 +28,14 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
-        if action == "verify":
+        if action == "verify" and options["archive"]:
+            problems = archive_verify(Path(options["archive"]))
+            for problem in problems:
+                self.stderr.write(f"TAMPERED {problem}")
+            if problems:
+                raise CommandError(f"the archive {options['archive']} fails verification")
+            self.stdout.write("archive verified: the export matches its record and its chains are intact")
+        elif action == "verify":
             problems = audit_verify()
             for problem in problems:
                 self.stderr.write(f"TAMPERED {problem}")
