@@ -1,9 +1,21 @@
+import datetime as dt
 import os
 
 import pytest
 from django.core.cache import cache
 
 from genai_platform import hotcache
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The ledger and the audit log are partitioned by month, made from the current month on at
+    migrate; tests also write records dated back to 2024, as an import of history would after
+    `manage.py ledger_partitions ensure --since 2024-01-01`."""
+    from genai_platform.metering.partitions import ledger_partitions_ensure
+
+    with django_db_blocker.unblock():
+        ledger_partitions_ensure(since=dt.date(2024, 1, 1))
 
 
 @pytest.fixture(autouse=True)

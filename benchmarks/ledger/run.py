@@ -238,6 +238,7 @@ def _flusher(name: str, barrier) -> None:
 def _synthetic_ledger(tenants: list, rows: int) -> None:
     """`rows` records spread over the three months before this one, and their daily rollups."""
     from genai_platform.metering.models import UsageRecord
+    from genai_platform.metering.partitions import ledger_partitions_ensure
     from genai_platform.metering.rollups import usage_rollups_rebuild
 
     if UsageRecord.objects.filter(request_id__startswith="syn_").count() == rows:
@@ -245,6 +246,7 @@ def _synthetic_ledger(tenants: list, rows: int) -> None:
         return
     _reset()
     first = (dt.date.today().replace(day=1) - dt.timedelta(days=80)).replace(day=1)
+    ledger_partitions_ensure(since=first)  # the ledger is partitioned by month: the months written below
     ids = [(u.lob_id, u.pk) for u in tenants]
     started = time.perf_counter()
     with connection.cursor() as cursor:

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -72,11 +73,12 @@ def audited_at(monkeypatch, when: dt.datetime, lob, count: int, start: int = 0) 
 
 
 @pytest.fixture
-def archive_dir(settings, tmp_path) -> Path:
+def archive_dir(settings, tmp_path) -> Iterator[Path]:
     settings.LEDGER_ARCHIVE_DIR = str(tmp_path / "archive")
     settings.AUDIT_RETENTION_MONTHS = 2
     settings.LEDGER_RETENTION_MONTHS = 2
-    return tmp_path / "archive"
+    yield tmp_path / "archive"
+    ledger_partitions_ensure(since=AUGUST.start.date())  # the months archived here, back for other tests
 
 
 # ---- partitions ----
