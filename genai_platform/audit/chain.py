@@ -45,6 +45,56 @@ def event_hash(event: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(event)).hexdigest()
 
 
+def json_text(value: Any) -> str | None:
+    """`value` as the canonical JSON text it is stored and hashed as (None stays None): exactly
+    `canonical`'s spelling of what the stored JSON reads back as, so `event_hash_of_texts` can splice
+    it in without decoding it again. A mapping with keys other than strings is normalized by a
+    round trip first (JSON turns keys into strings, which can change their sorted order)."""
+    if value is None:
+        return None
+    if _string_keys_only(value):
+        try:
+            return _CANONICAL_ENCODER.encode(value)
+        except TypeError:  # keys sort_keys cannot compare
+            pass
+    return _CANONICAL_ENCODER.encode(json.loads(json.dumps(value, ensure_ascii=False, default=str)))
+
+
+def _string_keys_only(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(type(key) is str and _string_keys_only(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(_string_keys_only(item) for item in value)
+    return True
+
+
+def event_hash_of_texts(event: dict[str, Any], *, before_text: str | None, after_text: str | None) -> str:
+    """`event_hash` of an event whose `before` and `after` are given as their `json_text`.
+
+    The flusher hashes thousands of events a second: encoding each payload once (the stored text)
+    and splicing it into the canonical document, instead of decoding it and encoding it again
+    inside the document, is a third of the hashing's cost. The keys are sorted, so "after" and
+    "before" sit between "actor" and "chain"; `,"chain":` cannot occur earlier in the text, since
+    quotes inside the encoded strings before it are escaped."""
+    rest = {
+        "action": event["action"],
+        "actor": event["actor"],
+        "chain": event["chain"],
+        "lob_slug": event["lob_slug"],
+        "object_id": event["object_id"],
+        "object_type": event["object_type"],
+        "occurred_at": event["occurred_at"].astimezone(dt.UTC).isoformat(timespec="microseconds"),
+        "prev_hash": event["prev_hash"],
+        "request_id": event["request_id"],
+        "sequence": event["sequence"],
+    }
+    head, _, tail = _CANONICAL_ENCODER.encode(rest).partition(',"chain":')
+    after = "null" if after_text is None else after_text
+    before = "null" if before_text is None else before_text
+    document = f'{head},"after":{after},"before":{before},"chain":{tail}'
+    return hashlib.sha256(document.encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     chain: str

@@ -15,7 +15,16 @@ from django.utils import timezone
 
 from genai_platform.dbcopy import bulk_insert
 
-from .chain import GENESIS, VERIFY_COLUMNS, ChainProblem, event_hash, sign_checkpoint, verify_chain
+from .chain import (
+    GENESIS,
+    VERIFY_COLUMNS,
+    ChainProblem,
+    event_hash,
+    event_hash_of_texts,
+    json_text,
+    sign_checkpoint,
+    verify_chain,
+)
 from .models import CENTRAL_CHAIN, ArchivedPartition, AuditChainHead, AuditCheckpoint, AuditEvent
 
 
@@ -127,8 +136,8 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
         if not entry.object_type or not entry.object_id:
             raise ValueError("an audit event needs an object_type and object_id")
         head = heads[entry.lob_slug or CENTRAL_CHAIN]
-        # Serialized once: the hash covers what this text reads back as, and this text is what is stored.
-        before_text, after_text = _json_text(entry.before), _json_text(entry.after)
+        # Serialized once, canonically: this text is what is stored and what the hash splices in.
+        before_text, after_text = json_text(entry.before), json_text(entry.after)
         event = {
             "chain": head.chain,
             "sequence": head.sequence + 1,
@@ -138,12 +147,10 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
             "object_type": entry.object_type,
             "object_id": entry.object_id,
             "lob_slug": entry.lob_slug,
-            "before": None if before_text is None else json.loads(before_text),
-            "after": None if after_text is None else json.loads(after_text),
             "request_id": entry.request_id,
             "prev_hash": head.hash,
         }
-        event["hash"] = event_hash(event)
+        event["hash"] = event_hash_of_texts(event, before_text=before_text, after_text=after_text)
         head.sequence, head.hash, head.last_at = event["sequence"], event["hash"], event["occurred_at"]
         rows.append(
             [
@@ -157,10 +164,6 @@ def audit_record_batch(entries: Sequence[AuditEntry]) -> int:
     for head in heads.values():
         AuditChainHead.objects.filter(pk=head.pk).update(sequence=head.sequence, hash=head.hash, last_at=head.last_at)
     return len(rows)
-
-
-def _json_text(value: dict[str, Any] | None) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, default=str)
 
 
 def audit_chains_lock(chains: list[str]) -> list[AuditChainHead]:

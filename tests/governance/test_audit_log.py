@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import io
 import json
+from decimal import Decimal
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,6 +15,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 
+from genai_platform.audit.chain import event_hash, event_hash_of_texts, json_text
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_checkpoint, audit_record, audit_verify
 from tests.factories import LobFactory
@@ -167,3 +170,38 @@ def test_checkpoints_are_signed_only_when_a_chain_grew():
 
     assert len(audit_checkpoint()) == 1
     assert audit_checkpoint() == []
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        None,
+        {},
+        {"status": "success", "cost": "0.00028", "capture": {"level": "none"}, "guardrails": {}},
+        {"z": 1, "a": [1, 2.5, None, True], "nested": {"b": 'é ✓ "quoted" ,"chain":', "a": "\u2028\n"}},
+        {"decimal": Decimal("1.50"), "when": dt.date(2026, 12, 5)},
+        {2: "int keys sort differently once JSON made them strings", 10: "x"},
+    ],
+)
+def test_the_batch_hash_of_a_payload_text_is_the_hash_of_what_the_stored_json_reads_back_as(after):
+    """The flusher splices each payload's canonical text into the hashed document instead of
+    decoding and encoding it again; `audit verify` hashes what the stored JSON reads back as."""
+
+    event = {
+        "chain": "retail",
+        "sequence": 7,
+        "occurred_at": dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC),
+        "actor": 'key:"abc",',
+        "action": "inference.chat",
+        "object_type": "metering.usagerecord",
+        "object_id": "req_1",
+        "lob_slug": "retail",
+        "request_id": "req_1",
+        "prev_hash": "0" * 64,
+    }
+    text = json_text(after)
+    read_back = None if text is None else json.loads(text)
+
+    assert event_hash_of_texts(event, before_text=None, after_text=text) == event_hash(
+        event | {"before": None, "after": read_back}
+    )
