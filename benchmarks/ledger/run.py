@@ -17,7 +17,10 @@ database whose name does not contain "bench"). Steps, each timed with wall-clock
    (`spend_breakdown`), the spend page (GET /admin/metering/usagerecord/spend/ as a superuser) and one budget
    counter rebuilt from the ledger (`budget_spend_rebuild`);
 5. `--audit-events` events in one chain (hashes chained in memory, COPY), then `audit_verify`:
-   events/s.
+   events/s;
+6. archive (only when asked, `--steps archive`): `--archive-events` events of one chain in the
+   month four months back, that month archived (`partition_archive`: export, read back and verify,
+   detach, drop) and its export verified again from the manifest (`archive_verify`): events/s.
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ def main() -> None:
     parser.add_argument("--redacted", type=int, default=5_000)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--audit-events", type=int, default=1_000_000)
+    parser.add_argument("--archive-events", type=int, default=200_000)
     parser.add_argument("--json", type=Path)
     parser.add_argument(
-        "--steps", default="flush,reports,verify", help="comma-separated subset of flush, reports, verify"
+        "--steps",
+        default="flush,reports,verify",
+        help="comma-separated subset of flush, reports, verify, archive (archive: only when named)",
     )
     args = parser.parse_args()
     if "bench" not in connection.settings_dict["NAME"]:
@@ -91,6 +97,9 @@ def main() -> None:
     if "verify" in steps:
         _reset()
         results["verify_events_per_s"] = _verify(args.audit_events)
+    if "archive" in steps:
+        _reset()
+        results.update(_archive(args.archive_events))
 
     print(json.dumps(results, indent=2))
     for name, target in TARGETS.items():
@@ -317,9 +326,50 @@ def _reports(tenants: list) -> dict[str, float]:
 
 
 def _verify(count: int) -> float:
+    from genai_platform.audit.services import audit_verify
+
+    _audit_chain(count, dt.datetime.now(dt.UTC))
+    started = time.perf_counter()
+    problems = audit_verify()
+    elapsed = time.perf_counter() - started
+    assert problems == [], problems
+    print(f"audit verify: {count:,} events in {elapsed:.1f} s", flush=True)
+    return count / elapsed
+
+
+def _archive(count: int) -> dict[str, float]:
+    """`count` events of one chain in the month four months back, archived (export, read back and
+    verify, detach, drop), then the archive verified again from its manifest, as `audit verify
+    --archive` does."""
+    import tempfile
+
+    from genai_platform.audit.archive import archive_verify, partition_archive
+    from genai_platform.audit.partitions import AUDIT_TABLE
+    from genai_platform.audit.services import audit_verify
+    from genai_platform.metering.partitions import ledger_partitions_ensure
+    from genai_platform.partitioning import Month
+
+    month = Month.of(dt.datetime.now(dt.UTC)).plus(-4)
+    ledger_partitions_ensure(since=month.start.date())
+    _audit_chain(count, month.start + dt.timedelta(days=2))
+    directory = Path(tempfile.mkdtemp(prefix="bench-archive-"))
+    started = time.perf_counter()
+    archive = partition_archive(table=AUDIT_TABLE, month=month, directory=directory)
+    archived = time.perf_counter() - started
+    started = time.perf_counter()
+    problems = archive_verify(directory / AUDIT_TABLE / f"{archive.partition}.manifest.json")
+    verified = time.perf_counter() - started
+    assert problems == [] and audit_verify() == [], problems
+    ledger_partitions_ensure(since=month.start.date())  # the month back, for the next run
+    print(f"archive: {count:,} events exported, verified, detached and dropped in {archived:.1f} s", flush=True)
+    print(f"archive verify: {count:,} events in {verified:.1f} s", flush=True)
+    return {"archive_events_per_s": count / archived, "archive_verify_events_per_s": count / verified}
+
+
+def _audit_chain(count: int, when: dt.datetime) -> None:
+    """`count` events of the chain bench-lob-0 at `when` (hashes chained in memory, COPY), and its head."""
     from genai_platform.audit.chain import GENESIS, event_hash
     from genai_platform.audit.models import AuditChainHead, AuditEvent
-    from genai_platform.audit.services import audit_verify
     from genai_platform.dbcopy import bulk_insert
 
     columns = (
@@ -338,7 +388,7 @@ def _verify(count: int) -> float:
         "hash",
     )
     started = time.perf_counter()
-    previous, now = GENESIS, dt.datetime.now(dt.UTC)
+    previous, now = GENESIS, when
     with transaction.atomic():
         for chunk_start in range(0, count, 50_000):
             rows = []
@@ -363,14 +413,8 @@ def _verify(count: int) -> float:
                     [*(event[c] for c in columns[:8]), None, json.dumps(after), *(event[c] for c in columns[10:])]
                 )
             bulk_insert(AuditEvent._meta.db_table, columns, rows)
-        AuditChainHead.objects.create(chain="bench-lob-0", sequence=count, hash=previous)
+        AuditChainHead.objects.create(chain="bench-lob-0", sequence=count, hash=previous, last_at=now)
     print(f"audit log: {count:,} events written in {time.perf_counter() - started:.1f} s", flush=True)
-    started = time.perf_counter()
-    problems = audit_verify()
-    elapsed = time.perf_counter() - started
-    assert problems == [], problems
-    print(f"audit verify: {count:,} events in {elapsed:.1f} s", flush=True)
-    return count / elapsed
 
 
 if __name__ == "__main__":
