@@ -283,3 +283,75 @@ def test_without_retention_nothing_is_archived(monkeypatch, archive_dir, setting
 
     assert ledger_partitions_archive(now=NOW) == []
     assert table_exists(partition_name("governance_auditevent", AUGUST))
+
+
+# ---- tampering with a partitioned chain written by two concurrent flushers ----
+
+
+@pytest.fixture
+def flushed_by_two(settings) -> list[AuditEvent]:
+    """50 records of one LOB flushed by two flushers at once, then a signed checkpoint."""
+    import base64
+    import threading
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+    from genai_platform.audit.services import audit_checkpoint
+
+    key = Ed25519PrivateKey.generate().private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
+    settings.AUDIT_SIGNING_KEY = base64.b64encode(key).decode()
+    use_case = UseCaseFactory(lob=LobFactory(slug="retail"))
+    for _ in range(50):
+        usage_record(usage_event(use_case))
+    threads = [
+        threading.Thread(target=lambda n=name: (usage_flush(consumer=n, batch_size=10), connection.close()))
+        for name in ("a", "b")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    audit_checkpoint()
+    events = list(AuditEvent.objects.filter(chain="retail").order_by("sequence"))
+    assert [e.sequence for e in events] == list(range(1, len(events) + 1)) and len(events) >= 50
+    assert audit_verify() == []
+    return events
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("tampering", "detected"),
+    [
+        ("UPDATE governance_auditevent SET actor = 'mallory' WHERE id = {e17}", "does not match its hash"),
+        ("DELETE FROM governance_auditevent WHERE id = {e17}", "position 17 is missing"),
+        (
+            "UPDATE governance_auditevent SET sequence = 1000 WHERE id = {e17}; "
+            "UPDATE governance_auditevent SET sequence = 17 WHERE id = {e18}; "
+            "UPDATE governance_auditevent SET sequence = 18 WHERE id = {e17}",
+            "position 17",
+        ),
+    ],
+)
+def test_editing_deleting_or_swapping_events_in_a_month_partition_is_detected(flushed_by_two, tampering, detected):
+    by_position = {e.sequence: e.pk for e in flushed_by_two}
+
+    for statement in tampering.format(e17=by_position[17], e18=by_position[18]).split("; "):
+        tamper(statement, [])
+
+    [problem] = audit_verify()
+    assert detected in str(problem)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_month_truncated_past_a_signed_checkpoint_is_detected(flushed_by_two):
+    """A superuser passes the TRUNCATE trigger (test databases are emptied that way): emptying the
+    month's partition, and resetting the head to hide it, still fails against the checkpoint."""
+    month = partition_name("governance_auditevent", Month.of(flushed_by_two[0].occurred_at))
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {month}")
+    tamper("UPDATE governance_auditchainhead SET sequence = 0, hash = %s WHERE chain = 'retail'", ["0" * 64])
+
+    [problem] = audit_verify()
+    last = flushed_by_two[-1].sequence
+    assert f"events up to the signed checkpoint at position {last} are missing" in str(problem)
