@@ -156,6 +156,21 @@ class SpacedUkPostcodeRecognizer(UkPostcodeRecognizer):
         return results
 
 
+class ItFiscalCodeCandidatesRecognizer(ItFiscalCodeRecognizer):
+    """Presidio's Italian fiscal code recognizer, run only on a text with 16 letters or digits in a row.
+
+    Its pattern (16 characters, each a letter or digit, case-insensitive, no separators) is the most
+    expensive of the identity-document patterns (~0.3 ms on 2,000 characters) and most prompts hold
+    no such run; the run is a necessary condition for a match, so nothing it would find is lost."""
+
+    _RUN = re.compile(r"[^\W_]{16}")
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None, regex_flags=None):  # type: ignore[no-untyped-def]
+        if not self._RUN.search(text):
+            return []
+        return super().analyze(text, entities, nlp_artifacts, regex_flags)
+
+
 def pattern_recognizers() -> list[EntityRecognizer]:
     """Every recognizer of this module and the Presidio ones it relies on, for English text."""
     return [
@@ -173,7 +188,7 @@ def pattern_recognizers() -> list[EntityRecognizer]:
         UsItinRecognizer(),
         EsNifRecognizer(supported_language=LANGUAGE),
         EsNieRecognizer(supported_language=LANGUAGE),
-        ItFiscalCodeRecognizer(supported_language=LANGUAGE),
+        ItFiscalCodeCandidatesRecognizer(supported_language=LANGUAGE),
         PlPeselRecognizer(supported_language=LANGUAGE),
         FiPersonalIdentityCodeRecognizer(supported_language=LANGUAGE),
         DeTaxIdRecognizer(supported_language=LANGUAGE),

@@ -78,31 +78,34 @@ class LazyNlpArtifacts(NlpArtifacts):
         self._text, self.nlp_engine, self._language = text, engine, language
         self.entities: list = []
         self.scores: list = []
-        self._doc: Any = None
-        self._indices: list[int] | None = None
-        self._lemmas: list[str] | None = None
+        self._tokens: list[str] | None = None
+        self._indices: list[int] = []
+        self._lemmas: list[str] = []
         self._keywords: list[str] | None = None
 
-    def _parsed(self) -> Any:
-        if self._doc is None:
-            self._doc = self.nlp_engine.nlp[self._language](self._text)
-        return self._doc
+    def _parse(self) -> None:
+        # One pass over the tokens builds all three lists: Presidio's context enhancer reads them once
+        # per finding, and iterating a spaCy Doc creates a Token object per token on every pass.
+        if self._tokens is None:
+            doc = self.nlp_engine.nlp[self._language](self._text)
+            self._indices = doc.to_array("IDX").tolist()
+            self._tokens = [token.text for token in doc]
+            self._lemmas = [text.lower() for text in self._tokens]
 
     @property
     def tokens(self) -> Any:  # type: ignore[override]
-        return self._parsed()
+        """The tokens' texts (Presidio reads only their lengths and whether there are any), not a Doc."""
+        self._parse()
+        return self._tokens
 
-    # Presidio's context enhancer reads these once per finding: built once per text, not per read.
     @property
     def tokens_indices(self) -> list[int]:  # type: ignore[override]
-        if self._indices is None:
-            self._indices = [token.idx for token in self._parsed()]
+        self._parse()
         return self._indices
 
     @property
     def lemmas(self) -> list[str]:  # type: ignore[override]
-        if self._lemmas is None:
-            self._lemmas = [token.lower_ for token in self._parsed()]
+        self._parse()
         return self._lemmas
 
     @property
