@@ -117,6 +117,7 @@ _CREDENTIAL_SHAPED = re.compile(r"(?=.*[0-9\W_])|(?=.+[A-Z])")
 _PLACEHOLDER = re.compile(
     r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|(?i:your|here|example|changeme|change_me|dummy|placeholder|redacted)|^(.)\1+$"
 )
+_JWT_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 # Base64 lines of a PEM body (an unterminated block ends where these lines end).
 _PEM_BODY = re.compile(r"(?:[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?:\r?\n|$))+")
@@ -199,6 +200,10 @@ class SecretsDetector:
             for regex in plugin.denylist:
                 for match in regex.finditer(line):
                     span = _secret_span(plugin, match)
+                    if span is not None and isinstance(plugin, JwtTokenDetector):
+                        # The plugin's pattern ends lazily, so its match can stop before the signature:
+                        # the finding (and the mask) covers the whole token.
+                        span = (span[0], _JWT_TAIL.match(line, span[1]).end())
                     if span is not None:
                         yield _entity_type(plugin), *span
         folded = line.casefold()
