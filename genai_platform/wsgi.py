@@ -1,6 +1,8 @@
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
+from django.db import DatabaseError
 
 from genai_platform import telemetry
 
@@ -10,14 +12,18 @@ application = get_wsgi_application()
 
 
 def _warm_up() -> None:
-    """Imports the URL configuration and builds the guardrail engine before the first request, which
-    would otherwise pay for loading Presidio's analyzers (seconds) while a client waits."""
+    """Imports the URL configuration and builds what the published guardrail policies need (Presidio;
+    the NER model only if a policy asks for names) before the first request, which would otherwise
+    wait seconds. A database not reachable yet is not fatal: the first call loads them instead."""
     from django.urls import get_resolver
 
-    from governance.services.guardrail_policies import guardrail_engine
+    from governance.services.guardrail_policies import guardrail_engine_warm_up
 
     get_resolver().url_patterns  # noqa: B018 - importing every view module is the point
-    guardrail_engine()
+    try:
+        guardrail_engine_warm_up()
+    except DatabaseError:
+        logging.getLogger(__name__).warning("guardrail warm-up skipped: database not reachable", exc_info=True)
 
 
 _warm_up()
