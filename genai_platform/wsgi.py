@@ -2,7 +2,6 @@ import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
-from django.db import DatabaseError
 
 from genai_platform import telemetry
 
@@ -14,7 +13,7 @@ application = get_wsgi_application()
 def _warm_up() -> None:
     """Imports the URL configuration and builds what the published guardrail policies need (Presidio;
     the NER model only if a policy asks for names) before the first request, which would otherwise
-    wait seconds. A database not reachable yet is not fatal: the first call loads them instead."""
+    wait seconds. A warm-up that fails (no database yet) is logged, and the first call loads them."""
     from django.urls import get_resolver
 
     from governance.services.guardrail_policies import guardrail_engine_warm_up
@@ -22,8 +21,8 @@ def _warm_up() -> None:
     get_resolver().url_patterns  # noqa: B018 - importing every view module is the point
     try:
         guardrail_engine_warm_up()
-    except DatabaseError:
-        logging.getLogger(__name__).warning("guardrail warm-up skipped: database not reachable", exc_info=True)
+    except Exception:  # an optimisation: a worker that cannot warm up still serves, its first call loads
+        logging.getLogger(__name__).warning("guardrail warm-up skipped", exc_info=True)
 
 
 _warm_up()
