@@ -35,7 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 from ..policy import Check, CheckRule, CustomEntity
 from ..results import Finding
 from .base import DEFAULT_PHONE_REGIONS, Detection, Digest
-from .identifiers import pattern_recognizers
+from .identifiers import NeedsCandidate, pattern_recognizers
 from .ner import NER_ENTITIES, SpacyNerRecognizer
 
 LANGUAGE = "en"
@@ -146,6 +146,18 @@ class CaseInsensitiveIbanRecognizer(IbanRecognizer):
         return super().analyze(upper if len(upper) == len(text) else text, entities, nlp_artifacts, regex_flags)
 
 
+class UsSsnCandidatesRecognizer(NeedsCandidate, UsSsnRecognizer):
+    """Each of the five SSN notations has two digits, at most one separator, then four digits."""
+
+    CANDIDATE = re.compile(r"[0-9]{2}[- .]?[0-9]{4}")
+
+
+class IpCandidatesRecognizer(NeedsCandidate, IpRecognizer):
+    """An IPv4 address has a dotted quad; every IPv6 form has "::" or two hex digits around a colon."""
+
+    CANDIDATE = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|[0-9a-f]:[0-9a-f]", re.IGNORECASE)
+
+
 class CandidatePhoneRecognizer(PhoneRecognizer):
     """Presidio's phone recognizer, run only on digit runs that could be phone numbers.
 
@@ -190,10 +202,10 @@ class PiiDetector:
         recognizers = [
             CreditCardRecognizer(),
             CaseInsensitiveIbanRecognizer(),
-            UsSsnRecognizer(),
+            UsSsnCandidatesRecognizer(),
             OfflineEmailRecognizer(),
             CandidatePhoneRecognizer(supported_regions=phone_regions),
-            IpRecognizer(),
+            IpCandidatesRecognizer(),
             *pattern_recognizers(),
             self.ner,
         ]
