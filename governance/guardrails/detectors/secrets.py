@@ -154,6 +154,30 @@ def _placeholder_password(value: str) -> bool:
     )
 
 
+# Literals that every match of a provider plugin's pattern contains, for the costliest patterns
+# (assignment-style ones scanned case-insensitively from every position): a line holding none of them
+# is not scanned with that pattern. Keyed by the pattern's source; `True` compares the case-folded line
+# (the pattern ignores case), `False` the line as it is. `tests/guardrails/test_secrets.py` checks
+# that the findings are the same with and without these gates on every labelled text.
+_PATTERN_LITERALS: dict[str, tuple[tuple[str, ...], bool]] = {}
+
+
+def _gate(plugin: type[RegexBasedDetector], index: int, literals: tuple[str, ...], folded: bool) -> None:
+    _PATTERN_LITERALS[plugin().denylist[index].pattern] = (literals, folded)
+
+
+_gate(IbmCloudIamDetector, 0, ("key", "pwd", "pass", "token"), True)
+_gate(IbmCosHmacDetector, 0, ("secret",), True)
+_gate(SoftlayerDetector, 0, ("key", "pwd", "pass", "token"), True)
+_gate(SoftlayerDetector, 1, ("softlayer",), True)
+_gate(CloudantDetector, 0, ("key", "pw", "pass", "token"), True)
+_gate(CloudantDetector, 1, ("key", "pw", "pass", "token"), True)
+_gate(CloudantDetector, 2, ("cloudant",), True)
+_gate(CloudantDetector, 3, ("cloudant",), True)
+_gate(ArtifactoryDetector, 0, ("AKC",), False)
+_gate(ArtifactoryDetector, 1, ("AP",), False)
+_gate(MailchimpDetector, 0, ("-us",), False)
+
 _EXTRA_PATTERNS = (
     ("SSH_PUBLIC_KEY", _SSH_PUBLIC_KEY),
     ("DATABASE_CONNECTION_STRING", _DATABASE_URL),
@@ -166,6 +190,11 @@ class SecretsDetector:
 
     def __init__(self) -> None:
         self._providers: tuple[RegexBasedDetector, ...] = tuple(plugin() for plugin in PROVIDER_PLUGINS)
+        self._patterns = [
+            (plugin, regex, *_PATTERN_LITERALS.get(regex.pattern, ((), False)))
+            for plugin in self._providers
+            for regex in plugin.denylist
+        ]
         self._keyword = KeywordDetector()
         self._base64 = Base64HighEntropyString(limit=BASE64_ENTROPY_LIMIT)
         self._hex = HexHighEntropyString(limit=HEX_ENTROPY_LIMIT)
@@ -196,17 +225,18 @@ class SecretsDetector:
             for match in pattern.finditer(line):
                 if not _placeholder_password(match.group()):
                     yield entity_type, match.start(), match.end()
-        for plugin in self._providers:
-            for regex in plugin.denylist:
-                for match in regex.finditer(line):
-                    span = _secret_span(plugin, match)
-                    if span is not None and isinstance(plugin, JwtTokenDetector):
-                        # The plugin's pattern ends lazily, so its match can stop before the signature:
-                        # the finding (and the mask) covers the whole token.
-                        span = (span[0], _JWT_TAIL.match(line, span[1]).end())
-                    if span is not None:
-                        yield _entity_type(plugin), *span
         folded = line.casefold()
+        for plugin, regex, literals, fold in self._patterns:
+            if literals and not any(literal in (folded if fold else line) for literal in literals):
+                continue
+            for match in regex.finditer(line):
+                span = _secret_span(plugin, match)
+                if span is not None and isinstance(plugin, JwtTokenDetector):
+                    # The plugin's pattern ends lazily, so its match can stop before the signature:
+                    # the finding (and the mask) covers the whole token.
+                    span = (span[0], _JWT_TAIL.match(line, span[1]).end())
+                if span is not None:
+                    yield _entity_type(plugin), *span
         hints = _KEYWORD_HINT.finditer(line) if any(word in folded for word in _KEYWORD_LITERALS) else ()
         for hint in hints:
             offset = max(0, hint.start() - KEYWORD_WINDOW)
