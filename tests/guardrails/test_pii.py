@@ -6,6 +6,7 @@ import pytest
 import spacy
 
 from governance.guardrails import PII_ENTITIES, Action, Check, CustomEntity, Direction, GuardrailEngine
+from governance.guardrails.detectors.base import DEFAULT_PHONE_REGIONS
 from governance.guardrails.detectors.pii import PiiDetector
 
 from .conftest import policy, rule
@@ -155,3 +156,33 @@ def test_a_recognizer_run_only_on_candidate_texts_finds_what_it_finds_everywhere
                 differences.append((recognizer.name, text))
             monkeypatch.undo()
     assert differences == []
+
+
+def test_a_number_with_its_country_code_is_matched_in_one_region_with_the_same_results(monkeypatch):
+    """The phone recognizer stops after the first region for a whole "+" number: on every labelled
+    text (and a few international numbers), the results are those of trying every region."""
+    import phonenumbers
+
+    from governance.guardrails.detectors.pii import CandidatePhoneRecognizer
+
+    recognizer = CandidatePhoneRecognizer(supported_regions=DEFAULT_PHONE_REGIONS)
+    texts = [
+        *_labelled_texts(),
+        "Call +44 20 7946 0958, +1 415 555 2671, +49 30 901820 or +33 1 42 68 53 00 / 01.",
+        "Numbers: +91 98765 43210; +61 2 9374 4000; +971 4 123 4567; +1 (212) 555-0199 ext 12.",
+    ]
+
+    def every_region(piece):
+        return [
+            (region, match)
+            for region in recognizer.supported_regions
+            for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=recognizer.leniency)
+        ]
+
+    def found(results):
+        return sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in results)
+
+    shortcut = [found(recognizer.analyze(text, ["PHONE_NUMBER"])) for text in texts]
+    monkeypatch.setattr(recognizer, "_matches", every_region)
+    assert shortcut == [found(recognizer.analyze(text, ["PHONE_NUMBER"])) for text in texts]
+    assert any(shortcut)

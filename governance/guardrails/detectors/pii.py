@@ -179,17 +179,31 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
             if self._SSN_SHAPE.match(piece):
                 continue
             if piece not in matched:
-                matched[piece] = [
-                    (region, match)
-                    for region in self.supported_regions
-                    for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
-                ]
+                matched[piece] = self._matches(piece)
             for region, match in matched[piece]:
                 span = (offset + match.start, offset + match.end)
                 if span not in results:
                     placed = phonenumbers.PhoneNumberMatch(span[0], match.raw_string, match.number)
                     results[span] = self._get_recognizer_result(placed, text, region, nlp_artifacts)
         return list(results.values())
+
+    def _matches(self, piece: str) -> list[tuple[str, phonenumbers.PhoneNumberMatch]]:
+        """Every region's matches in `piece`, first region first (the first region that finds a span
+        names it). A number written whole with its "+country code" parses and validates the same in
+        every region (the region only matters without the "+", or for a part of the piece), so once
+        the first region matched the whole "+" piece the others would add only that same span."""
+        regions = list(self.supported_regions)
+        matches = [
+            (regions[0], match) for match in phonenumbers.PhoneNumberMatcher(piece, regions[0], leniency=self.leniency)
+        ]
+        whole = len(matches) == 1 and matches[0][1].start == 0 and matches[0][1].end == len(piece)
+        if piece.startswith("+") and whole and self.leniency == phonenumbers.Leniency.VALID:
+            return matches
+        return matches + [
+            (region, match)
+            for region in regions[1:]
+            for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
+        ]
 
 
 class PiiDetector:
