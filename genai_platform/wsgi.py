@@ -1,3 +1,4 @@
+import logging
 import os
 
 from django.core.wsgi import get_wsgi_application
@@ -10,14 +11,18 @@ application = get_wsgi_application()
 
 
 def _warm_up() -> None:
-    """Imports the URL configuration and builds the guardrail engine before the first request, which
-    would otherwise pay for loading Presidio's analyzers (seconds) while a client waits."""
+    """Imports the URL configuration and builds what the published guardrail policies need (Presidio;
+    the NER model only if a policy asks for names) before the first request, which would otherwise
+    wait seconds. A warm-up that fails (no database yet) is logged, and the first call loads them."""
     from django.urls import get_resolver
 
-    from governance.services.guardrail_policies import guardrail_engine
+    from governance.services.guardrail_policies import guardrail_engine_warm_up
 
     get_resolver().url_patterns  # noqa: B018 - importing every view module is the point
-    guardrail_engine()
+    try:
+        guardrail_engine_warm_up()
+    except Exception:  # an optimisation: a worker that cannot warm up still serves, its first call loads
+        logging.getLogger(__name__).warning("guardrail warm-up skipped", exc_info=True)
 
 
 _warm_up()

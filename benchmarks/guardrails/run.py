@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
 import sys
 import time
@@ -41,6 +42,9 @@ from governance.guardrails.policy import ADDRESS_ENTITIES, IDENTITY_DOCUMENT_ENT
 
 EVAL_SET = Path(__file__).with_name("eval_set.jsonl")
 PERSONAL_CONTEXT_SET = Path(__file__).with_name("personal_context_set.jsonl")
+#: Written after the detectors were tuned on the two sets above, never used to change one
+#: (make_holdout_set.py): its rows are the estimate for text nobody tuned for.
+HOLDOUT_SET = Path(__file__).with_name("holdout_set.jsonl")
 #: Per category of the personal/context set: the finding types that count (a negative case is a
 #: false positive when any of them is found; None means any finding of the check).
 CATEGORY_TYPES: dict[str, tuple[str, ...] | None] = {
@@ -131,6 +135,97 @@ LATENCY_PROMPT = (
 )
 
 
+#: The business prompt's paragraphs with their particulars left open: `business_prompts` fills them
+#: from the lists below and shuffles the middle paragraphs, so no two prompts are the same text.
+BUSINESS_PARAGRAPHS = (
+    "You are helping the {team} team. Please review the {subject} notes below and produce a short summary "
+    "with open risks, owners and next steps.",
+    "Vendor: {vendor}, {city}. Contact: {contact}, reachable through the shared vendor mailbox. Contract value "
+    "{amount} {currency} over {months} months, payment terms net {net}, early-payment discount of {discount}% "
+    "within 10 days. The vendor requested an exception to the standard liability cap ({cap}x annual fees "
+    "instead of 1x) and a change to the data processing addendum so that sub-processors in {country} can be "
+    "added with {short} days notice instead of 30.",
+    "Security review: SOC 2 Type II report dated {month} {year} was received; {findings} low findings about "
+    "access reviews were remediated. Penetration test summary pending. The integration uses SFTP drops every "
+    "{hours} hours with PGP encryption; keys are exchanged through the security team's portal, not email.",
+    "Finance: the first invoice (reference {ref}) was received before the purchase order was approved, so it "
+    "must be matched manually. Budget owner is the {region} {function} director; cost center {cc}. Forecast "
+    "impact for Q3 is {q3} {currency} and for Q4 is {q4} {currency}.",
+    "Legal: the master services agreement redlines are in round {round}. Outstanding items are the liability "
+    "cap, audit rights (vendor wants {audit} days notice, we ask for 10), and termination for convenience with "
+    "{term} days notice. Governing law is {law} law with courts in {court}.",
+    "Operations: go-live is planned for the first {weekday} of next quarter, with a {parallel}-week parallel "
+    "run. Rollback plan: keep the previous {previous} contract active until the parallel run ends. Escalation "
+    "path: {function} manager, then regional director, then the vendor's account executive.",
+    "Please list the risks in order of severity, suggest an owner for each, and flag anything that needs "
+    "approval from legal or security before signature. Keep it under {words} words and use bullet points. "
+    "Also note whether the early-payment discount is worth taking given our current cash position, and "
+    "whether the parallel run overlaps with the year-end freeze window in December.",
+)
+BUSINESS_CHOICES = {
+    "team": ("finance operations", "procurement", "supply chain", "vendor management", "shared services"),
+    "subject": ("vendor onboarding", "supplier renewal", "outsourcing", "contract review"),
+    "vendor": (
+        "Northwind Logistics GmbH",
+        "Contoso Freight Ltd",
+        "Fabrikam Packaging BV",
+        "Tailspin Couriers SA",
+        "Litware Storage Inc",
+        "Adatum Cold Chain AB",
+    ),
+    "city": ("Berlin", "Rotterdam", "Lyon", "Manchester", "Warsaw", "Gothenburg", "Porto", "Milan"),
+    "contact": ("procurement lead", "key account manager", "operations director", "sales engineer"),
+    "currency": ("EUR", "GBP", "USD"),
+    "country": ("the UK", "Switzerland", "Canada", "Norway", "India"),
+    "month": ("January", "March", "May", "July", "September", "November"),
+    "region": ("EMEA", "Nordics", "DACH", "Benelux", "Iberia"),
+    "function": ("logistics", "operations", "procurement", "finance"),
+    "law": ("German", "Dutch", "French", "English", "Swedish"),
+    "court": ("Frankfurt", "Amsterdam", "Paris", "London", "Stockholm", "Munich"),
+    "weekday": ("Monday", "Tuesday", "Wednesday"),
+    "previous": ("carrier", "warehouse", "courier", "storage"),
+}
+
+
+def business_prompts(count: int, seed: int = 29) -> list[str]:
+    """`count` different 2,000-character business prompts like `LATENCY_PROMPT`: the same kind and
+    density of names, places and numbers, different particulars and paragraph order."""
+    rng = random.Random(seed)
+    prompts: list[str] = []
+    while len(prompts) < count:
+        values = {key: rng.choice(options) for key, options in BUSINESS_CHOICES.items()}
+        values.update(
+            amount=f"{rng.randint(40, 900) * 1000:,}",
+            months=rng.choice((12, 18, 24, 36)),
+            net=rng.choice((30, 45, 60)),
+            discount=rng.choice(("1", "1.5", "2")),
+            cap=rng.choice((2, 3)),
+            short=rng.choice((7, 14, 21)),
+            year=rng.randint(2023, 2025),
+            findings=rng.choice(("two", "three", "four")),
+            hours=rng.choice((2, 4, 6, 12)),
+            ref=f"{''.join(rng.choice('ABCDEFGHJKLMNPRSTUVWXYZ') for _ in range(2))}-{rng.randint(2023, 2025)}-"
+            f"{rng.randint(1, 9999):04d}",
+            cc=rng.randint(1000, 9999),
+            q3=f"{rng.randint(10, 90) * 500:,}",
+            q4=f"{rng.randint(10, 90) * 500:,}",
+            round=rng.choice(("two", "three", "four")),
+            audit=rng.choice((20, 30, 45)),
+            term=rng.choice((60, 90, 120)),
+            parallel=rng.choice(("two", "three", "four")),
+            words=rng.choice((150, 200, 250)),
+        )
+        middle = list(BUSINESS_PARAGRAPHS[1:-1])
+        rng.shuffle(middle)
+        paragraphs = [BUSINESS_PARAGRAPHS[0], *middle, BUSINESS_PARAGRAPHS[-1]]
+        prompt = "\n\n".join(paragraph.format(**values) for paragraph in paragraphs)
+        while len(prompt) < 2_000:
+            prompt += "\n\nThanks in advance; reply in the same thread so the whole team can see it."
+        if prompt[:2_000] not in prompts:
+            prompts.append(prompt[:2_000])
+    return prompts
+
+
 def load_cases(path: Path = EVAL_SET) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -144,7 +239,7 @@ def personal_policy(policy: GuardrailPolicy) -> GuardrailPolicy:
     )
 
 
-def evaluate_personal_context(engine: GuardrailEngine, policy: GuardrailPolicy, cases: list[dict]):
+def evaluate_personal_context(engine: GuardrailEngine, policy: GuardrailPolicy, cases: list[dict], prefix: str = ""):
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"tp": 0, "fp": 0, "fn": 0, "tn": 0})
     errors: list[tuple[str, str, str]] = []
     for item in cases:
@@ -157,7 +252,7 @@ def evaluate_personal_context(engine: GuardrailEngine, policy: GuardrailPolicy, 
         else:
             predicted = bool(found & set(wanted)) if wanted is not None else bool(found)
         outcome = ("tp" if predicted else "fn") if item["label"] else ("fp" if predicted else "tn")
-        counts[item["category"]][outcome] += 1
+        counts[prefix + item["category"]][outcome] += 1
         if outcome in ("fp", "fn"):
             errors.append((item["id"], outcome, f"{sorted(found)} {item['text'][:110]!r}"))
     return counts, errors
@@ -190,27 +285,63 @@ def evaluate_accuracy(engine: GuardrailEngine, policy: GuardrailPolicy, cases: l
     return counts, errors
 
 
-def measure_latency(engine: GuardrailEngine, policy: GuardrailPolicy, runs: int) -> dict[str, float]:
-    prompt = LATENCY_PROMPT[:2000]
-    assert len(prompt) == 2000, len(prompt)
-    for _ in range(20):
-        engine.evaluate(prompt, policy, Direction.INPUT)
+def distinct_prompts(engine: GuardrailEngine, policy: GuardrailPolicy, count: int, seed: int = 17) -> list[str]:
+    """`count` different 2,000-character prompts, each a seeded shuffle of labelled sentences that
+    the policy does not block (identifiers, secrets, names, addresses, documents, benign requests
+    that use injection words innocently): denser in personal data than most prompts, and never
+    the same text twice, so no cache helps (filter them with an engine other than the one timed)."""
+    pool = [
+        item["text"]
+        for path in (EVAL_SET, PERSONAL_CONTEXT_SET)
+        for item in load_cases(path)
+        if item["check"] in ("pii", "secrets", "denied_words", "denied_topics")
+        or (item["check"] == "injection" and not item["label"])
+    ]
+    pool = [text for text in pool if not engine.evaluate(text, policy, Direction.INPUT).blocked]
+    rng = random.Random(seed)
+    prompts: list[str] = []
+    while len(prompts) < count:
+        separator, prompt = " " if rng.random() < 0.7 else "\n\n", ""
+        while len(prompt) < 2_000:
+            prompt = separator.join(filter(None, (prompt, rng.choice(pool))))
+        prompt = prompt[:2_000]
+        if not engine.evaluate(prompt, policy, Direction.INPUT).blocked and prompt not in prompts:
+            prompts.append(prompt)
+    return prompts
+
+
+def measure_latency(engine: GuardrailEngine, policy: GuardrailPolicy, prompts: list[str]) -> dict[str, float]:
+    """Wall-clock and CPU time of the full input check over `prompts` in order, after warm-up on
+    other texts."""
+    assert all(len(prompt) == 2000 for prompt in prompts)
+    for warm in range(20):
+        engine.evaluate(LATENCY_PROMPT[warm : warm + 2000], policy, Direction.INPUT)
     samples, cpu = [], []
-    for _ in range(runs):
+    for prompt in prompts:
         started, started_cpu = time.perf_counter(), time.thread_time()
         result = engine.evaluate(prompt, policy, Direction.INPUT)
         samples.append((time.perf_counter() - started) * 1000)
         cpu.append((time.thread_time() - started_cpu) * 1000)
-    assert not result.blocked
+        assert not result.blocked
     samples.sort()
     return {
-        "chars": len(prompt),
-        "runs": runs,
+        "chars": 2000,
+        "runs": len(prompts),
+        "distinct": len(set(prompts)),
         "p50_ms": statistics.median(samples),
         "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))],
         "mean_ms": statistics.fmean(samples),
         "cpu_p50_ms": statistics.median(cpu),
+        "cpu_p99_ms": sorted(cpu)[min(len(cpu) - 1, int(len(cpu) * 0.99))],
     }
+
+
+def latency_line(label: str, latency: dict[str, float]) -> str:
+    return (
+        f"{label}: {latency['runs']} runs ({latency['distinct']} distinct texts of {latency['chars']} characters): "
+        f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, mean {latency['mean_ms']:.2f} ms "
+        f"(CPU time p50 {latency['cpu_p50_ms']:.2f} ms, p99 {latency['cpu_p99_ms']:.2f} ms)"
+    )
 
 
 def ratio(numerator: int, denominator: int) -> float | None:
@@ -239,8 +370,19 @@ def main() -> int:
     personal_counts, personal_errors = evaluate_personal_context(engine, strict, personal_cases)
     counts.update(personal_counts)
     errors += personal_errors
-    latency = measure_latency(engine, policy, args.runs)
-    latency_names = measure_latency(engine, strict, args.runs)
+    holdout_cases = load_cases(HOLDOUT_SET)
+    holdout_counts, holdout_errors = evaluate_personal_context(engine, strict, holdout_cases, prefix="holdout ")
+    counts.update(holdout_counts)
+    errors += holdout_errors
+    fixed = [LATENCY_PROMPT[:2000]] * args.runs
+    # The detection cache would answer a repeated prompt from memory: the fixed prompt is timed on an
+    # engine without it, and then with it (a conversation resent turn after turn).
+    uncached = GuardrailEngine(hash_key=b"bench", result_cache_size=0)
+    latency = measure_latency(uncached, policy, fixed)
+    latency_fixed = measure_latency(uncached, strict, fixed)
+    latency_resent = measure_latency(engine, strict, fixed)
+    latency_business = measure_latency(engine, strict, business_prompts(args.runs))
+    latency_names = measure_latency(engine, strict, distinct_prompts(uncached, strict, args.runs))
 
     order = [
         "structured identifiers",
@@ -258,10 +400,11 @@ def main() -> int:
             for split in ("holdout-1", "holdout-2")
             for check in ("structured identifiers", "secrets", "injection", "denied_topics")
         ),
+        *(f"holdout {category}" for category in CATEGORY_TYPES),
     ]
     rows = []
     print(
-        f"guardrails bench: {len(cases) + len(personal_cases)} cases, injection detector: "
+        f"guardrails bench: {len(cases) + len(personal_cases) + len(holdout_cases)} cases, injection detector: "
         f"{engine.injection_detector_name}"
     )
     print(f"engine build {build_ms:.0f} ms, cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}\n")
@@ -277,17 +420,14 @@ def main() -> int:
         fp_rate = ratio(count["fp"], negatives)
         rows.append({"check": key, **count, "precision": precision, "recall": recall, "fp_rate": fp_rate})
         print(f"| {key} | {positives}/{negatives} | {fmt(precision)} | {fmt(recall)} | {fmt(fp_rate)} |")
-    print(
-        f"\nfull input check, {latency['chars']}-character prompt, {latency['runs']} runs: "
-        f"p50 {latency['p50_ms']:.2f} ms, p99 {latency['p99_ms']:.2f} ms, mean {latency['mean_ms']:.2f} ms "
-        f"(CPU time p50 {latency['cpu_p50_ms']:.2f} ms)"
-    )
-    print(
-        f"full input check with every personal-data type (names by NER) and indirect injection: "
-        f"p50 {latency_names['p50_ms']:.2f} ms, p99 {latency_names['p99_ms']:.2f} ms, "
-        f"mean {latency_names['mean_ms']:.2f} ms (CPU time p50 {latency_names['cpu_p50_ms']:.2f} ms; "
-        f"budget p50 <= {LATENCY_BUDGET_MS} ms: {'ok' if latency_names['p50_ms'] <= LATENCY_BUDGET_MS else 'MISSED'})"
-    )
+    print()
+    print(latency_line("full input check without names, the fixed business prompt", latency))
+    print(latency_line("with every personal-data type (names by NER), the fixed business prompt", latency_fixed))
+    print(latency_line("the same, the prompt resent (detection cache)", latency_resent))
+    print(latency_line("the same, distinct business prompts", latency_business))
+    print(latency_line("the same, distinct prompts dense in personal data (labelled sentences)", latency_names))
+    ok = latency_business["p50_ms"] <= LATENCY_BUDGET_MS
+    print(f"budget p50 <= {LATENCY_BUDGET_MS} ms on distinct business prompts with names: {'ok' if ok else 'MISSED'}")
 
     missed = []
     by_key = {row["check"]: row for row in rows}
@@ -305,7 +445,15 @@ def main() -> int:
         for case_id, outcome, detail in errors:
             print(f"  {case_id} {outcome}: {detail}")
     if args.json:
-        document = {"rows": rows, "latency": latency, "latency_with_names": latency_names, "missed": missed}
+        document = {
+            "rows": rows,
+            "latency": latency,
+            "latency_with_names_fixed_prompt": latency_fixed,
+            "latency_with_names_resent": latency_resent,
+            "latency_with_names_business": latency_business,
+            "latency_with_names_dense": latency_names,
+            "missed": missed,
+        }
         args.json.write_text(json.dumps(document, indent=2))
     return 1 if missed else 0
 

@@ -9,7 +9,11 @@ database whose name does not contain "bench"). Steps, each timed with wall-clock
 
 1. flush, capture off: `--records` usage events appended through the buffer as the gateway does
    (Redis stream + spool), then one flusher (`usage_flush`) moves them: records/s;
-2. flush, `redacted` capture: the same with prompt and answer texts that the flusher redacts;
+2. flush, `redacted` capture: the same with a distinct prompt and answer per record, shaped as the
+   gateway buffers them under the central baseline (the user message and the answer already masked
+   by the call's guardrails, a shared system prompt left for the flusher to redact); with
+   `--redacted-unchecked N`, also N records whose texts no guardrail masked (all redacted by the
+   flusher, the worst case);
 3. two flushers: `manage.py flush_usage` twice at once on one stream of `--records` events:
    records/s of the pair;
 4. `--rows` synthetic usage records over three months written with SQL `generate_series`, with
@@ -58,12 +62,38 @@ TARGETS = {
     "verify_events_per_s": 50_000,
 }
 PROMPT = "Email jane.doe@example.com about card 4111 1111 1111 1111 and the quarterly numbers, please. " * 3
+SYSTEM_PROMPT = "You are the billing assistant of Contoso. Escalate disputes to billing-team@contoso.example."
+
+
+def _exchange(index: int) -> tuple[str, str]:
+    """A distinct user message and answer for record `index`, with an e-mail, a phone and a card."""
+    user = (
+        f"Hi, customer {index} here. My order {index} was charged twice to card 4111 1111 1111 1111. "
+        f"Email me at user{index}@example.com or call +44 20 7946 {index % 10_000:04d}."
+    )
+    answer = f"Sorry about order {index}. I refunded the second charge and wrote to user{index}@example.com."
+    return user, answer
+
+
+def _capture(capture: str, index: int) -> dict:
+    """What the gateway buffers: with `redacted`, the user message and answer as the call's guardrails
+    masked them (done on the request path, so not timed here) and the system prompt left to redact."""
+    from governance.capture import REDACTED, _redaction_policy, capture_for_buffer
+    from governance.guardrails.engine import evaluate
+
+    user, answer = _exchange(index)
+    if capture == "redacted-unchecked":
+        return capture_for_buffer(REDACTED, f"system: {SYSTEM_PROMPT}\nuser: {user}", answer)
+    user = evaluate(user, _redaction_policy(), "input").text
+    answer = evaluate(answer, _redaction_policy(), "output").text
+    return capture_for_buffer(REDACTED, f"system: {SYSTEM_PROMPT}\nuser: {user}", answer, redacted={user, answer})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--redacted", type=int, default=5_000)
+    parser.add_argument("--redacted-unchecked", type=int, default=0)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--audit-events", type=int, default=1_000_000)
     parser.add_argument("--archive-events", type=int, default=200_000)
@@ -89,6 +119,11 @@ def main() -> None:
         )
         _reset()
         _, results["flush_redacted_records_per_s"] = _flush_one(tenants, args.redacted, capture="redacted")
+        if args.redacted_unchecked:
+            _reset()
+            _, results["flush_redacted_unchecked_records_per_s"] = _flush_one(
+                tenants, args.redacted_unchecked, capture="redacted-unchecked"
+            )
         _reset()
         results["flush_two_flushers_records_per_s"] = _flush_two(tenants, args.records)
     if "reports" in steps:
@@ -156,7 +191,7 @@ def _reset() -> None:
         cursor.execute("ALTER TABLE governance_auditevent ENABLE TRIGGER USER")
 
 
-def _event(use_case, capture: str | None) -> dict:
+def _event(use_case, capture: str | None, index: int = 0) -> dict:
     event = {
         "request_id": f"req_{uuid.uuid4().hex}",
         "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
@@ -179,14 +214,14 @@ def _event(use_case, capture: str | None) -> dict:
         "status": "success",
     }
     if capture:
-        event["capture"] = {"level": capture, "prompt": PROMPT, "output": PROMPT}
+        event["capture"] = _capture(capture, index)
     return event
 
 
 def _append(tenants: list, count: int, capture: str | None) -> float:
     from genai_platform.metering.services import usage_record
 
-    events = [_event(tenants[i % len(tenants)], capture) for i in range(count)]
+    events = [_event(tenants[i % len(tenants)], capture, i) for i in range(count)]
     started = time.perf_counter()
     for event in events:
         usage_record(event)
@@ -199,7 +234,7 @@ def _flush_one(tenants: list, count: int, *, capture: str | None) -> tuple[float
     if capture:
         from governance.capture import capture_finalize
 
-        capture_finalize({"level": capture, "prompt": PROMPT, "output": PROMPT})  # loads the redaction engine
+        capture_finalize({"level": "redacted", "prompt": PROMPT, "output": PROMPT})  # loads the redaction engine
     append_rate = _append(tenants, count, capture)
     started = time.perf_counter()
     moved = usage_flush(consumer="bench", max_batches=1_000_000)

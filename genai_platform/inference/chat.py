@@ -143,6 +143,7 @@ def chat_call(
     guard = guard or call_guard(principal)
     meter = CallMeter(principal, request_id, endpoint, plan.routes.alias, end_user=end_user, stream=stream)
     meter.guardrails = guard.summary()  # the same dict, so actions taken later are recorded too
+    meter.redacted_texts = guard.redacted_texts  # the same set, filled by the checks to come
     return ChatCall(principal, request, plan, request_id, guard, meter, stream=stream)
 
 

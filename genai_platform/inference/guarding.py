@@ -10,6 +10,7 @@ from typing import Any
 
 from genai_platform.metering.metrics import observe_guardrail, observe_guardrail_error
 from genai_platform.providers.types import ChatRequest
+from governance.capture import redaction_covered
 from governance.guardrails.context import ContextKind, ContextScreen, screen_items
 from governance.guardrails.masking import MaskingSession
 from governance.guardrails.policy import Check, Direction, GuardrailPolicy
@@ -36,6 +37,9 @@ class CallGuard:
     actions: dict[str, str] = field(default_factory=dict)
     #: Item-by-item decisions on retrieved chunks and tool results (`ContextScreen.to_dict()`).
     context: list[dict[str, Any]] = field(default_factory=list)
+    #: Texts this call's checks masked under rules covering the prompt-capture redaction: a redacted
+    #: capture keeps them as they are instead of scanning them again in the flusher.
+    redacted_texts: set[str] = field(default_factory=set)
     _summary: dict[str, Any] | None = field(default=None, repr=False)
 
     def summary(self) -> dict[str, Any]:
@@ -218,6 +222,8 @@ class CallGuard:
         if result.blocked:
             check = result.blocked_by.value if result.blocked_by else "policy"
             raise self._refusal(check, direction, "guardrail_error" if result.failed else "guardrail_blocked")
+        if redaction_covered(policy, direction, result):
+            self.redacted_texts.add(result.text)
         return result
 
     def _refusal(self, check: str, direction: Direction, code: str, what: str = "") -> GuardrailBlocked:

@@ -56,6 +56,8 @@ class CallMeter:
     usage: Usage | None = None
     prompt: str = ""
     output: str = ""
+    #: Texts of `prompt` and `output` the call's guardrails already redacted (`CallGuard.redacted_texts`).
+    redacted_texts: set[str] = field(default_factory=set)
     #: The call's cost at the deployment's price, known once the scope ended.
     cost: Decimal = Decimal("0")
     #: The call's span and GenAI metrics (no-ops unless OpenTelemetry is on).
@@ -199,7 +201,9 @@ class CallMeter:
                 "error_code": error_code,
                 "lob_slug": self.principal.lob_slug,
                 "key_prefix": self.principal.prefix,
-                "capture": capture_for_buffer(self.principal.prompt_capture, self.prompt, self.output),
+                "capture": capture_for_buffer(
+                    self.principal.prompt_capture, self.prompt, self.output, redacted=self.redacted_texts
+                ),
                 "guardrails": self.guardrails,
             }
         )

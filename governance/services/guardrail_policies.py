@@ -54,6 +54,21 @@ def guardrail_engine() -> GuardrailEngine:
     return GuardrailEngine(hash_key=hashlib.sha256(f"guardrails:{settings.SECRET_KEY}".encode()).digest())
 
 
+def guardrail_engine_warm_up(engine: GuardrailEngine | None = None) -> int:
+    """Builds now, in this process, what the latest published version (enforced or shadow) of every
+    policy needs: Presidio's analyzers for a personal-data rule, the NER model only when a rule asks
+    for names, places or organisations. A gateway process calls it at start so its first call does
+    not wait seconds; a process that never checks text never calls it. Returns the versions read."""
+    engine = engine or guardrail_engine()
+    records = list(GuardrailPolicyRecord.objects.all())
+    versions = _latest(records, GuardrailPolicyVersion.Mode.ENFORCED) + _latest(
+        records, GuardrailPolicyVersion.Mode.SHADOW
+    )
+    for version in versions:
+        engine.prepare(_policy_for(version))
+    return len(versions)
+
+
 def _policy_for(version: GuardrailPolicyVersion) -> GuardrailPolicy:
     record = version.policy
     document = {**version.document, "name": record.name, "scope": record.scope, "version": version.number or 0}

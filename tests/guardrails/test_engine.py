@@ -102,3 +102,69 @@ def test_the_module_level_evaluate_uses_a_shared_default_engine():
 
     assert result.text == "mail <EMAIL_1>"
     assert result.policy_fingerprint == PII_MASK.fingerprint()
+
+
+class _CountingDetector:
+    """Wraps a detector and counts the texts it was asked to read."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.name, self.calls = inner, inner.name, 0
+
+    def detect(self, text, rule, *, context, digest):
+        self.calls += 1
+        return self.inner.detect(text, rule, context=context, digest=digest)
+
+
+def _counting_engine(**options):
+    from governance.guardrails import GuardrailEngine
+
+    engine = GuardrailEngine(hash_key=b"tests", **options)
+    counting = _CountingDetector(engine._detectors[Check.SECRETS])
+    engine._detectors[Check.SECRETS] = counting
+    return engine, counting
+
+
+def test_a_text_checked_again_under_the_same_rule_is_answered_from_the_cache_with_the_same_findings():
+    engine, counting = _counting_engine()
+    secrets_rule = rule(Check.SECRETS)
+    text = "deploy with AKIAIOSFODNN7EXAMPLE and the usual region"
+
+    first = engine.detect(text, secrets_rule)
+    again = engine.detect(text, secrets_rule)
+
+    assert counting.calls == 1
+    assert again == first and first.findings
+
+
+def test_another_text_another_rule_or_another_context_is_read_again():
+    engine, counting = _counting_engine()
+    text = "token = ghp_abcdefghijklmnopqrstuvwxyz0123456789"
+
+    engine.detect(text, rule(Check.SECRETS))
+    engine.detect(text + " ", rule(Check.SECRETS))
+    engine.detect(text, rule(Check.SECRETS, Action.BLOCK))
+    engine.detect(text, rule(Check.SECRETS), context="retrieved text")
+
+    assert counting.calls == 4
+
+
+def test_the_cache_is_bounded_and_can_be_switched_off():
+    engine, counting = _counting_engine(result_cache_size=2)
+    for text in ("one", "two", "three", "one"):  # "one" was evicted by "three"
+        engine.detect(text, rule(Check.SECRETS))
+    assert counting.calls == 4
+
+    uncached, counting = _counting_engine(result_cache_size=0)
+    uncached.detect("one", rule(Check.SECRETS))
+    uncached.detect("one", rule(Check.SECRETS))
+    assert counting.calls == 2
+
+
+def test_the_cache_keeps_digests_of_texts_never_the_texts():
+    engine, _ = _counting_engine()
+    text = "my password is Tiger4431!QX and the AWS key AKIAIOSFODNN7EXAMPLE"
+
+    engine.detect(text, rule(Check.SECRETS))
+
+    held = repr(engine._results._entries)
+    assert "Tiger4431" not in held and "AKIAIOSFODNN7EXAMPLE" not in held

@@ -151,3 +151,11 @@ def test_an_engine_builds_its_personal_data_detector_on_the_first_personal_data_
     assert not lazy.built
     engine.evaluate("Mail jane.doe@example.com", PATTERNS_ONLY, "input")
     assert lazy.built and lazy.name == PiiDetector.name
+
+
+def test_a_window_of_the_ner_model_stops_at_a_line_break():
+    text = "Heading of the notes\nSend them to Maria Gonzalez today please\nAnother line follows here"
+
+    ((start, end),) = candidate_windows(text)
+
+    assert "Maria Gonzalez" in text[start:end] and "\n" not in text[start:end]

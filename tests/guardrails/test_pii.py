@@ -1,9 +1,13 @@
+import json
 import socket
+from pathlib import Path
 
 import pytest
 import spacy
 
 from governance.guardrails import PII_ENTITIES, Action, Check, CustomEntity, Direction, GuardrailEngine
+from governance.guardrails.detectors.base import DEFAULT_PHONE_REGIONS
+from governance.guardrails.detectors.pii import PiiDetector
 
 from .conftest import policy, rule
 
@@ -103,3 +107,82 @@ def test_building_and_running_the_engine_downloads_nothing(monkeypatch):
 
     assert result.text == "mail <EMAIL_1> or call <PHONE_1>"
     assert attempts == []
+
+
+def _labelled_texts() -> list[str]:
+    import sys
+
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "guardrails"
+    texts = [
+        json.loads(line)["text"]
+        for name in ("eval_set.jsonl", "personal_context_set.jsonl", "holdout_set.jsonl")
+        for line in (root / name).read_text(encoding="utf-8").splitlines()
+    ]
+    sys.path.insert(0, str(root))
+    try:
+        import run as bench
+    finally:
+        sys.path.remove(str(root))
+    return [*texts, bench.LATENCY_PROMPT, *bench.business_prompts(20)]
+
+
+def test_a_recognizer_run_only_on_candidate_texts_finds_what_it_finds_everywhere(monkeypatch):
+    """The cheap conditions in front of the costlier patterns (`NeedsCandidate`, `candidate=`) are
+    necessary conditions: on every labelled text, with and without them, the same results."""
+    from governance.guardrails.detectors.identifiers import NeedsCandidate, _RegexRecognizer
+    from governance.guardrails.policy import KNOWN_PII_ENTITIES
+
+    detector = PiiDetector()
+    analyzer = detector._analyzer
+    gated = [r for r in analyzer.registry.recognizers if isinstance(r, NeedsCandidate)]
+    own = [r for r in analyzer.registry.recognizers if isinstance(r, _RegexRecognizer) and r._candidate is not None]
+    assert len(gated) >= 7 and own
+    entities = list(KNOWN_PII_ENTITIES)
+
+    def found(results):
+        return sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in results)
+
+    differences = []
+    for text in _labelled_texts():
+        artifacts = analyzer.nlp_engine.process_text(text, "en")
+        for recognizer in gated:
+            everywhere = super(NeedsCandidate, recognizer).analyze(text, entities, artifacts)
+            if found(recognizer.analyze(text, entities, artifacts)) != found(everywhere):
+                differences.append((recognizer.name, text))
+        for recognizer in own:
+            with_condition = found(recognizer.analyze(text, entities, artifacts))
+            monkeypatch.setattr(recognizer, "_candidate", None)
+            if with_condition != found(recognizer.analyze(text, entities, artifacts)):
+                differences.append((recognizer.name, text))
+            monkeypatch.undo()
+    assert differences == []
+
+
+def test_a_number_with_its_country_code_is_matched_in_one_region_with_the_same_results(monkeypatch):
+    """The phone recognizer stops after the first region for a whole "+" number: on every labelled
+    text (and a few international numbers), the results are those of trying every region."""
+    import phonenumbers
+
+    from governance.guardrails.detectors.pii import CandidatePhoneRecognizer
+
+    recognizer = CandidatePhoneRecognizer(supported_regions=DEFAULT_PHONE_REGIONS)
+    texts = [
+        *_labelled_texts(),
+        "Call +44 20 7946 0958, +1 415 555 2671, +49 30 901820 or +33 1 42 68 53 00 / 01.",
+        "Numbers: +91 98765 43210; +61 2 9374 4000; +971 4 123 4567; +1 (212) 555-0199 ext 12.",
+    ]
+
+    def every_region(piece):
+        return [
+            (region, match)
+            for region in recognizer.supported_regions
+            for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=recognizer.leniency)
+        ]
+
+    def found(results):
+        return sorted((r.entity_type, r.start, r.end, round(r.score, 6)) for r in results)
+
+    shortcut = [found(recognizer.analyze(text, ["PHONE_NUMBER"])) for text in texts]
+    monkeypatch.setattr(recognizer, "_matches", every_region)
+    assert shortcut == [found(recognizer.analyze(text, ["PHONE_NUMBER"])) for text in texts]
+    assert any(shortcut)

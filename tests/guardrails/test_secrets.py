@@ -54,3 +54,34 @@ def test_a_private_key_is_reported_as_its_whole_pem_block(engine):
 )
 def test_high_entropy_and_secret_sounding_text_that_is_no_secret_is_left_alone(engine, text):
     assert found(engine, text) == []
+
+
+def test_the_literal_gates_in_front_of_provider_patterns_change_no_finding():
+    """A provider pattern skipped on a line without its literals would have found nothing there: on
+    every labelled text, the findings with and without the gates are the same."""
+    import json
+    from pathlib import Path
+
+    from governance.guardrails.detectors.secrets import SecretsDetector
+
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "guardrails"
+    texts = [
+        json.loads(line)["text"]
+        for name in ("eval_set.jsonl", "personal_context_set.jsonl", "holdout_set.jsonl")
+        for line in (root / name).read_text(encoding="utf-8").splitlines()
+    ]
+    gated, ungated = SecretsDetector(), SecretsDetector()
+    ungated._patterns = [(plugin, regex, (), False) for plugin, regex, _, _ in ungated._patterns]
+    assert any(literals for _, _, literals, _ in gated._patterns)
+    secrets_rule = rule(Check.SECRETS)
+
+    def digest(entity_type, value):
+        return entity_type + ":" + value
+
+    differences = [
+        text
+        for text in texts
+        if gated.detect(text, secrets_rule, context=None, digest=digest)
+        != ungated.detect(text, secrets_rule, context=None, digest=digest)
+    ]
+    assert differences == []

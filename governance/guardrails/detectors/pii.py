@@ -35,7 +35,7 @@ from presidio_analyzer.predefined_recognizers import (
 from ..policy import Check, CheckRule, CustomEntity
 from ..results import Finding
 from .base import DEFAULT_PHONE_REGIONS, Detection, Digest
-from .identifiers import pattern_recognizers
+from .identifiers import NeedsCandidate, pattern_recognizers
 from .ner import NER_ENTITIES, SpacyNerRecognizer
 
 LANGUAGE = "en"
@@ -78,31 +78,34 @@ class LazyNlpArtifacts(NlpArtifacts):
         self._text, self.nlp_engine, self._language = text, engine, language
         self.entities: list = []
         self.scores: list = []
-        self._doc: Any = None
-        self._indices: list[int] | None = None
-        self._lemmas: list[str] | None = None
+        self._tokens: list[str] | None = None
+        self._indices: list[int] = []
+        self._lemmas: list[str] = []
         self._keywords: list[str] | None = None
 
-    def _parsed(self) -> Any:
-        if self._doc is None:
-            self._doc = self.nlp_engine.nlp[self._language](self._text)
-        return self._doc
+    def _parse(self) -> None:
+        # One pass over the tokens builds all three lists: Presidio's context enhancer reads them once
+        # per finding, and iterating a spaCy Doc creates a Token object per token on every pass.
+        if self._tokens is None:
+            doc = self.nlp_engine.nlp[self._language](self._text)
+            self._indices = doc.to_array("IDX").tolist()
+            self._tokens = [token.text for token in doc]
+            self._lemmas = [text.lower() for text in self._tokens]
 
     @property
     def tokens(self) -> Any:  # type: ignore[override]
-        return self._parsed()
+        """The tokens' texts (Presidio reads only their lengths and whether there are any), not a Doc."""
+        self._parse()
+        return self._tokens
 
-    # Presidio's context enhancer reads these once per finding: built once per text, not per read.
     @property
     def tokens_indices(self) -> list[int]:  # type: ignore[override]
-        if self._indices is None:
-            self._indices = [token.idx for token in self._parsed()]
+        self._parse()
         return self._indices
 
     @property
     def lemmas(self) -> list[str]:  # type: ignore[override]
-        if self._lemmas is None:
-            self._lemmas = [token.lower_ for token in self._parsed()]
+        self._parse()
         return self._lemmas
 
     @property
@@ -143,6 +146,18 @@ class CaseInsensitiveIbanRecognizer(IbanRecognizer):
         return super().analyze(upper if len(upper) == len(text) else text, entities, nlp_artifacts, regex_flags)
 
 
+class UsSsnCandidatesRecognizer(NeedsCandidate, UsSsnRecognizer):
+    """Each of the five SSN notations has two digits, at most one separator, then four digits."""
+
+    CANDIDATE = re.compile(r"[0-9]{2}[- .]?[0-9]{4}")
+
+
+class IpCandidatesRecognizer(NeedsCandidate, IpRecognizer):
+    """An IPv4 address has a dotted quad; every IPv6 form has "::" or two hex digits around a colon."""
+
+    CANDIDATE = re.compile(r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|[0-9a-f]:[0-9a-f]", re.IGNORECASE)
+
+
 class CandidatePhoneRecognizer(PhoneRecognizer):
     """Presidio's phone recognizer, run only on digit runs that could be phone numbers.
 
@@ -164,17 +179,31 @@ class CandidatePhoneRecognizer(PhoneRecognizer):
             if self._SSN_SHAPE.match(piece):
                 continue
             if piece not in matched:
-                matched[piece] = [
-                    (region, match)
-                    for region in self.supported_regions
-                    for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
-                ]
+                matched[piece] = self._matches(piece)
             for region, match in matched[piece]:
                 span = (offset + match.start, offset + match.end)
                 if span not in results:
                     placed = phonenumbers.PhoneNumberMatch(span[0], match.raw_string, match.number)
                     results[span] = self._get_recognizer_result(placed, text, region, nlp_artifacts)
         return list(results.values())
+
+    def _matches(self, piece: str) -> list[tuple[str, phonenumbers.PhoneNumberMatch]]:
+        """Every region's matches in `piece`, first region first (the first region that finds a span
+        names it). A number written whole with its "+country code" parses and validates the same in
+        every region (the region only matters without the "+", or for a part of the piece), so once
+        the first region matched the whole "+" piece the others would add only that same span."""
+        regions = list(self.supported_regions)
+        matches = [
+            (regions[0], match) for match in phonenumbers.PhoneNumberMatcher(piece, regions[0], leniency=self.leniency)
+        ]
+        whole = len(matches) == 1 and matches[0][1].start == 0 and matches[0][1].end == len(piece)
+        if piece.startswith("+") and whole and self.leniency == phonenumbers.Leniency.VALID:
+            return matches
+        return matches + [
+            (region, match)
+            for region in regions[1:]
+            for match in phonenumbers.PhoneNumberMatcher(piece, region, leniency=self.leniency)
+        ]
 
 
 class PiiDetector:
@@ -187,10 +216,10 @@ class PiiDetector:
         recognizers = [
             CreditCardRecognizer(),
             CaseInsensitiveIbanRecognizer(),
-            UsSsnRecognizer(),
+            UsSsnCandidatesRecognizer(),
             OfflineEmailRecognizer(),
             CandidatePhoneRecognizer(supported_regions=phone_regions),
-            IpRecognizer(),
+            IpCandidatesRecognizer(),
             *pattern_recognizers(),
             self.ner,
         ]

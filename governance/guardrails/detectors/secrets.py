@@ -103,6 +103,12 @@ _ENTROPY_TOKEN = re.compile(
     rf"(?<![A-Za-z0-9+/=_\-])[A-Za-z0-9+/_\-]{{{MIN_ENTROPY_TOKEN},}}={{0,2}}(?![A-Za-z0-9+/=_\-])"
 )
 _KEYWORD_HINT = re.compile("|".join(DENYLIST), re.IGNORECASE)
+# Literals every match of the two case-insensitive word lists above contains, looked for in the
+# case-folded line first: `in` on a string costs far less than a case-insensitive alternation, and
+# most lines hold none of them (case folding maps what IGNORECASE matches, such as the long s and the Kelvin
+# sign, to the ASCII letters, so a line the regex would match is never skipped).
+_KEYWORD_LITERALS = ("key", "pass", "pwd", "secret", "contrase")
+_CREDENTIAL_LITERALS = ("key", "secret", "token", "pass", "pwd", "credential", "auth", "bearer", "conn")
 KEYWORD_WINDOW = 160
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _PUBLIC_KEY_PREFIX = re.compile(r"(?:ssh-(?:rsa|ed25519|dss)|ecdsa-sha2-nistp\d+|sha\d*[-:])\s*$", re.IGNORECASE)
@@ -111,6 +117,7 @@ _CREDENTIAL_SHAPED = re.compile(r"(?=.*[0-9\W_])|(?=.+[A-Z])")
 _PLACEHOLDER = re.compile(
     r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|(?i:your|here|example|changeme|change_me|dummy|placeholder|redacted)|^(.)\1+$"
 )
+_JWT_TAIL = re.compile(r"[A-Za-z0-9_\-+/=.]*")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 # Base64 lines of a PEM body (an unterminated block ends where these lines end).
 _PEM_BODY = re.compile(r"(?:[ \t]*[A-Za-z0-9+/=]{16,}[ \t]*(?:\r?\n|$))+")
@@ -147,6 +154,30 @@ def _placeholder_password(value: str) -> bool:
     )
 
 
+# Literals that every match of a provider plugin's pattern contains, for the costliest patterns
+# (assignment-style ones scanned case-insensitively from every position): a line holding none of them
+# is not scanned with that pattern. Keyed by the pattern's source; `True` compares the case-folded line
+# (the pattern ignores case), `False` the line as it is. `tests/guardrails/test_secrets.py` checks
+# that the findings are the same with and without these gates on every labelled text.
+_PATTERN_LITERALS: dict[str, tuple[tuple[str, ...], bool]] = {}
+
+
+def _gate(plugin: type[RegexBasedDetector], index: int, literals: tuple[str, ...], folded: bool) -> None:
+    _PATTERN_LITERALS[plugin().denylist[index].pattern] = (literals, folded)
+
+
+_gate(IbmCloudIamDetector, 0, ("key", "pwd", "pass", "token"), True)
+_gate(IbmCosHmacDetector, 0, ("secret",), True)
+_gate(SoftlayerDetector, 0, ("key", "pwd", "pass", "token"), True)
+_gate(SoftlayerDetector, 1, ("softlayer",), True)
+_gate(CloudantDetector, 0, ("key", "pw", "pass", "token"), True)
+_gate(CloudantDetector, 1, ("key", "pw", "pass", "token"), True)
+_gate(CloudantDetector, 2, ("cloudant",), True)
+_gate(CloudantDetector, 3, ("cloudant",), True)
+_gate(ArtifactoryDetector, 0, ("AKC",), False)
+_gate(ArtifactoryDetector, 1, ("AP",), False)
+_gate(MailchimpDetector, 0, ("-us",), False)
+
 _EXTRA_PATTERNS = (
     ("SSH_PUBLIC_KEY", _SSH_PUBLIC_KEY),
     ("DATABASE_CONNECTION_STRING", _DATABASE_URL),
@@ -159,6 +190,11 @@ class SecretsDetector:
 
     def __init__(self) -> None:
         self._providers: tuple[RegexBasedDetector, ...] = tuple(plugin() for plugin in PROVIDER_PLUGINS)
+        self._patterns = [
+            (plugin, regex, *_PATTERN_LITERALS.get(regex.pattern, ((), False)))
+            for plugin in self._providers
+            for regex in plugin.denylist
+        ]
         self._keyword = KeywordDetector()
         self._base64 = Base64HighEntropyString(limit=BASE64_ENTROPY_LIMIT)
         self._hex = HexHighEntropyString(limit=HEX_ENTROPY_LIMIT)
@@ -166,6 +202,8 @@ class SecretsDetector:
     def detect(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> Detection:
         findings: dict[tuple[int, int], Finding] = {}
         for line_start, line in _lines(text):
+            if not line.strip():  # a blank line holds nothing any plugin matches
+                continue
             for entity_type, start, end in self._scan_line(line):
                 start, end = line_start + start, line_start + end
                 if entity_type == "PRIVATE_KEY":
@@ -187,17 +225,24 @@ class SecretsDetector:
             for match in pattern.finditer(line):
                 if not _placeholder_password(match.group()):
                     yield entity_type, match.start(), match.end()
-        for plugin in self._providers:
-            for regex in plugin.denylist:
-                for match in regex.finditer(line):
-                    span = _secret_span(plugin, match)
-                    if span is not None:
-                        yield _entity_type(plugin), *span
-        for hint in _KEYWORD_HINT.finditer(line):
+        folded = line.casefold()
+        for plugin, regex, literals, fold in self._patterns:
+            if literals and not any(literal in (folded if fold else line) for literal in literals):
+                continue
+            for match in regex.finditer(line):
+                span = _secret_span(plugin, match)
+                if span is not None and isinstance(plugin, JwtTokenDetector):
+                    # The plugin's pattern ends lazily, so its match can stop before the signature:
+                    # the finding (and the mask) covers the whole token.
+                    span = (span[0], _JWT_TAIL.match(line, span[1]).end())
+                if span is not None:
+                    yield _entity_type(plugin), *span
+        hints = _KEYWORD_HINT.finditer(line) if any(word in folded for word in _KEYWORD_LITERALS) else ()
+        for hint in hints:
             offset = max(0, hint.start() - KEYWORD_WINDOW)
             for start, end in self._keyword_assignments(line[offset : hint.end() + KEYWORD_WINDOW]):
                 yield "SECRET_KEYWORD", offset + start, offset + end
-        if _CREDENTIAL_WORD.search(line):
+        if any(word in folded for word in _CREDENTIAL_LITERALS) and _CREDENTIAL_WORD.search(line):
             yield from self._high_entropy(line)
 
     def _keyword_assignments(self, line: str) -> Iterator[tuple[int, int]]:

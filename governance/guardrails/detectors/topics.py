@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 
 from ..lexical import STOPWORDS, sentences, stem, words
@@ -44,20 +45,26 @@ class _Example:
         content = frozenset(stem(token) for token in tokens if token not in STOPWORDS)
         return cls(content, frozenset(pairwise(stems)))
 
-    @property
+    @cached_property
     def size(self) -> int:
         return len(self.stems) + len(self.bigrams)
 
     def containment(self, window: _Example) -> float:
-        shared = len(self.stems & window.stems) + len(self.bigrams & window.bigrams)
-        return shared / self.size if self.size else 0.0
+        size = self.size
+        if not size:
+            return 0.0
+        return (len(self.stems & window.stems) + len(self.bigrams & window.bigrams)) / size
+
+
+#: A topic's name, its examples, and every stem and bigram of them together.
+_TopicModel = tuple[str, list[_Example], _Example]
 
 
 class DeniedTopicsDetector:
     name = "lexical-similarity"
 
     def __init__(self) -> None:
-        self._models: OrderedDict[tuple[DeniedTopic, ...], list[tuple[str, list[_Example]]]] = OrderedDict()
+        self._models: OrderedDict[tuple[DeniedTopic, ...], list[_TopicModel]] = OrderedDict()
         self._lock = threading.Lock()
 
     def detect(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> Detection:
@@ -65,9 +72,11 @@ class DeniedTopicsDetector:
         windows = _windows(text)
         findings: list[Finding] = []
         best_score = 0.0
-        for name, examples in self._model(rule.topics):
+        for name, examples, vocabulary in self._model(rule.topics):
             best: tuple[float, int, int] = (0.0, 0, 0)
             for start, end, window in windows:
+                if vocabulary.stems.isdisjoint(window.stems) and vocabulary.bigrams.isdisjoint(window.bigrams):
+                    continue  # shares no word with any example: every containment would be 0
                 for example in examples:
                     score = example.containment(window)
                     if score > best[0]:
@@ -81,7 +90,7 @@ class DeniedTopicsDetector:
                 )
         return Detection(tuple(findings), self.name, best_score)
 
-    def _model(self, topics: tuple[DeniedTopic, ...]) -> list[tuple[str, list[_Example]]]:
+    def _model(self, topics: tuple[DeniedTopic, ...]) -> list[_TopicModel]:
         with self._lock:
             if topics in self._models:
                 self._models.move_to_end(topics)
@@ -89,9 +98,12 @@ class DeniedTopicsDetector:
         model = []
         for topic in topics:
             examples = [_Example.of(phrase) for phrase in (*topic.examples, topic.description) if phrase]
-            model.append(
-                (topic.name, [example for example in examples if example.stems and example.size >= MIN_EXAMPLE_SIZE])
+            examples = [example for example in examples if example.stems and example.size >= MIN_EXAMPLE_SIZE]
+            vocabulary = _Example(
+                frozenset().union(*(example.stems for example in examples)),
+                frozenset().union(*(example.bigrams for example in examples)),
             )
+            model.append((topic.name, examples, vocabulary))
         with self._lock:
             self._models[topics] = model
             while len(self._models) > _CACHE_SIZE:
