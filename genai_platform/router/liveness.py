@@ -7,8 +7,8 @@ deadline for a reply that never comes. Instead:
 
 - the worker marks each invocation it takes as started and keeps a short-lived beat key fresh
   while it works (`invocation_started` / `invocation_finished`). One daemon thread per worker
-  process refreshes the beats of all its invocations in one pipelined round trip each
-  `ROUTER_WORKER_BEAT_SECONDS`: no thread per call, one small key per call in flight;
+  process (while it has invocations) refreshes the beats of all of them in one pipelined round
+  trip each `ROUTER_WORKER_BEAT_SECONDS`: no thread per call, one small key per call in flight;
 - the gateway waits for a reply in slices of `ROUTER_WORKER_BEAT_SECONDS`; after a slice with no
   message it reads the invocation's two keys (one MGET). Started but without a beat for
   `ROUTER_WORKER_LOST_AFTER_SECONDS` means the worker is gone: the wait is answered with a
@@ -79,7 +79,8 @@ class RedisLiveness:
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._beating: set[str] = set()
         self._lock = threading.Lock()
-        self._beater_pid: int | None = None  # the process whose beat thread runs (prefork children start their own)
+        # The process whose beat thread runs (a forked child starts its own), while it has work.
+        self._beater_pid: int | None = None
 
     @staticmethod
     def _keys(invocation_id: str) -> tuple[str, str]:
@@ -98,7 +99,7 @@ class RedisLiveness:
             self._beating.add(invocation_id)
             if self._beater_pid != os.getpid():
                 self._beater_pid = os.getpid()
-                threading.Thread(target=self._beat_forever, name="invocation-beats", daemon=True).start()
+                threading.Thread(target=self._beat_while_busy, name="invocation-beats", daemon=True).start()
         return True
 
     def invocation_finished(self, invocation_id: str) -> None:
@@ -126,22 +127,24 @@ class RedisLiveness:
             client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
         return client
 
-    def _beat_forever(self) -> None:
+    def _beat_while_busy(self) -> None:
+        """Refreshes the beats until this process runs no invocation (an idle worker does nothing)."""
         interval, ttl_ms = settings.ROUTER_WORKER_BEAT_SECONDS, _lost_after_ms()
         while True:
-            started = time.monotonic()
+            time.sleep(interval)  # a period, not a synchronisation: each start set its first beat
             with self._lock:
                 beating = list(self._beating)
-            if beating:
-                try:
-                    pipe = self._redis.pipeline(transaction=False)
-                    for invocation_id in beating:
-                        pipe.set(self._keys(invocation_id)[1], "1", px=ttl_ms)
-                    pipe.execute()
-                except Exception:
-                    # A missed beat or two is survivable (the TTL spans several); a dead thread is not.
-                    logger.warning("could not refresh %d invocation beats", len(beating), exc_info=True)
-            time.sleep(max(0.0, interval - (time.monotonic() - started)))  # a period, not a synchronisation
+                if not beating:
+                    self._beater_pid = None  # the next invocation starts a new beat thread
+                    return
+            try:
+                pipe = self._redis.pipeline(transaction=False)
+                for invocation_id in beating:
+                    pipe.set(self._keys(invocation_id)[1], "1", px=ttl_ms)
+                pipe.execute()
+            except Exception:
+                # A missed beat or two is survivable (the TTL spans several); a dead thread is not.
+                logger.warning("could not refresh %d invocation beats", len(beating), exc_info=True)
 
 
 class LocalLiveness:
