@@ -81,6 +81,22 @@ def test_a_stream_waiting_for_its_next_frame_is_ended_at_the_drain_deadline_not_
     assert ended_by == [("gateway_shutdown",)]
 
 
+def test_a_stream_that_opens_after_the_drain_began_is_ended_at_the_deadline_too():
+    async def relay():
+        yield b"data: one\n\n"
+        await asyncio.Event().wait()
+
+    async def drain_then_read():
+        draining.begin(0.05)  # SIGTERM came while this request was still on its way to its first byte
+        return await asyncio.wait_for(_rest(draining.until_drained(relay())), timeout=30)
+
+    frames = async_to_sync(drain_then_read)()
+
+    assert frames[0] == b"data: one\n\n"  # its first step ran, so its metering scope closes
+    assert json.loads(frames[1].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
+    assert frames[2:] == [b"data: [DONE]\n\n"]
+
+
 def test_a_cancellation_that_is_not_the_drain_still_cancels_the_stream():
     waiting = asyncio.Event()
 
