@@ -8,6 +8,7 @@ leaving the block records it, or records the exception that ended the call. Noth
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -214,6 +215,10 @@ class CallMeter:
 _OPERATION_NAMES = {"chat": "chat", "responses": "chat", "embeddings": "embeddings", "agent": "invoke_agent"}
 
 
+#: The message of the cancellation a draining gateway ends an open stream with (gateway/draining.py).
+GATEWAY_SHUTDOWN = "gateway_shutdown"
+
+
 def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, str]:
     """The usage status and error code of a call that `exc` ended."""
     if isinstance(exc, GuardrailBlocked):  # `guardrail_error` when a check failed closed
@@ -225,5 +230,7 @@ def _failure_of(exc: BaseException, status: str, error_code: str) -> tuple[str, 
         return UsageRecord.Status.PROVIDER_ERROR, exc.code or "error"
     if isinstance(exc, Exception):
         return UsageRecord.Status.PROVIDER_ERROR, "internal_error"
+    if isinstance(exc, asyncio.CancelledError) and exc.args == (GATEWAY_SHUTDOWN,):
+        return UsageRecord.Status.CANCELLED, GATEWAY_SHUTDOWN
     # A stream the client stopped reading (GeneratorExit) keeps what its relay said it was so far.
     return status, error_code

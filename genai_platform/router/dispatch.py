@@ -39,6 +39,7 @@ from genai_platform.providers.types import (
 from model_catalog.selectors import DeploymentTarget
 
 from .channel import reply_channel
+from .liveness import areceive_alive
 from .tasks import invoke_provider
 from .waiting import Pause, Receive, Steps, drive
 
@@ -132,7 +133,8 @@ class ChatStream:
         try:
             while (event := _relayed(message)) is not None:
                 yield event
-                message = await channel.areceive(self.invocation_id, timeout=self.deadline - time.time())
+                # A worker lost mid-stream is answered as its error: the stream ends at once.
+                message = await areceive_alive(channel, self.invocation_id, self.deadline - time.time())
             finished = True
         except ProviderError as error:
             finished = message is not None  # a worker's error ends its stream; a stall does not

@@ -27,6 +27,7 @@ from genai_platform.providers.types import (
 
 from .channel import ReplyChannel
 from .health import HealthStore
+from .liveness import Liveness
 
 logger = logging.getLogger(__name__)
 
@@ -95,27 +96,45 @@ CANCEL_CHECK_SECONDS = 0.25
 
 
 def invocation_execute(
-    invocation: dict[str, Any], *, channel: ReplyChannel, adapters: AdapterPool, health: HealthStore
+    invocation: dict[str, Any],
+    *,
+    channel: ReplyChannel,
+    adapters: AdapterPool,
+    health: HealthStore,
+    liveness: Liveness,
 ) -> None:
     """Runs `invocation` (kind, target, normalized request, deadline) and publishes its reply.
 
     Never raises for provider trouble: every outcome, including an unexpected bug, reaches the
     waiting gateway as a message, so no caller waits out its deadline for nothing. The outcome
-    also feeds the deployment's circuit breaker and latency average.
+    also feeds the deployment's circuit breaker and latency average. While it runs, `liveness`
+    beats for it, so a gateway notices within seconds if this worker dies (router/liveness.py).
     """
     invocation_id = invocation["id"]
-    deployment = invocation["target"]["deployment"]
     if time.time() >= invocation["deadline"]:
         # The gateway has already answered 504; calling the provider now would only cost money.
         logger.info("invocation %s skipped: its deadline passed while queued", invocation_id)
         return
-    kind = invocation["kind"]
-    if kind == "chat_stream" and not channel.claim(invocation_id):
-        # A redelivery after a worker died mid-stream: part of the answer already reached the
-        # client, so replaying it from the start would splice two answers together.
-        error = ProviderError(ErrorKind.UNAVAILABLE, "the worker serving this stream was lost")
-        channel.publish(invocation_id, {"type": "error", "error": error.to_dict()})
+    if not liveness.invocation_started(invocation_id):
+        # Its caller gave it up (a copy redelivered after its worker was lost, while the call was
+        # dispatched again): running it would pay the provider twice.
+        logger.info("invocation %s skipped: cancelled by its caller", invocation_id)
         return
+    try:
+        if invocation["kind"] == "chat_stream" and not channel.claim(invocation_id):
+            # A redelivery after a worker died mid-stream: part of the answer already reached the
+            # client, so replaying it from the start would splice two answers together.
+            error = ProviderError(ErrorKind.UNAVAILABLE, "the worker serving this stream was lost")
+            channel.publish(invocation_id, {"type": "error", "error": error.to_dict()})
+            return
+        _execute(invocation, channel=channel, adapters=adapters, health=health)
+    finally:
+        liveness.invocation_finished(invocation_id)
+
+
+def _execute(invocation: dict[str, Any], *, channel: ReplyChannel, adapters: AdapterPool, health: HealthStore) -> None:
+    invocation_id, kind = invocation["id"], invocation["kind"]
+    deployment = invocation["target"]["deployment"]
     started = time.monotonic()
     target = invocation["target"]
     with telemetry.model_call(

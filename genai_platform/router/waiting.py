@@ -29,6 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from .channel import reply_channel
+from .liveness import areceive_alive, receive_alive
 
 T = TypeVar("T")
 
@@ -63,7 +64,7 @@ def drive(steps: Steps[T]) -> T:
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         if isinstance(wait, Receive):
-            answer = channel.receive(wait.invocation_id, wait.timeout)
+            answer = receive_alive(channel, wait.invocation_id, wait.timeout)
         else:
             time.sleep(wait.seconds)
             answer = None
@@ -84,7 +85,7 @@ async def adrive(steps: Steps[T], context: contextvars.Context) -> T:
             if finished:
                 return value  # type: ignore[no-any-return]
             if isinstance(value, Receive):
-                answer = await channel.areceive(value.invocation_id, value.timeout)
+                answer = await areceive_alive(channel, value.invocation_id, value.timeout)
             else:
                 await asyncio.sleep(value.seconds)
                 answer = None

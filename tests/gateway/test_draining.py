@@ -1,9 +1,11 @@
 """Streams through a gateway shutdown: once the drain deadline passes, an open stream ends with an
-OpenAI-style error event and [DONE], and the call is metered with what it delivered. The live
+OpenAI-style error event and [DONE] (at the deadline itself, even while it waits for its next
+frame), and the call is metered with what it delivered. The live
 version (SIGTERM to gunicorn during 20 streams) is tests/e2e/test_shutdown_live.py."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -50,6 +52,74 @@ def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event_and_done()
     assert json.loads(rest[0].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
     assert rest[1] == b"data: [DONE]\n\n"
     assert closed == [True]
+
+
+def test_a_stream_waiting_for_its_next_frame_is_ended_at_the_drain_deadline_not_at_that_frame():
+    ended_by = []
+
+    async def relay():
+        try:
+            yield b"data: one\n\n"
+            await asyncio.Event().wait()  # a model (or a guardrail window) that sends nothing more
+            yield b"data: never\n\n"
+        except asyncio.CancelledError as cancelled:
+            ended_by.append(cancelled.args)  # the meter records this as the call's error code
+            raise
+
+    async def read_one_then_drain():
+        frames = draining.until_drained(relay())
+        first = await anext(frames)
+        draining.begin(0.05)
+        # Bounded: without the drain's timer this would wait forever for the second frame.
+        return first, await asyncio.wait_for(_rest(frames), timeout=30)
+
+    first, rest = async_to_sync(read_one_then_drain)()
+
+    assert first == b"data: one\n\n"
+    assert json.loads(rest[0].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
+    assert rest[1:] == [b"data: [DONE]\n\n"]
+    assert ended_by == [("gateway_shutdown",)]
+
+
+def test_a_stream_that_opens_after_the_drain_began_is_ended_at_the_deadline_too():
+    async def relay():
+        yield b"data: one\n\n"
+        await asyncio.Event().wait()
+
+    async def drain_then_read():
+        draining.begin(0.05)  # SIGTERM came while this request was still on its way to its first byte
+        return await asyncio.wait_for(_rest(draining.until_drained(relay())), timeout=30)
+
+    frames = async_to_sync(drain_then_read)()
+
+    assert frames[0] == b"data: one\n\n"  # its first step ran, so its metering scope closes
+    assert json.loads(frames[1].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
+    assert frames[2:] == [b"data: [DONE]\n\n"]
+
+
+def test_a_cancellation_that_is_not_the_drain_still_cancels_the_stream():
+    waiting = asyncio.Event()
+
+    async def relay():
+        yield b"data: one\n\n"
+        waiting.set()
+        await asyncio.Event().wait()
+
+    async def cancel_while_waiting():
+        frames = draining.until_drained(relay())
+        await anext(frames)
+        reading = asyncio.ensure_future(anext(frames))
+        await waiting.wait()
+        reading.cancel()  # as the server does to what is left at its graceful timeout
+        with pytest.raises(asyncio.CancelledError):
+            await reading
+        return draining.open_streams()
+
+    assert async_to_sync(cancel_while_waiting)() == 0
+
+
+async def _rest(frames):
+    return [frame async for frame in frames]
 
 
 def test_without_a_drain_a_stream_is_relayed_untouched():
