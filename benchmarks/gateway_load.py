@@ -72,7 +72,7 @@ PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0
 REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
 BROKER_DB, CACHE_DB = int(os.environ.get("BENCH_BROKER_DB", "10")), int(os.environ.get("BENCH_CACHE_DB", "11"))
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
-USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM
+USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM: shard 0; shard n is "genai:usage:n"
 MOCK_REPLY = "Hello from the mock upstream."
 PYSPY_DIR = Path(os.environ.get("BENCH_PYSPY_DIR", "/tmp/genai-bench-pyspy"))  # noqa: S108
 #: Reference numbers from the issue: a widely used Python LLM gateway on the same 2-core machines.
@@ -1307,10 +1307,17 @@ def _metering_counters(cache: Any) -> dict[str, int]:
     """The usage buffer's length, the nano-dollars settled on all budget counters, the rate windows."""
     budgets = list(cache.scan_iter("genai:budget:*", count=1000))
     return {
-        "usage_stream": int(cache.xlen(USAGE_STREAM)),
+        "usage_stream": sum(int(cache.xlen(stream)) for stream in _usage_streams(cache)),
         "budget_nanos": sum(int(v or 0) for v in cache.mget(budgets)) if budgets else 0,
         "rate_windows": sum(1 for _ in cache.scan_iter("genai:rl:*", count=1000)),
     }
+
+
+def _usage_streams(cache: Any) -> list[bytes]:
+    """Every shard of the usage buffer (METERING_SHARDS, 8 by default): a LOB's records go to one
+    shard chosen by a hash of its slug, so the benchmark's LOB need not be on shard 0."""
+    shards = list(cache.scan_iter(f"{USAGE_STREAM}:*", count=1000, _type="STREAM"))
+    return [USAGE_STREAM.encode(), *shards]
 
 
 def compare_metering(
@@ -1355,8 +1362,9 @@ def compare_metering(
                     "budget_nano_usd_settled": settled,
                 }
             )
-    last = cache.xrevrange(USAGE_STREAM, count=1)
-    sample = json.loads(last[0][1][b"event"]) if last else None
+    newest = [entry for stream in _usage_streams(cache) for entry in cache.xrevrange(stream, count=1)]
+    newest.sort(key=lambda entry: tuple(int(part) for part in entry[0].split(b"-")))
+    sample = json.loads(newest[-1][1][b"event"]) if newest else None
     cache.close()
 
     def mean(values: list[float]) -> float:
