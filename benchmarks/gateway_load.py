@@ -72,7 +72,7 @@ PG_ADMIN_DSN = os.environ.get("BENCH_PG_ADMIN_DSN", "postgresql://postgres@127.0
 REDIS_BASE = os.environ.get("BENCH_REDIS_BASE", "redis://127.0.0.1:6379")
 BROKER_DB, CACHE_DB = int(os.environ.get("BENCH_BROKER_DB", "10")), int(os.environ.get("BENCH_CACHE_DB", "11"))
 UPSTREAM_KEY_VARIABLE = "BENCH_UPSTREAM_KEY"
-USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM
+USAGE_STREAM = "genai:usage"  # genai_platform.metering.ledger.STREAM: shard 0; shard n is "genai:usage:n"
 MOCK_REPLY = "Hello from the mock upstream."
 PYSPY_DIR = Path(os.environ.get("BENCH_PYSPY_DIR", "/tmp/genai-bench-pyspy"))  # noqa: S108
 #: Reference numbers from the issue: a widely used Python LLM gateway on the same 2-core machines.
@@ -1190,10 +1190,61 @@ def rss_by_session(sessions: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
             status = Path(f"/proc/{entry}/status").read_text()
             kb = int(re.search(r"^VmRSS:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
             threads = int(re.search(r"^Threads:\s+(\d+)", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+            # PSS shares each page among the processes mapping it: gunicorn's workers share the
+            # application their arbiter imported (preload_app), which RSS counts in every one.
+            rollup = Path(f"/proc/{entry}/smaps_rollup").read_text()
+            pss_kb = int(re.search(r"^Pss:\s+(\d+)", rollup, re.MULTILINE).group(1))  # type: ignore[union-attr]
             found[by_session[stat[1]]].append(
-                {"pid": int(entry), "command": stat[0], "rss_mb": round(kb / 1024, 1), "threads": threads}
+                {
+                    "pid": int(entry),
+                    "command": stat[0],
+                    "rss_mb": round(kb / 1024, 1),
+                    "pss_mb": round(pss_kb / 1024, 1),
+                    "threads": threads,
+                }
             )
     return dict(found)
+
+
+def _open_files(pid: int) -> int:
+    with contextlib.suppress(OSError):
+        return len(os.listdir(f"/proc/{pid}/fd"))
+    return 0
+
+
+@contextlib.contextmanager
+def peak_resources(sessions: dict[str, int], interval: float = 0.5) -> Iterator[dict[str, Any]]:
+    """Samples, while the block runs, the peak of what calls in flight hold: open files and RSS of
+    every process of each session, and the clients connected to Redis (all of them, ours and the
+    machine's: the baseline before the block is recorded beside the peak)."""
+    import threading
+
+    import redis
+
+    client = redis.Redis.from_url(f"{REDIS_BASE}/0")
+    peak: dict[str, Any] = {"redis_clients_before": int(client.info("clients")["connected_clients"])}
+    peak.update({"redis_clients": 0, "open_files": {}, "rss_mb": {}})
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            with contextlib.suppress(Exception):
+                peak["redis_clients"] = max(peak["redis_clients"], int(client.info("clients")["connected_clients"]))
+            for name, processes in rss_by_session(sessions).items():
+                files = sum(_open_files(p["pid"]) for p in processes)
+                peak["open_files"][name] = max(peak["open_files"].get(name, 0), files)
+                for p in processes:
+                    key = f"{name} {p['pid']}"
+                    peak["rss_mb"][key] = max(peak["rss_mb"].get(key, 0.0), p["rss_mb"])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield peak
+    finally:
+        stop.set()
+        sampler.join(5)
+        client.close()
 
 
 def latency_scenario(
@@ -1214,7 +1265,8 @@ def latency_scenario(
     peak_rss: dict[str, list[dict[str, Any]]] = {}
     for concurrency in args.latency_levels:
         direct = level("slow-direct", "direct", slow_direct, concurrency, args.latency_duration)
-        through = level("slow-gateway", "gateway", slow_gateway, concurrency, args.latency_duration)
+        with peak_resources(sessions) as peak:
+            through = level("slow-gateway", "gateway", slow_gateway, concurrency, args.latency_duration)
         peak_rss = rss_by_session(sessions)  # right after the level: what the processes hold under load
         cpu = through.cpu_ms_per_request
         rows.append(
@@ -1226,19 +1278,31 @@ def latency_scenario(
                 "added_p50_ms": round(through.result.p50_ms - direct.result.p50_ms, 1),
                 "cpu_ms_per_call_gateway_plus_worker": round(cpu["gateway"] + cpu["worker"], 2),
                 "rss_mb": peak_rss,
+                "peak_while_in_flight": peak,
             }
         )
+        say(f"peak with {concurrency} calls in flight: {json.dumps(peak)}")
     streams: dict[str, Any] = {}
     timeout = args.stream_seconds + args.upstream_delay + 60
     for name, target in (("direct", slow_direct), ("gateway", slow_gateway)):
         drain(f"provider.{provider}")
         wait_for_quiet(sessions, args.wait_quiet)
         say(f"{args.streams} streams of {args.stream_seconds:g}s at once, {name} (up to {timeout:g}s)")
+        idle = rss_by_session(sessions)
         before = cpu_seconds(sessions)
-        result = streams_run(target.url, target.body or {}, target.headers, args.streams, timeout)
+        with peak_resources(sessions) as peak:
+            result = streams_run(target.url, target.body or {}, target.headers, args.streams, timeout)
         after = cpu_seconds(sessions)
         used = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in (*sessions, "redis", "postgres")}
-        streams[name] = {**asdict(result), "cpu_seconds": used, "rss_mb": rss_by_session(sessions)}
+        streams[name] = {
+            **asdict(result),
+            "cpu_seconds": used,
+            "cpu_ms_per_stream": {k: round(v * 1000 / max(result.streams, 1), 1) for k, v in used.items()},
+            "rss_mb_before": idle,
+            "rss_mb": rss_by_session(sessions),
+            "peak_while_in_flight": peak,
+        }
+        say(f"peak while {args.streams} streams were in flight: {json.dumps(peak)}")
         say(
             f"streams {name:<8} completed {result.completed}/{result.streams}  TTFC p50 {result.ttfc_p50_ms} ms "
             f"p99 {result.ttfc_p99_ms} ms  errors {result.error_detail or 0}"
@@ -1280,7 +1344,10 @@ def print_latency(latency: dict[str, Any]) -> None:
     print(f"added TTFC p99: {streams['added_ttfc_p99_ms']} ms")
     for name, processes in latency["streams"]["gateway"]["rss_mb"].items():
         print(
-            f"RSS {name}: " + ", ".join(f"{p['command']} {p['rss_mb']} MB ({p['threads']} threads)" for p in processes)
+            f"RSS {name}: "
+            + ", ".join(
+                f"{p['command']} {p['rss_mb']} MB, PSS {p['pss_mb']} MB ({p['threads']} threads)" for p in processes
+            )
         )
 
 
@@ -1307,10 +1374,17 @@ def _metering_counters(cache: Any) -> dict[str, int]:
     """The usage buffer's length, the nano-dollars settled on all budget counters, the rate windows."""
     budgets = list(cache.scan_iter("genai:budget:*", count=1000))
     return {
-        "usage_stream": int(cache.xlen(USAGE_STREAM)),
+        "usage_stream": sum(int(cache.xlen(stream)) for stream in _usage_streams(cache)),
         "budget_nanos": sum(int(v or 0) for v in cache.mget(budgets)) if budgets else 0,
         "rate_windows": sum(1 for _ in cache.scan_iter("genai:rl:*", count=1000)),
     }
+
+
+def _usage_streams(cache: Any) -> list[bytes]:
+    """Every shard of the usage buffer (METERING_SHARDS, 8 by default): a LOB's records go to one
+    shard chosen by a hash of its slug, so the benchmark's LOB need not be on shard 0."""
+    shards = list(cache.scan_iter(f"{USAGE_STREAM}:*", count=1000, _type="STREAM"))
+    return [USAGE_STREAM.encode(), *shards]
 
 
 def compare_metering(
@@ -1355,8 +1429,9 @@ def compare_metering(
                     "budget_nano_usd_settled": settled,
                 }
             )
-    last = cache.xrevrange(USAGE_STREAM, count=1)
-    sample = json.loads(last[0][1][b"event"]) if last else None
+    newest = [entry for stream in _usage_streams(cache) for entry in cache.xrevrange(stream, count=1)]
+    newest.sort(key=lambda entry: tuple(int(part) for part in entry[0].split(b"-")))
+    sample = json.loads(newest[-1][1][b"event"]) if newest else None
     cache.close()
 
     def mean(values: list[float]) -> float:

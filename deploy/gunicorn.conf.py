@@ -19,6 +19,13 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "120"))
 # Streams still open GATEWAY_DRAIN_MARGIN_SECONDS (3) before it are ended with an error event.
 graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "75"))
 keepalive = 5
+# With several workers, import the application once, in the arbiter, before forking them: start-up
+# pays one import (~1 s of CPU with the dev install) instead of one per worker, on the cores the
+# provider worker is starting on too (docs/performance.md, "Memory and start-up"). Nothing the
+# import makes is per-process: database and Redis connections, the reply channel and the event
+# loop are made on first use, in the worker. With one worker (a Kubernetes pod) it would save
+# nothing and keep a second copy of the application in the arbiter.
+preload_app = os.environ.get("GUNICORN_PRELOAD", "true" if workers > 1 else "false").lower() == "true"
 backlog = int(os.environ.get("GUNICORN_BACKLOG", "4096"))
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG", None)
 errorlog = "-"

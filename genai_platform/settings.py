@@ -70,16 +70,16 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "genai_platform.gateway.middleware.RequestIdMiddleware",
     "genai_platform.logs.AccessLogMiddleware",
-    "django.middleware.security.SecurityMiddleware",
+    "genai_platform.gateway.edge_middleware.SecurityMiddleware",
     "genai_platform.static_files.StaticFilesMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "genai_platform.gateway.edge_middleware.SessionMiddleware",
+    "genai_platform.gateway.edge_middleware.CommonMiddleware",
+    "genai_platform.gateway.edge_middleware.CsrfViewMiddleware",
+    "genai_platform.gateway.edge_middleware.AuthenticationMiddleware",
     "genai_platform.portal.middleware.ViewerTimeZoneMiddleware",
     "genai_platform.portal.middleware.ManagementApiJsonErrorsMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "genai_platform.gateway.edge_middleware.MessageMiddleware",
+    "genai_platform.gateway.edge_middleware.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "genai_platform.urls"
@@ -216,6 +216,11 @@ LOGGING = {
         "presidio-analyzer": {"level": "WARNING"},
         # Celery's own line per task duplicates genai_platform.task's; failures still log.
         "celery.app.trace": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        # ... and so does its "Task received" line, one more per task in a provider worker.
+        "celery.worker.strategy": {"level": env.str("CELERY_TASK_LOG_LEVEL", default="WARNING")},
+        # The provider SDKs' HTTP client logs every request at INFO; a failure surfaces as the
+        # call's ProviderError (and the task's line) instead.
+        "httpx": {"level": "WARNING"},
         "genai_platform.access": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
         "genai_platform.task": {"level": _LOG_LEVEL if env.bool("LOG_ACCESS", default=True) else "WARNING"},
         # casbin prints the whole policy at INFO whenever it loads it.

@@ -113,9 +113,11 @@ async def run_sync(context: contextvars.Context, function: Callable[..., T], *ar
     """`function(*args)` in a worker thread, inside the call's `context`. Not thread-sensitive
     (that would serialize every call's steps on one thread) unless `GATEWAY_STEPS_THREAD_SENSITIVE`
     (tests: their database transaction lives on the test's own thread)."""
-    return await sync_to_async(_in_context, thread_sensitive=settings.GATEWAY_STEPS_THREAD_SENSITIVE)(
-        context, function, *args
-    )
+    if settings.GATEWAY_STEPS_THREAD_SENSITIVE:
+        return await sync_to_async(_in_context, thread_sensitive=True)(context, function, *args)
+    # The loop's executor directly: the call brings its own context, so asgiref's context
+    # copying and restoring around each hop (most of a hop's CPU under load) buys nothing.
+    return await asyncio.get_running_loop().run_in_executor(None, _in_context, context, function, *args)
 
 
 def _in_context(context: contextvars.Context, function: Callable[..., T], *args: Any) -> T:
