@@ -47,6 +47,16 @@ def use_case_by_path(path: str) -> UseCase | None:
     return UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
 
 
+def use_cases_of(lob: Lob) -> QuerySet[UseCase]:
+    """The LOB's use cases by name, with what their API documents show."""
+    return (
+        UseCase.objects.filter(lob=lob)
+        .select_related("prompt_template__lob")
+        .prefetch_related("aliases")
+        .order_by("name", "slug")
+    )
+
+
 def active_keys_of(use_case: UseCase) -> QuerySet[ApiKey]:
     """The use case's keys that still authenticate (not revoked, not expired), by name."""
     now = timezone.now()
