@@ -4,11 +4,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from genai_platform.access.onboarding_apis import LobOnboardApi
+from governance import lob_urls as lob_governance_urls
+from lob_tenants import urls as lob_urls
+
+#: A LOB's URLs: its own (use cases, keys, prompt templates) and its use cases' governance actions.
+LOB_URLS = (lob_urls.urlpatterns + lob_governance_urls.urlpatterns, "tenants")
 
 urlpatterns = [
     # Before the LOBs' own URLs: `onboard` is an action of the central team, not a LOB.
     path("lobs/onboard/", LobOnboardApi.as_view(), name="lob-onboard"),
-    path("lobs/", include("lob_tenants.urls")),
+    path("lobs/", include(LOB_URLS)),
     path("", include("genai_platform.access.urls")),
     path("tokens/", include("genai_platform.access.token_urls")),
     path("catalog/", include("model_catalog.urls")),

@@ -340,5 +340,6 @@ class ReviewAdmin(PortalAdmin):
         return TemplateResponse(request, "admin/governance/review/review.html", context)
 
 
-# Guardrail policy versions and their diff view live in their own module.
-from governance import admin_guardrails  # noqa: E402, F401
+# Guardrail policy versions and their diff view, and the governance of a use case's page, live in
+# their own modules.
+from governance import admin_guardrails, admin_use_cases  # noqa: E402, F401

@@ -4,7 +4,7 @@ its conditions), and the evidence files.
 
 Authorization is `access.permissions.RolePermission` on the central `review` object: the board
 reads and decides, nobody else reaches these URLs (a LOB reads its own reviews under its use case,
-`lob_tenants.governance_apis`). The services check again what is theirs: four-eyes, one decision
+`governance.lob_apis`). The services check again what is theirs: four-eyes, one decision
 per member, a comment on every decision.
 """
 
@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from lob_tenants.apis import ManagementPage, get_or_404
+from genai_platform.management_api import ManagementPage, get_or_404
 from model_catalog.models import Alias
 
 from .models import Approval, Review, ReviewDecision

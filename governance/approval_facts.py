@@ -1,5 +1,5 @@
 """What other apps ask of governance about a use case: the facts of its current approval, as the
-gateway's view of a key (`lob_tenants.selectors.KeyPrincipal`) applies them. Kept apart from the
+gateway's view of a key (`inference.principal.KeyPrincipal`) applies them. Kept apart from the
 portal's and the API's selectors, which know people and permissions: the call path must not."""
 
 from __future__ import annotations

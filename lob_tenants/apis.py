@@ -30,7 +30,7 @@ from genai_platform.management_api import ManagementPage, bad_request, get_or_40
 from model_catalog.models import Alias
 
 from .models import ApiKey, Lob, Membership, UseCase
-from .selectors import key_cache_key
+from .selectors import key_cache_key, use_cases_of
 from .services import api_key_issue, api_key_revoke, api_key_rotate, api_key_scope, use_case_upsert
 
 #: Path segments of use-case actions, so no use case can be named like one.
@@ -47,15 +47,6 @@ def lobs_visible_to(user: Any) -> QuerySet[Lob]:
     lobs = Lob.objects.all() if everyone else Lob.objects.filter(memberships__user=user)
     role = Membership.objects.filter(lob=OuterRef("pk"), user=user).values("role")[:1]
     return lobs.annotate(role=Subquery(role)).order_by("name", "slug")
-
-
-def use_cases_of(lob: Lob) -> QuerySet[UseCase]:
-    return (
-        UseCase.objects.filter(lob=lob)
-        .select_related("prompt_template__lob")
-        .prefetch_related("aliases")
-        .order_by("name", "slug")
-    )
 
 
 def api_keys_of(use_case: UseCase) -> QuerySet[ApiKey]:

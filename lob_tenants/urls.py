@@ -1,10 +1,10 @@
-"""LOB self-service, mounted at `api/v1/lobs/`: one URL per action, every one inside a LOB but the list of LOBs."""
+"""LOB self-service, mounted at `api/v1/lobs/` (namespace `tenants`): one URL per action, every one
+inside a LOB but the list of LOBs. A use case's governance actions (`governance.lob_urls`) share the
+prefix and the namespace: `genai_platform/api_urls.py` joins the two lists."""
 
 from django.urls import path
 
-from . import apis, governance_apis, prompt_apis
-
-app_name = "tenants"
+from . import apis, prompt_apis
 
 USE_CASE = "<slug:lob>/use-cases/<slug:use_case>/"
 KEY = USE_CASE + "keys/<slug:prefix>/"
@@ -16,21 +16,6 @@ urlpatterns = [
     path("<slug:lob>/use-cases/create/", apis.UseCaseCreateApi.as_view(), name="use-case-create"),
     path(USE_CASE, apis.UseCaseDetailApi.as_view(), name="use-case-detail"),
     path(USE_CASE + "update/", apis.UseCaseUpdateApi.as_view(), name="use-case-update"),
-    path(USE_CASE + "governance/", governance_apis.UseCaseGovernanceApi.as_view(), name="use-case-governance"),
-    path(USE_CASE + "intake/", governance_apis.IntakeSaveApi.as_view(), name="use-case-intake-save"),
-    path(USE_CASE + "submit/", governance_apis.UseCaseSubmitApi.as_view(), name="use-case-submit"),
-    path(USE_CASE + "withdraw/", governance_apis.UseCaseWithdrawApi.as_view(), name="use-case-withdraw"),
-    path(
-        USE_CASE + "material-change/",
-        governance_apis.UseCaseMaterialChangeApi.as_view(),
-        name="use-case-material-change",
-    ),
-    path(USE_CASE + "retire/", governance_apis.UseCaseRetireApi.as_view(), name="use-case-retire"),
-    path(
-        USE_CASE + "reviews/<int:review_id>/decisions/<int:decision_id>/evidence/",
-        governance_apis.UseCaseReviewEvidenceApi.as_view(),
-        name="use-case-review-evidence",
-    ),
     path(USE_CASE + "keys/", apis.ApiKeyListApi.as_view(), name="api-key-list"),
     path(USE_CASE + "keys/issue/", apis.ApiKeyIssueApi.as_view(), name="api-key-issue"),
     path(KEY + "revoke/", apis.ApiKeyRevokeApi.as_view(), name="api-key-revoke"),

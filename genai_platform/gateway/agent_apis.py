@@ -19,10 +19,10 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from genai_platform.inference.principal import KeyPrincipal
 from lob_tenants.agents.models import Agent, AgentRun, AgentStep
 from lob_tenants.agents.selectors import agent_for_principal, agent_run_for_principal
 from lob_tenants.agents.services import agent_run_cancel, agent_run_start, agent_run_wait
-from lob_tenants.selectors import KeyPrincipal
 
 from . import pipeline
 from .apis import OpenAIApi

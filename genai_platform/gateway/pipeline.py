@@ -23,11 +23,11 @@ from genai_platform.inference.chat import StreamStopped, chat_complete_steps, ch
 from genai_platform.inference.embeddings import embeddings_create_steps
 from genai_platform.inference.guarding import CallGuard, call_guard
 from genai_platform.inference.planning import model_not_found, models_visible, production_gate
+from genai_platform.inference.principal import KeyPrincipal, key_principal
 from genai_platform.providers.types import ChatResponse, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, Usage
 from genai_platform.router.dispatch import Served
 from genai_platform.router.waiting import Steps, adrive
 from governance.guardrails.policy import Direction
-from lob_tenants.selectors import KeyPrincipal, key_principal
 from lob_tenants.vector_stores.retrieval import ground, search
 from lob_tenants.vector_stores.selectors import classification_covers, readable_store
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from genai_platform.inference.chat import StreamStopped, chat_complete_steps, chat_stream_steps
+from genai_platform.inference.principal import KeyPrincipal
 from genai_platform.providers.types import ChatResponse, StreamEnd, StreamEvent, TextDelta, ToolCallDelta, Usage
 from genai_platform.router.waiting import Steps, adrive, run_sync
 from lob_tenants.conversations.selectors import stored_response_for
 from lob_tenants.conversations.services import response_storable, stored_response_create, stored_response_delete
-from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.retrieval import ground
 
 from .errors import GatewayError, gateway_error_for

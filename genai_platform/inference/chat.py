@@ -49,12 +49,12 @@ from genai_platform.router.dispatch import (
 )
 from genai_platform.router.dispatch import ChatStream as DispatchedStream
 from genai_platform.router.waiting import Steps, drive, run_sync
-from lob_tenants.selectors import KeyPrincipal
 
 from .errors import InferenceError, ProviderFailed
 from .guarding import CallGuard, call_guard
 from .metering import CallMeter
 from .planning import ChatPlan, chat_plan
+from .principal import KeyPrincipal
 from .prompting import with_pinned_prompt
 from .response_cache import cached_response, remember_response, response_cache_key
 from .structured import schema_refusal, schema_violation

@@ -13,13 +13,13 @@ from django.conf import settings
 from genai_platform.providers.types import EmbeddingRequest, EmbeddingResponse
 from genai_platform.router.dispatch import DispatchError, Served, embedding_dispatch_steps
 from genai_platform.router.waiting import Steps, drive
-from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import AliasRoutes
 
 from .errors import ProviderFailed
 from .guarding import CallGuard
 from .metering import CallMeter
 from .planning import embedding_plan, gated_routes
+from .principal import KeyPrincipal
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from governance.guardrails.results import GuardrailResult
 from governance.guardrails.shadow import shadow_evaluate
 from governance.guardrails.streaming import StreamingGuard
 from governance.services.guardrail_policies import EffectivePolicy, effective_policy, guardrail_engine, shadow_tally
-from lob_tenants.selectors import KeyPrincipal
 
 from .errors import GuardrailBlocked, GuardrailFailed
+from .principal import KeyPrincipal
 
 CHECKED_ROLES = ("user", "tool")
 #: What the model reads instead of a tool result the indirect_injection rule dropped.

@@ -28,10 +28,10 @@ from genai_platform.metering.services import limits_admit, limits_settle, usage_
 from genai_platform.providers.types import Usage
 from genai_platform.router.dispatch import Served
 from governance.capture import capture_for_buffer
-from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import DeploymentTarget
 
 from .errors import GuardrailBlocked, InferenceError, LimitRefused
+from .principal import KeyPrincipal
 
 
 @dataclass

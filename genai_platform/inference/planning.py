@@ -14,10 +14,10 @@ from genai_platform.providers.tokens import estimate_tokens
 from genai_platform.providers.types import ChatRequest, EmbeddingRequest
 from genai_platform.router.health import health_store
 from genai_platform.router.strategies import plan_attempts
-from lob_tenants.selectors import KeyPrincipal
 from model_catalog.selectors import AliasRoutes, DeploymentTarget, alias_names, alias_routes
 
 from .errors import InvalidRequest, ModelNotFound, NotPermitted, Unavailable
+from .principal import KeyPrincipal
 
 RETIRED = "retired"
 

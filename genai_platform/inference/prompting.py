@@ -8,9 +8,9 @@ from typing import Any
 
 from genai_platform.providers.types import ChatRequest, Message
 from lob_tenants.prompts import PromptVariableError, prompt_render
-from lob_tenants.selectors import KeyPrincipal
 
 from .errors import InvalidRequest, NotPermitted
+from .principal import KeyPrincipal
 
 PARAM = "prompt_variables"
 

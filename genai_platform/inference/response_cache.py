@@ -15,7 +15,8 @@ from typing import Any
 from django.core.cache import cache
 
 from genai_platform.providers.types import ChatRequest
-from lob_tenants.selectors import KeyPrincipal
+
+from .principal import KeyPrincipal
 
 
 def response_cache_key(principal: KeyPrincipal, alias: str, request: ChatRequest, policy_version: str) -> str | None:

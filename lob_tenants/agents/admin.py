@@ -19,9 +19,10 @@ from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, DELETE, VIEW, PortalAdmin, PortalTabularInline
 from genai_platform.formatting import human_column, listing, money
 from genai_platform.inference.errors import InferenceError
+from genai_platform.inference.principal import key_principal_by_prefix
 from lob_tenants.models import ApiKey
 from lob_tenants.portal_forms import FormSection, bound_or_blank, form_page
-from lob_tenants.selectors import active_keys_of, key_principal_by_prefix
+from lob_tenants.selectors import active_keys_of
 
 from . import services
 from .models import Agent, AgentRun, AgentStep, Tool, ToolAllowance

@@ -28,9 +28,9 @@ from genai_platform.inference.chat import chat_admit, chat_call, chat_finish, ch
 from genai_platform.inference.errors import GuardrailBlocked, InferenceError, ProviderFailed
 from genai_platform.inference.guarding import CallGuard, call_guard
 from genai_platform.inference.planning import chat_plan
+from genai_platform.inference.principal import KeyPrincipal
 from genai_platform.providers.types import ChatRequest, ChatResponse, ErrorKind, Message, ToolCall, ToolDefinition
 from genai_platform.router.dispatch import ChatOutcome
-from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.retrieval import grounding_context, last_question, with_context
 
 from .models import Agent, AgentRun, AgentStep, Tool

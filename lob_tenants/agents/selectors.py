@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from django.db.models import Prefetch, QuerySet
 
+from genai_platform.inference.principal import KeyPrincipal, key_principal_by_prefix
 from lob_tenants.models import Lob
-from lob_tenants.selectors import KeyPrincipal, key_principal_by_prefix
 from lob_tenants.vector_stores.selectors import GroundingRef, readable_groundings
 
 from .endpoints import endpoint_allowed

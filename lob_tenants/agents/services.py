@@ -18,12 +18,12 @@ from django.utils import timezone
 from genai_platform.access import services as access_services
 from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.inference.planning import chat_plan
+from genai_platform.inference.principal import KeyPrincipal
 from genai_platform.providers.types import ChatRequest, Message
 from genai_platform.router.channel import reply_channel
 from governance.digests import text_digest
 from governance.services.workflow import use_case_material_change
 from lob_tenants.models import ApiKey, Lob, UseCase
-from lob_tenants.selectors import KeyPrincipal
 from lob_tenants.vector_stores.models import VectorStore
 from model_catalog.models import Alias
 

@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from genai_platform.audit.services import audit_record
+from genai_platform.inference.principal import KeyPrincipal
 from governance.capture import FULL, REDACTED, capture_finalize
-from lob_tenants.selectors import KeyPrincipal
 
 from .models import StoredResponse
 

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from genai_platform.inference.errors import Unavailable
+from genai_platform.inference.principal import KeyPrincipal
 from genai_platform.providers.types import ChatRequest, Message
-from lob_tenants.selectors import KeyPrincipal
 
 from .backends import BackendError, Hit, backend_for
 from .selectors import GroundingRef, StoreRef, groundings_for

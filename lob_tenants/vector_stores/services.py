@@ -29,12 +29,12 @@ from genai_platform.access.services import object_share, object_unshare, use_cas
 from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.inference.embeddings import embeddings_create
 from genai_platform.inference.errors import InferenceError, ProviderMisbehaved, Unavailable
+from genai_platform.inference.principal import KeyPrincipal, use_case_principal
 from genai_platform.providers.types import EmbeddingRequest
 from governance.guardrails.context import ContextKind, ContextScreen, ItemAction, screen_items
 from governance.models import ModelApproval
 from governance.services.workflow import use_case_material_change
 from lob_tenants.models import Lob, UseCase
-from lob_tenants.selectors import KeyPrincipal, use_case_principal
 from model_catalog.models import Alias
 from model_catalog.selectors import alias_routes
 

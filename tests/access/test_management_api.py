@@ -21,8 +21,8 @@ from genai_platform.access.services import (
     use_case_can_read,
 )
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from lob_tenants.models import ApiKey, Membership, PromptTemplate, UseCase
-from lob_tenants.selectors import key_principal
 from tests.access.test_roles_and_grants import central, committed, member
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key
 

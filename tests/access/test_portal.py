@@ -28,13 +28,13 @@ from genai_platform.access.portal import PortalAdmin
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_record
 from genai_platform.demo.seed import demo_seed
+from genai_platform.inference.principal import key_principal
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.rollups import usage_rollups_add_records
 from genai_platform.metering.services import budget_set, rate_limit_set
 from governance.models import CapturedExchange
 from lob_tenants.keys import key_parse
 from lob_tenants.models import ApiKey, Lob, Membership, PromptTemplate, UseCase
-from lob_tenants.selectors import key_principal
 from tests.factories import (
     AgentFactory,
     AliasFactory,

@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from genai_platform.access import services as access_services
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from lob_tenants.agents.models import Agent, AgentRun, Tool
 from lob_tenants.agents.services import agent_run_create
 from lob_tenants.models import ApiKey, UseCase
-from lob_tenants.selectors import key_principal
 from tests.factories import AgentFactory, AliasFactory, ToolFactory, UseCaseFactory, UserFactory, issue_key
 
 pytestmark = pytest.mark.django_db

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ToolCall
@@ -16,7 +17,6 @@ from lob_tenants.agents import services
 from lob_tenants.agents.models import AgentRun, AgentStep
 from lob_tenants.agents.runner import _Loop
 from lob_tenants.agents.services import agent_run_create, agent_run_execute, agent_save, tool_save
-from lob_tenants.selectors import key_principal
 from tests.agents.conftest import CUSTOMER_SCHEMA, TOKEN_VARIABLE, WEATHER_SCHEMA, tool_result
 from tests.factories import AliasFactory, ToolAllowanceFactory, UseCaseFactory, UserFactory, issue_key
 from tests.governance.flows import LOW_RISK

@@ -11,12 +11,12 @@ from django.test import Client, TestCase
 
 from genai_platform.access import services as access_services
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from governance.models import Review
 from governance.services.workflow import intake_save
 from lob_tenants.agents.models import AgentRun, AgentStep
 from lob_tenants.agents.services import agent_run_create, agent_run_execute, agent_save
 from lob_tenants.models import UseCase
-from lob_tenants.selectors import key_principal
 from lob_tenants.vector_stores.services import Upload, documents_ingest, vector_store_share, vector_store_unshare
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key, vector_store
 from tests.governance.flows import LOW_RISK

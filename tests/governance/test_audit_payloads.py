@@ -18,6 +18,7 @@ from django.conf import settings
 from django.test import TestCase
 
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from lob_tenants.agents.services import (
     agent_delete,
     agent_run_cancel,
@@ -27,7 +28,6 @@ from lob_tenants.agents.services import (
     tool_delete,
     tool_save,
 )
-from lob_tenants.selectors import key_principal
 from lob_tenants.services import prompt_template_save, use_case_prompt_pin
 from lob_tenants.vector_stores.models import Document
 from lob_tenants.vector_stores.services import (

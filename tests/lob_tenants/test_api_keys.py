@@ -6,9 +6,9 @@ import pytest
 from django.db import connection
 
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from lob_tenants.keys import key_parse, secret_digest
 from lob_tenants.models import ApiKey
-from lob_tenants.selectors import key_principal
 from tests.factories import UseCaseFactory, issue_key
 
 pytestmark = pytest.mark.django_db

@@ -13,12 +13,12 @@ from django.test import TestCase
 from genai_platform import hotcache
 from genai_platform.access import services as access
 from genai_platform.audit.models import AuditEvent
+from genai_platform.inference.principal import key_principal
 from lob_tenants.keys import key_parse
 from lob_tenants.models import PromptTemplate, PromptTemplateImmutable
 from lob_tenants.prompts import PinnedPrompt, PromptVariableError, prompt_render, template_check
 from lob_tenants.selectors import (
     key_cache_key,
-    key_principal,
     prompt_template_latest,
     prompt_templates_of,
     prompt_templates_readable_by,

@@ -23,13 +23,13 @@ from genai_platform.access.notices import lob_notice_settings_set
 from genai_platform.access.portal import PortalAdmin
 from genai_platform.access.tokens import personal_token_issue
 from genai_platform.demo.seed import demo_seed
+from genai_platform.inference.principal import key_principal
 from genai_platform.metering.services import budget_set, rate_limit_set, usage_flush
 from governance.models import CapturedExchange
 from governance.services import workflow
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_run_start, agent_save, tool_allowance_save, tool_save
 from lob_tenants.models import ApiKey, UseCase
-from lob_tenants.selectors import key_principal
 from lob_tenants.services import prompt_template_save
 from tests.factories import LobFactory, UseCaseFactory, UserFactory, issue_key
 

@@ -12,6 +12,7 @@ import socket
 import pytest
 from django.test import TestCase
 
+from genai_platform.inference.principal import use_case_principal
 from genai_platform.providers.local_embeddings import LocalEmbeddingAdapter
 from genai_platform.providers.types import (
     AccountConfig,
@@ -23,7 +24,6 @@ from genai_platform.providers.types import (
 )
 from governance.models import ModelApproval
 from lob_tenants.models import DataClassification
-from lob_tenants.selectors import use_case_principal
 from lob_tenants.vector_stores.retrieval import search
 from lob_tenants.vector_stores.selectors import store_ref
 from lob_tenants.vector_stores.services import Upload, documents_ingest

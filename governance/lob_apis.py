@@ -24,13 +24,14 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.access.permissions import RolePermission
-from governance.apis import ApprovalSerializer, ReviewSerializer, evidence_response, service_error
-from governance.models import Intake, ReviewDecision
-from governance.selectors import approval_current, intake_of, reviews_of
-from governance.services import workflow
+from genai_platform.management_api import get_or_404
+from lob_tenants.models import DataClassification, Lob, UseCase
+from lob_tenants.selectors import use_cases_of
 
-from .apis import get_or_404, use_cases_of
-from .models import DataClassification, Lob, UseCase
+from .apis import ApprovalSerializer, ReviewSerializer, evidence_response, service_error
+from .models import Intake, ReviewDecision
+from .selectors import approval_current, intake_of, reviews_of
+from .services import workflow
 
 #: Jurisdiction codes as ISO 3166: a country, or a country and its subdivision ("EU" counts as one).
 JURISDICTION = r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$"
