@@ -131,8 +131,9 @@ def month_end_forecast_detail(*, lobs: QuerySet[Lob] | None, today: dt.date) -> 
     - daily run-rate: what was spent over the last 7 days ending with `today` (fewer on the 1st to
       the 6th: the days elapsed, so the window never reaches into the previous month), divided by
       the number of days in that window;
-    - forecast = spent to date + run-rate * days remaining after `today`, rounded half-up to the
-      cent once, at the end.
+    - forecast = spent to date + run-rate * days remaining after `today`, kept to the ledger's
+      precision (a page rounds it when it shows it: a forecast of half a cent reads `< $0.01`, not
+      `$0.00`); `month_end_forecast` rounds it half-up to the cent once, at the end.
 
     `today` counts as an elapsed day even while it is under way, so early in a day the forecast is
     conservative; on the last day of the month it equals what was spent.
@@ -157,7 +158,7 @@ def month_end_forecast_detail(*, lobs: QuerySet[Lob] | None, today: dt.date) -> 
         window_spend=window_spend.quantize(COST_PLACES),
         daily_run_rate=(window_spend / window_days).quantize(COST_PLACES, rounding=ROUND_HALF_UP),
         days_remaining=days_remaining,
-        forecast=forecast.quantize(CENT, rounding=ROUND_HALF_UP),
+        forecast=forecast.quantize(COST_PLACES, rounding=ROUND_HALF_UP),
     )
 
 
@@ -167,7 +168,7 @@ def month_end_forecast(*, lobs: QuerySet[Lob] | None, today: dt.date) -> Decimal
     Spend so far plus the daily run-rate of the last 7 days (or of the days elapsed, if fewer)
     times the days remaining; see `month_end_forecast_detail`.
     """
-    return month_end_forecast_detail(lobs=lobs, today=today).forecast
+    return month_end_forecast_detail(lobs=lobs, today=today).forecast.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
 def _check_query(*, group_by: list[str], period: str) -> None:
