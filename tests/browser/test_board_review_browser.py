@@ -88,6 +88,16 @@ def chat(portal: LivePortal, key: str) -> str:
     return reply.choices[0].message.content
 
 
+def served(portal: LivePortal, key: str) -> str | None:
+    """The answer when the gateway serves this key, or None while it refuses it. Waiting on this,
+    not on `refusal(...) is None` followed by a second call, because each gateway process follows a
+    decision within its own local cache's seconds: the second call may reach one that has not yet."""
+    try:
+        return chat(portal, key)
+    except openai.PermissionDeniedError:
+        return None
+
+
 def refusal(portal: LivePortal, key: str) -> openai.PermissionDeniedError | None:
     """The gateway's 403 for this key, or None when the call is served."""
     try:
@@ -120,8 +130,8 @@ def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_prod
     assert shown(browser, "#use-case-status").text == "Approved"
     assert "Low risk, internal staff check every summary." in browser.find_element(By.ID, "decision-history").text
 
-    wait_for(lambda: refusal(portal, board_world.production_key) is None, what="the approval enforced")
-    assert chat(portal, board_world.production_key) == '[sandbox] You said: "approved?"'
+    answer = wait_for(lambda: served(portal, board_world.production_key), what="the approval enforced")
+    assert answer == '[sandbox] You said: "approved?"'
 
     # An incident: the board suspends the use case from the review's page, saying why.
     shown(browser, "#use-case-suspend")
@@ -137,5 +147,5 @@ def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_prod
     browser.find_element(By.ID, "use-case-reinstate-button").click()
     assert "Reinstated" in shown(browser, "ul.messagelist li.success").text
     assert shown(browser, "#use-case-status").text == "Approved"
-    wait_for(lambda: refusal(portal, board_world.production_key) is None, what="the reinstatement enforced")
-    assert chat(portal, board_world.production_key) == '[sandbox] You said: "approved?"'
+    answer = wait_for(lambda: served(portal, board_world.production_key), what="the reinstatement enforced")
+    assert answer == '[sandbox] You said: "approved?"'
