@@ -27,7 +27,8 @@ from .conftest import (
 
 pytestmark = pytest.mark.e2e
 
-STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": "10", "GUNICORN_THREADS": "48"}
+# Celery's "Task received" line (off by default) tells when the worker took a call.
+STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": "10", "GUNICORN_THREADS": "48", "CELERY_TASK_LOG_LEVEL": "INFO"}
 
 SETUP = """
 from decimal import Decimal

@@ -15,13 +15,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+import redis
 
 from .conftest import LiveStack, catalog_setup, consuming_worker, manage, wait_for, worker_args
 
 pytestmark = pytest.mark.e2e
 
 DEADLINE_SECONDS = 40
-STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": str(DEADLINE_SECONDS)}
+# Celery's "Task received" line (off by default) tells which worker took a call.
+STACK_ENV = {"GATEWAY_REQUEST_DEADLINE_SECONDS": str(DEADLINE_SECONDS), "CELERY_TASK_LOG_LEVEL": "INFO"}
 
 SETUP = """
 from tests.factories import approve
@@ -52,6 +54,9 @@ def key(services_stack: LiveStack) -> str:
 def two_workers(services_stack: LiveStack):
     """Two worker processes on the sandbox queue: `{name: (process, log)}`."""
     logs = {name: services_stack.logs / f"worker-{name}-{time.monotonic_ns()}.log" for name in ("left", "right")}
+    cache = redis.Redis.from_url(services_stack.env["REDIS_URL"])
+    for mark in cache.keys("genai:started:*"):  # an earlier test's (finished) calls: counted anew here
+        cache.delete(mark)
     with (
         consuming_worker(worker_args("left", concurrency=2), services_stack.env, logs["left"]) as left,
         consuming_worker(worker_args("right", concurrency=2), services_stack.env, logs["right"]) as right,
@@ -59,11 +64,24 @@ def two_workers(services_stack: LiveStack):
         yield {"left": (left, logs["left"]), "right": (right, logs["right"])}
 
 
-def kill_the_worker_holding_the_call(workers: dict) -> str:
+def received(workers: dict) -> int:
+    """Calls the workers have received (Celery's "Task received" line)."""
+    return sum(log.read_text().count("router.invoke_provider[") for _, log in workers.values())
+
+
+def kill_the_worker_holding_the_call(workers: dict, stack: LiveStack) -> str:
+    """kill -9 a worker in the middle of a call: once it holds one, and every call the workers have
+    received has started (its started mark is in Redis). A worker killed in the milliseconds between
+    receiving a call and starting it leaves that call to the broker's redelivery (docs/reliability.md)."""
+
     def holder():
         return next((name for name, (_, log) in workers.items() if "router.invoke_provider[" in log.read_text()), None)
 
+    def all_received_started() -> bool:
+        return len(redis.Redis.from_url(stack.env["REDIS_URL"]).keys("genai:started:*")) >= received(workers)
+
     name = wait_for(holder, timeout=30, what="a worker to take the call")
+    wait_for(all_received_started, timeout=30, what="every received call to start")
     os.killpg(workers[name][0].pid, signal.SIGKILL)
     return name
 
@@ -89,7 +107,7 @@ def test_a_call_whose_worker_is_killed_before_answering_is_answered_by_the_other
             headers={"Authorization": f"Bearer {key}"},
             timeout=DEADLINE_SECONDS + 30,
         )
-        killed = kill_the_worker_holding_the_call(two_workers)
+        killed = kill_the_worker_holding_the_call(two_workers, services_stack)
         answer = pending.result()
         took = time.monotonic() - began
 
@@ -102,6 +120,40 @@ def test_a_call_whose_worker_is_killed_before_answering_is_answered_by_the_other
     assert answer.headers["x-genai-attempts"] == "2"
     rows = ledger_rows(services_stack, answer.headers["x-request-id"])
     assert [row[1] for row in rows] == ["success"]
+
+
+CALLS_IN_FLIGHT = 4  # both workers busy (concurrency 2 each): the dead one held calls, the other is loaded
+
+
+def test_under_load_a_killed_worker_costs_no_call_its_deadline_and_none_is_billed_twice(
+    services_stack, key, two_workers
+):
+    def call(n: int) -> httpx.Response:
+        body = {"model": "loss-slow", "messages": [{"role": "user", "content": f"call {n} under load"}]}
+        return httpx.post(
+            f"{services_stack.base_url}/v1/chat/completions",
+            json=body,
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=DEADLINE_SECONDS + 30,
+        )
+
+    with ThreadPoolExecutor(CALLS_IN_FLIGHT) as pool:
+        began = time.monotonic()
+        pending = [pool.submit(call, n) for n in range(CALLS_IN_FLIGHT)]
+        # Both workers hold two calls each (nothing between the broker and a worker at the kill).
+        wait_for(lambda: received(two_workers) >= CALLS_IN_FLIGHT, timeout=30, what="both workers busy")
+        kill_the_worker_holding_the_call(two_workers, services_stack)
+        answers = [future.result() for future in pending]
+        took = time.monotonic() - began
+
+    assert [answer.status_code for answer in answers] == [200] * CALLS_IN_FLIGHT, [a.text for a in answers]
+    for n, answer in enumerate(answers):
+        assert f"call {n} under load" in answer.json()["choices"][0]["message"]["content"]
+    # The survivor answers its own calls, then the dead worker's: 6 s twice plus noticing, not the deadline.
+    assert took < DEADLINE_SECONDS, took
+    for answer in answers:
+        rows = ledger_rows(services_stack, answer.headers["x-request-id"])
+        assert [row[1] for row in rows] == ["success"]
 
 
 def test_a_stream_whose_worker_is_killed_after_the_first_chunk_ends_with_an_error_event_at_once_and_is_metered(
@@ -124,7 +176,7 @@ def test_a_stream_whose_worker_is_killed_after_the_first_chunk_ends_with_an_erro
                 continue
             frames.append(line.removeprefix("data: "))
             if killed_at is None and '"content":"[sandbox]' in frames[-1]:  # text reached the client
-                kill_the_worker_holding_the_call(two_workers)
+                kill_the_worker_holding_the_call(two_workers, services_stack)
                 killed_at = time.monotonic()
         ended_after = time.monotonic() - killed_at
 
