@@ -29,6 +29,7 @@ from genai_platform.access.permissions import RolePermission
 from genai_platform.management_api import ManagementPage, get_or_404
 from model_catalog.models import Alias
 
+from .evidence import evidence_response
 from .models import Approval, Review, ReviewDecision
 from .selectors import approval_current, missing_sign_offs, review_changes, reviews_for_board
 from .services import workflow
@@ -136,15 +137,6 @@ class ApprovalSerializer(serializers.Serializer):
 
 def board_evidence_url(decision: ReviewDecision) -> str:
     return reverse("governance:review-evidence", kwargs={"review_id": decision.review_id, "decision_id": decision.pk})
-
-
-def evidence_response(decision: ReviewDecision) -> FileResponse:
-    """The file as an attachment, never rendered inline by the browser."""
-    name = decision.evidence.name.rsplit("/", 1)[-1]
-    response = FileResponse(decision.evidence.open("rb"), as_attachment=True, filename=name)
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    return response
 
 
 # ---- the board ----

@@ -28,7 +28,8 @@ from genai_platform.management_api import get_or_404
 from lob_tenants.models import DataClassification, Lob, UseCase
 from lob_tenants.selectors import use_cases_of
 
-from .apis import ApprovalSerializer, ReviewSerializer, evidence_response, service_error
+from .apis import ApprovalSerializer, ReviewSerializer, service_error
+from .evidence import evidence_response
 from .models import Intake, ReviewDecision
 from .selectors import approval_current, intake_of, reviews_of
 from .services import workflow

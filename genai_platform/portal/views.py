@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from genai_platform import formatting
-from governance.apis import evidence_response
+from governance.evidence import evidence_response
 from governance.models import ReviewDecision
 from governance.selectors import review_readable_by
 
