@@ -64,7 +64,7 @@ class DatabaseAdapter(persist.Adapter):
 
 
 def policy_lines() -> Iterable[str]:
-    from lob_tenants.models import Membership
+    from genai_platform.tenancy.models import Membership
 
     from .models import CENTRAL, CentralRoleAssignment, PolicyRule
 

@@ -19,7 +19,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership
+from genai_platform.tenancy.models import Lob, Membership
 
 from .notices import people_notify
 from .selectors import user_can_in_lob
