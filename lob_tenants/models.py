@@ -2,7 +2,8 @@
 
 The lines of business and their members themselves (`Lob`, `Membership` and the grants on a LOB)
 are `genai_platform.tenancy`'s, below access control, which scopes by them; they are still this
-app's models to Django and are re-exported here for the code that names them from here."""
+app's models to Django (importing this module registers them), and `Lob` and `Membership` are
+re-exported here for the code that names them from here."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from genai_platform.tenancy.models import Lob
-from genai_platform.tenancy.models import LobGroupObjectPermission as LobGroupObjectPermission
-from genai_platform.tenancy.models import LobUserObjectPermission as LobUserObjectPermission
 from genai_platform.tenancy.models import Membership as Membership
 from model_catalog.models import Alias
 

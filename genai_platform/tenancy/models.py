@@ -58,7 +58,7 @@ class Membership(models.Model):
 
 # Guardian's direct foreign-key permission tables: a join on an integer key instead of guardian's
 # generic content type and text id. Object grants on a LOB (`view_lob_data`, given by break-glass)
-# go to users; the group table is guardian's pair of the user table (no grant goes to a group today).
+# go to users; the group table is the pair guardian looks for when a grant on a LOB goes to a group.
 class LobUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(Lob, on_delete=models.CASCADE)
 
