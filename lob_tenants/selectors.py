@@ -1,4 +1,5 @@
-"""Reads about tenants: keys, use cases, the prompt catalog. A key's principal, what the call path
+"""Reads about tenants: keys, use cases, what a use case may read of another LOB's (grants), the
+prompt catalog. A key's principal, what the call path
 knows of a caller, is assembled from these and governance's approval facts in `inference.principal`."""
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Writes about tenants: LOBs, use cases, API keys and prompt templates, each audited in its own transaction."""
+"""Writes about tenants: use cases, API keys, objects shared with another LOB's use case and prompt
+templates, each audited in its own transaction. A LOB's own record is written by access
+(`access.onboarding.lob_upsert`), below which the LOB lives (`genai_platform.tenancy`)."""
 
 from __future__ import annotations
 
