@@ -1,6 +1,6 @@
 """Reads about tenants: keys, use cases, what a use case may read of another LOB's (grants), the
-prompt catalog. A key's principal, what the call path
-knows of a caller, is assembled from these and governance's approval facts in `inference.principal`."""
+prompt catalog. A key's principal, what the call path knows of a caller, is assembled from these
+and governance's approval facts in `inference.principal`."""
 
 from __future__ import annotations
 
