@@ -48,9 +48,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from django.db import transaction
 
+    from genai_platform.access.onboarding import lob_upsert
     from genai_platform.metering.services import budget_set, rate_limit_set
     from lob_tenants.models import ApiKey, UseCase
-    from lob_tenants.services import api_key_issue, lob_upsert, use_case_upsert
+    from lob_tenants.services import api_key_issue, use_case_upsert
     from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
 
     with transaction.atomic():

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers, patch_cache_control
 from django.utils.html import format_html
 
-from genai_platform.access.onboarding import lob_onboard
+from genai_platform.access.onboarding import lob_onboard, lob_upsert
 from genai_platform.access.policy import WRITE
 from genai_platform.access.portal import ADD, CHANGE, VIEW, PortalAdmin
 from model_catalog.models import Alias
@@ -34,7 +34,6 @@ from .services import (
     api_key_revoke,
     api_key_rotate,
     api_key_scope,
-    lob_upsert,
     prompt_template_save,
     use_case_prompt_pin,
     use_case_upsert,
@@ -426,3 +425,7 @@ class PromptTemplateAdmin(PortalAdmin):
     def response_change(self, request: HttpRequest, obj: PromptTemplate) -> Any:
         self.message_user(request, f"Saved as a new version, {obj}; earlier versions are unchanged.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:lob_tenants_prompttemplate_change", args=[obj.pk]))
+
+
+# The prompt-template grants page has a module of its own.
+from lob_tenants import grant_admin  # noqa: E402, F401

@@ -1,4 +1,9 @@
-"""Lines of business (tenants), their use cases and the API keys applications call with."""
+"""Use cases of the lines of business, the API keys applications call with, and the prompt catalog.
+
+The lines of business and their members themselves (`Lob`, `Membership` and the grants on a LOB)
+are `genai_platform.tenancy`'s, below access control, which scopes by them; they are still this
+app's models to Django (importing this module registers them), and `Lob` and `Membership` are
+re-exported here for the code that names them from here."""
 
 from __future__ import annotations
 
@@ -10,26 +15,9 @@ from django.db import models
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+from genai_platform.tenancy.models import Lob
+from genai_platform.tenancy.models import Membership as Membership
 from model_catalog.models import Alias
-
-
-class Lob(models.Model):
-    """A line of business: the tenant boundary for data, usage and cost."""
-
-    slug = models.SlugField(max_length=64, unique=True)
-    name = models.CharField(max_length=200)
-    business_owner = models.CharField(max_length=200, blank=True)
-    cost_center = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["name"]
-        verbose_name = "line of business"
-        verbose_name_plural = "lines of business"
-        permissions = [("view_lob_data", "Read the LOB's data: captured prompts, outputs, vector-store contents")]
-
-    def __str__(self) -> str:
-        return self.name
 
 
 class DataClassification(models.TextChoices):
@@ -85,28 +73,6 @@ class UseCase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lob.slug}/{self.slug}"
-
-
-class Membership(models.Model):
-    """A person's role in one LOB. The central team and the board hold central roles instead
-    (`access.CentralRoleAssignment`) and see no LOB data through them."""
-
-    class Role(models.TextChoices):
-        LOB_ADMIN = "lob_admin", "LOB admin"
-        LOB_DEVELOPER = "lob_developer", "LOB developer"
-        LOB_VIEWER = "lob_viewer", "LOB viewer"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
-    lob = models.ForeignKey(Lob, on_delete=models.CASCADE, related_name="memberships")
-    role = models.CharField(max_length=32, choices=Role.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["lob", "user"]
-        constraints = [models.UniqueConstraint(fields=["user", "lob"], name="membership_one_role_per_lob")]
-
-    def __str__(self) -> str:
-        return f"{self.user} is {self.get_role_display()} of {self.lob}"
 
 
 class ApiKey(models.Model):
@@ -195,16 +161,8 @@ class PromptTemplateImmutable(Exception):
 
 
 # Guardian's direct foreign-key permission tables: a join on an integer key instead of guardian's
-# generic content type and text id. Object grants on a LOB (`view_lob_data`, given by break-glass)
-# go to users; grants on a shared object go to the group of the use case that receives them.
-class LobUserObjectPermission(UserObjectPermissionBase):
-    content_object = models.ForeignKey(Lob, on_delete=models.CASCADE)
-
-
-class LobGroupObjectPermission(GroupObjectPermissionBase):
-    content_object = models.ForeignKey(Lob, on_delete=models.CASCADE)
-
-
+# generic content type and text id. Grants on a shared object go to the group of the use case that
+# receives them.
 class PromptTemplateUserObjectPermission(UserObjectPermissionBase):
     content_object = models.ForeignKey(PromptTemplate, on_delete=models.CASCADE)
 

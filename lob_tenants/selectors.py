@@ -1,10 +1,14 @@
-"""Reads about tenants: keys, use cases, the prompt catalog. A key's principal, what the call path
-knows of a caller, is assembled from these and governance's approval facts in `inference.principal`."""
+"""Reads about tenants: keys, use cases, what a use case may read of another LOB's (grants), the
+prompt catalog. A key's principal, what the call path knows of a caller, is assembled from these
+and governance's approval facts in `inference.principal`."""
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from guardian.core import ObjectPermissionChecker
 
 from .models import ApiKey, Lob, PromptTemplate, PromptTemplateGroupObjectPermission, UseCase
 from .prompts import PinnedPrompt, variable_specs
@@ -47,6 +51,17 @@ def use_case_by_path(path: str) -> UseCase | None:
     return UseCase.objects.filter(lob__slug=lob_slug, slug=slug).select_related("lob").first()
 
 
+def use_case_to_share_with(*, owner_lob: Lob, reference: str) -> UseCase:
+    """The use case `<lob>/<use case>` that `owner_lob` may share an object with: another LOB's, named
+    as its admins tell it (no list of other LOBs' use cases is ever offered). ValidationError if none."""
+    use_case = use_case_by_path(reference.strip())
+    if use_case is None:
+        raise ValidationError("No such use case: write <lob>/<use case>.")
+    if use_case.lob_id == owner_lob.pk:
+        raise ValidationError("A use case reads its own LOB's objects without a grant.")
+    return use_case
+
+
 def use_cases_of(lob: Lob) -> QuerySet[UseCase]:
     """The LOB's use cases by name, with what their API documents show."""
     return (
@@ -82,6 +97,23 @@ def pinned_prompt(use_case: UseCase) -> PinnedPrompt | None:
     )
 
 
+# ---- objects shared with another LOB's use case ----
+
+
+def object_view_permission(obj: models.Model) -> str:
+    """The permission a grant on `obj` gives: reading it (`<app>.view_<model>`)."""
+    return f"{obj._meta.app_label}.view_{obj._meta.model_name}"
+
+
+def use_case_can_read(use_case: UseCase, obj: models.Model, owner_lob_id: int) -> bool:
+    """A use case reads its own LOB's objects, and another LOB's only through a grant."""
+    if use_case.lob_id == owner_lob_id:
+        return True
+    if use_case.grant_group_id is None:
+        return False
+    return ObjectPermissionChecker(use_case.grant_group).has_perm(object_view_permission(obj).split(".")[1], obj)
+
+
 # ---- the prompt catalog ----
 
 
@@ -108,6 +140,15 @@ def prompt_templates_readable_by(*, use_case: UseCase) -> QuerySet[PromptTemplat
         ).values("content_object_id")
         readable = own | Q(pk__in=granted)
     return PromptTemplate.objects.filter(readable).select_related("lob").order_by("lob__slug", "name", "-version")
+
+
+def prompt_template_grants_of(lob: Lob) -> QuerySet[PromptTemplateGroupObjectPermission]:
+    """Grants on `lob`'s prompt templates to use cases (of any LOB); never another owner's grants."""
+    return (
+        PromptTemplateGroupObjectPermission.objects.filter(content_object__lob=lob, group__use_case__isnull=False)
+        .select_related("content_object", "group__use_case__lob", "permission")
+        .order_by("content_object__name", "-content_object__version", "group__name")
+    )
 
 
 def prompt_template_readable(*, use_case: UseCase, template: PromptTemplate) -> bool:

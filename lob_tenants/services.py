@@ -1,4 +1,6 @@
-"""Writes about tenants: LOBs, use cases, API keys and prompt templates, each audited in its own transaction."""
+"""Writes about tenants: use cases, API keys, objects shared with another LOB's use case and prompt
+templates, each audited in its own transaction. A LOB's own record is written by access
+(`access.onboarding.lob_upsert`), below which the LOB lives (`genai_platform.tenancy`)."""
 
 from __future__ import annotations
 
@@ -6,42 +8,23 @@ import datetime as dt
 import hashlib
 from typing import Any
 
-from django.core.exceptions import ValidationError
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Max
 from django.utils import timezone
+from guardian.shortcuts import assign_perm, remove_perm
 
 from genai_platform import hotcache
+from genai_platform.access.selectors import user_can_in_lob
 from genai_platform.audit.services import audit_actor, audit_record
 from model_catalog.models import Alias
 
 from .keys import key_generate
 from .models import ApiKey, Lob, PromptTemplate, UseCase
 from .prompts import template_check
-from .selectors import key_cache_key, prompt_template_readable
-
-
-@transaction.atomic
-def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: str = "", actor: Any = None) -> Lob:
-    existing = Lob.objects.filter(slug=slug).values("name", "business_owner", "cost_center").first()
-    lob, created = Lob.objects.update_or_create(
-        slug=slug, defaults={"name": name, "business_owner": business_owner, "cost_center": cost_center}
-    )
-    event = audit_record(
-        actor=audit_actor(actor),
-        action="lob.created" if created else "lob.updated",
-        target=lob,
-        lob_slug=lob.slug,
-        before=existing,
-        after={"name": name, "business_owner": business_owner, "cost_center": cost_center},
-    )
-    if not created:
-        # A central change to the LOB's own record is told to its admins (access-control.md).
-        from genai_platform.access.notices import lob_notify
-
-        lob_notify(event=event, lob=lob, actor=actor)
-    return lob
+from .selectors import key_cache_key, object_view_permission, prompt_template_readable
 
 
 @transaction.atomic
@@ -178,6 +161,48 @@ def api_keys_forget(use_case: UseCase) -> None:
     prefixes = [key_cache_key(p) for p in use_case.api_keys.values_list("prefix", flat=True)]
     if prefixes:
         transaction.on_commit(lambda: hotcache.invalidate(*prefixes))
+
+
+# ---- sharing one object with another LOB's use case ----
+
+
+def use_case_grant_group(use_case: UseCase) -> Group:
+    """The auth group that stands for `use_case` in object grants (created on first need)."""
+    if use_case.grant_group_id is None:
+        use_case.grant_group = Group.objects.create(name=f"use-case:{use_case.pk}")
+        use_case.save(update_fields=["grant_group"])
+    return use_case.grant_group
+
+
+@transaction.atomic
+def object_share(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
+    """Lets `use_case` (of any LOB) read `obj`, which `owner_lob` owns; only the owner's admins may share."""
+    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
+        raise PermissionDenied("only an admin of the owning LOB can share its objects")
+    assign_perm(object_view_permission(obj), use_case_grant_group(use_case), obj)
+    audit_record(
+        actor=audit_actor(actor),
+        action="grant.shared",
+        target=obj,
+        lob_slug=owner_lob.slug,
+        after={"use_case": str(use_case), "permission": object_view_permission(obj)},
+    )
+
+
+@transaction.atomic
+def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
+    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
+        raise PermissionDenied("only an admin of the owning LOB can revoke its grants")
+    remove_perm(object_view_permission(obj), use_case_grant_group(use_case), obj)
+    # A key's cached principal carries what its grants let it read (a pinned prompt template): re-read it.
+    api_keys_forget(use_case)
+    audit_record(
+        actor=audit_actor(actor),
+        action="grant.revoked",
+        target=obj,
+        lob_slug=owner_lob.slug,
+        before={"use_case": str(use_case), "permission": object_view_permission(obj)},
+    )
 
 
 # ---- the prompt catalog ----

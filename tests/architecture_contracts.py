@@ -10,9 +10,10 @@ checks among the children of one package. So this contract:
 - draws an arrow between two units for every direct import from one into the other;
 - fails on any cycle of units, naming one import for each step of the shortest one.
 
-`known_cycles` lists units that still import each other, each line one group joined by `+`: the
-group counts as one unit, so no cycle may pass through it to anything else, and the contract fails
-as soon as a group is no longer one cycle, so the list never outlives the facts.
+`known_cycles` (optional, empty once every knot is untied) lists units that still import each other,
+each line one group joined by `+`: the group counts as one unit, so no cycle may pass through it to
+anything else, and the contract fails as soon as a group is no longer one cycle, so the list never
+outlives the facts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ class AcyclicUnitsContract(Contract):
 
     def check(self, graph: grimp.ImportGraph, verbose: bool) -> ContractCheck:
         units = self._concrete_units(graph)
-        groups = [[u.strip() for u in line.split("+")] for line in (self.known_cycles or [])]  # type: ignore[attr-defined]
+        # Absent or empty once every knot is untied: then no unit is grouped.
+        known = [line for line in (self.known_cycles or []) if line.strip()]  # type: ignore[attr-defined]
+        groups = [[u.strip() for u in line.split("+")] for line in known]
         unknown = sorted({u for group in groups for u in group} - set(units))
         if unknown:
             raise ValueError(f"known_cycles names modules that are not units: {', '.join(unknown)}")

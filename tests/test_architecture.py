@@ -53,6 +53,11 @@ def copy_of_the_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("lob_tenants/agents/leak.py", "import genai_platform.gateway.pipeline", "Below the HTTP edge nothing"),
         ("governance/leak.py", "from genai_platform.gateway import errors", "Below the HTTP edge nothing"),
         ("model_catalog/leak.py", "import lob_tenants.models", "The model catalog's code never names a tenant"),
+        ("model_catalog/leak.py", "import genai_platform.tenancy.models", "The model catalog's code never names"),
+        ("genai_platform/tenancy/leak.py", "import genai_platform.access.policy", "Tenancy (LOBs, members"),
+        ("genai_platform/tenancy/leak.py", "import model_catalog.models", "Tenancy (LOBs, members"),
+        ("genai_platform/access/leak.py", "import lob_tenants.selectors", "Access control sits below the apps"),
+        ("genai_platform/access/leak.py", "import model_catalog.models", "Access control sits below the apps"),
         ("genai_platform/inference/leak.py", "import lob_tenants.vector_stores.retrieval", "The inference core"),
         ("genai_platform/router/leak.py", "import genai_platform.inference.chat", "The call path has one direction"),
         ("genai_platform/metering/leak.py", "import genai_platform.gateway.apis", "No cycles between the children"),
@@ -74,16 +79,96 @@ def test_a_forbidden_import_breaks_its_contract(
     assert broken_rule in " ".join(broken.split()), checked.stdout
 
 
+UNITS_CONTRACT = "[importlinter:contract:no-cycles-between-units]"
+
+
+def with_known_cycle(contracts: str, group: str) -> str:
+    """`contracts` with `group` added to the known cycles of the units contract, whether that lists
+    some, none (`known_cycles =`) or has no such option."""
+    lines = contracts.splitlines()
+    start = lines.index(UNITS_CONTRACT)
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("[")), len(lines))
+    option = next((i for i in range(start, end) if lines[i].split("=")[0].strip() == "known_cycles"), None)
+    if option is None:
+        last = max(i for i in range(start, end) if lines[i].strip() and not lines[i].startswith(";"))
+        lines[last + 1 : last + 1] = ["known_cycles =", f"    {group}"]
+    else:
+        lines.insert(option + 1, f"    {group}")
+    return "\n".join(lines) + "\n"
+
+
 def test_a_known_cycle_that_is_no_longer_one_breaks_the_contract(copy_of_the_code: Path):
-    """Listing a unit among the known cycles that is in none (the providers import no app) is refused:
-    the list of knots cannot outlive the imports that tie them."""
+    """Listing as a knot units that import each other in no loop (the providers import no app) is
+    refused: the list of knots cannot outlive the imports that tie them. The test lists its own
+    knot, so it holds whatever the real list says, even once it is empty."""
     contracts = copy_of_the_code / ".importlinter"
     original = contracts.read_text()
-    knot = next(line for line in original.splitlines() if " + " in line)
-    contracts.write_text(original.replace(knot, knot + " + genai_platform.providers"))
+    contracts.write_text(with_known_cycle(original, "genai_platform.providers + model_catalog"))
     try:
         checked = lint_imports(copy_of_the_code)
     finally:
         contracts.write_text(original)
     assert checked.returncode != 0
     assert "Known cycle no longer a cycle" in " ".join(checked.stdout.split()), checked.stdout
+    assert "genai_platform.providers + model_catalog" in " ".join(checked.stdout.split()), checked.stdout
+
+
+def small_code_base(root: Path, sources: dict[str, str], known_cycles: str = "") -> Path:
+    """Packages of `sources` under `root`, checked by the units contract alone, each package a unit."""
+    for name, text in sources.items():
+        (root / name).parent.mkdir(exist_ok=True)
+        (root / name).write_text(text)
+    (root / "tests").mkdir()
+    for module in ("__init__.py", "architecture_contracts.py"):
+        shutil.copy(ROOT / "tests" / module, root / "tests" / module)
+    packages = "".join(f"\n    {name.split('/')[0]}" for name in sources if name.endswith("/__init__.py"))
+    (root / ".importlinter").write_text(
+        f"[importlinter]\nroot_packages ={packages}\n"
+        "contract_types =\n    acyclic_units: tests.architecture_contracts.AcyclicUnitsContract\n\n"
+        f"{UNITS_CONTRACT}\nname = Units\ntype = acyclic_units\nunits ={packages}\n{known_cycles}"
+    )
+    return root
+
+
+@pytest.mark.parametrize(
+    ("known_cycles", "loop"),
+    [
+        pytest.param("", False, id="no known_cycles option"),
+        pytest.param("known_cycles =\n", False, id="an empty known_cycles"),
+        pytest.param("known_cycles =\n    alpha + beta\n", True, id="a group that is one cycle"),
+    ],
+)
+def test_the_units_contract_holds_with_or_without_known_cycles(tmp_path: Path, known_cycles: str, loop: bool):
+    """A code base with no knot left keeps the contract with the option absent or empty; a listed
+    group that is one cycle counts as one unit."""
+    code = small_code_base(
+        tmp_path,
+        {
+            "alpha/__init__.py": "",
+            "alpha/a.py": "import beta.b\n",
+            "beta/__init__.py": "",
+            "beta/b.py": "import alpha.a\n" if loop else "",
+            "gamma/__init__.py": "",
+            "gamma/c.py": "import alpha.a\n",
+        },
+        known_cycles,
+    )
+    checked = lint_imports(code)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "1 kept, 0 broken" in checked.stdout, checked.stdout
+
+
+def test_the_units_contract_names_each_step_of_a_cycle(tmp_path: Path):
+    code = small_code_base(
+        tmp_path,
+        {
+            "alpha/__init__.py": "",
+            "alpha/a.py": "import beta.b\n",
+            "beta/__init__.py": "",
+            "beta/b.py": "import alpha.a\n",
+        },
+    )
+    checked = lint_imports(code)
+    assert checked.returncode != 0
+    assert "alpha -> beta (alpha.a imports beta.b)" in checked.stdout, checked.stdout
+    assert "beta -> alpha (beta.b imports alpha.a)" in checked.stdout, checked.stdout

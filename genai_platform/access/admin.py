@@ -15,7 +15,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from genai_platform.formatting import human_column, key_values
-from lob_tenants.models import Membership
+from genai_platform.tenancy.models import Membership
 
 from . import notices, people, services
 from .apis import _would_orphan
@@ -260,5 +260,6 @@ class LobNoticeSettingsAdmin(PortalAdmin):
         return notices.lob_notice_settings_set(lob=obj.lob, webhook_url=obj.webhook_url, actor=request.user)
 
 
-# Personal API tokens (every person's own page), break-glass requests and grants have modules of their own.
-from genai_platform.access import break_glass_admin, grant_admin, token_admin  # noqa: E402, F401
+# Personal API tokens (every person's own page) and break-glass requests have modules of their own
+# (prompt-template grants, which name use cases, are `lob_tenants.grant_admin`'s).
+from genai_platform.access import break_glass_admin, token_admin  # noqa: E402, F401

@@ -20,28 +20,18 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from genai_platform.management_api import ManagementPage, bad_request, get_or_404, paginated_response
-from lob_tenants.models import Lob, Membership, PromptTemplate, PromptTemplateGroupObjectPermission
+from genai_platform.tenancy.models import Lob, Membership
 
 from . import services
 from .models import BreakGlassRequest
 from .permissions import RolePermission
 from .policy import WRITE
-from .selectors import use_case_to_share_with
 
 # ---- selectors for these views ----
 
 
 def members_of(lob: Lob) -> QuerySet[Membership]:
     return Membership.objects.filter(lob=lob).select_related("user").order_by("user__username")
-
-
-def grants_of(lob: Lob) -> QuerySet[PromptTemplateGroupObjectPermission]:
-    """Grants on `lob`'s prompt templates to use cases (of any LOB); never another owner's grants."""
-    return (
-        PromptTemplateGroupObjectPermission.objects.filter(content_object__lob=lob, group__use_case__isnull=False)
-        .select_related("content_object", "group__use_case__lob", "permission")
-        .order_by("content_object__name", "-content_object__version", "group__name")
-    )
 
 
 def break_glass_of(**scope: Any) -> QuerySet[BreakGlassRequest]:
@@ -126,86 +116,6 @@ class MemberRemoveApi(APIView):
         if _would_orphan(membership, None):
             raise ValidationError({"detail": ["This is the LOB's last admin: make someone else admin first."]})
         services.membership_remove(membership=membership, actor=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-# ---- grants ----
-
-
-class GrantSerializer(serializers.Serializer):
-    template = serializers.CharField(source="content_object.name")
-    version = serializers.IntegerField(source="content_object.version")
-    use_case = serializers.CharField(source="group.use_case", help_text="`<lob>/<use case>` that may read it.")
-    permission = serializers.CharField(source="permission.codename")
-
-
-class _GrantInputSerializer(serializers.Serializer):
-    template = serializers.SlugField(max_length=100, help_text="A prompt template of this LOB.")
-    version = serializers.IntegerField(min_value=1)
-    use_case = serializers.RegexField(
-        r"^[-a-zA-Z0-9_]+/[-a-zA-Z0-9_]+$", help_text="`<lob>/<use case>` of another LOB."
-    )
-
-    class Meta:
-        ref_name = "GrantChange"
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        lob: Lob = self.context["lob"]
-        template = PromptTemplate.objects.filter(lob=lob, name=attrs["template"], version=attrs["version"]).first()
-        if template is None:
-            raise ValidationError({"template": ["This LOB has no such prompt template version."]})
-        try:
-            use_case = use_case_to_share_with(owner_lob=lob, reference=attrs["use_case"])
-        except DjangoValidationError as error:
-            raise ValidationError({"use_case": error.messages}) from error
-        return {"template": template, "use_case": use_case}
-
-
-class GrantListApi(APIView):
-    """The grants this LOB has given on its prompt templates."""
-
-    permission_classes = [RolePermission]
-    access_object = "grant"
-    pagination_class = ManagementPage
-    lob: Lob
-
-    @extend_schema(operation_id="grant_list", tags=["grants"], responses=GrantSerializer(many=True))
-    def get(self, request: Request, lob: str) -> Response:
-        return paginated_response(view=self, request=request, queryset=grants_of(self.lob), serializer=GrantSerializer)
-
-
-class GrantShareApi(APIView):
-    """Lets another LOB's use case read one version of this LOB's prompt template (LOB admins only)."""
-
-    permission_classes = [RolePermission]
-    access_object = "grant"
-    lob: Lob
-
-    @extend_schema(
-        operation_id="grant_share", tags=["grants"], request=_GrantInputSerializer, responses={201: GrantSerializer}
-    )
-    def post(self, request: Request, lob: str) -> Response:
-        data = _GrantInputSerializer(data=request.data, context={"lob": self.lob})
-        data.is_valid(raise_exception=True)
-        template, use_case = data.validated_data["template"], data.validated_data["use_case"]
-        services.object_share(obj=template, owner_lob=self.lob, use_case=use_case, actor=request.user)
-        grant = grants_of(self.lob).get(content_object=template, group__use_case=use_case)
-        return Response(GrantSerializer(grant).data, status=status.HTTP_201_CREATED)
-
-
-class GrantUnshareApi(APIView):
-    permission_classes = [RolePermission]
-    access_object = "grant"
-    lob: Lob
-
-    @extend_schema(operation_id="grant_unshare", tags=["grants"], request=_GrantInputSerializer, responses={204: None})
-    def post(self, request: Request, lob: str) -> Response:
-        data = _GrantInputSerializer(data=request.data, context={"lob": self.lob})
-        data.is_valid(raise_exception=True)
-        template, use_case = data.validated_data["template"], data.validated_data["use_case"]
-        if not grants_of(self.lob).filter(content_object=template, group__use_case=use_case).exists():
-            raise ValidationError({"use_case": ["This template is not shared with this use case."]})
-        services.object_unshare(obj=template, owner_lob=self.lob, use_case=use_case, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from lob_tenants.models import Lob
+from genai_platform.tenancy.models import Lob
 
 from . import services
 from .models import CENTRAL, BreakGlassRequest

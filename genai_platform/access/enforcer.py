@@ -21,6 +21,10 @@ import casbin
 from casbin import persist
 from django.conf import settings
 
+from genai_platform.tenancy.models import Membership
+
+from .models import CENTRAL, CentralRoleAssignment, PolicyRule
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "genai:access:changed"
@@ -64,10 +68,6 @@ class DatabaseAdapter(persist.Adapter):
 
 
 def policy_lines() -> Iterable[str]:
-    from lob_tenants.models import Membership
-
-    from .models import CENTRAL, CentralRoleAssignment, PolicyRule
-
     for rule in PolicyRule.objects.all():
         yield f"p, {rule.role}, {rule.domain}, {rule.obj}, {rule.act}"
     for membership in Membership.objects.select_related("lob"):

@@ -7,7 +7,7 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from lob_tenants.models import Lob
+from genai_platform.tenancy.models import Lob
 
 #: The casbin domain of the central team and the governance board.
 CENTRAL = "central"

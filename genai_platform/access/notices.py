@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership
+from genai_platform.tenancy.models import Lob, Membership
 
 from .models import LobNoticeSettings, PeopleNotice
 from .selectors import user_can_in_lob

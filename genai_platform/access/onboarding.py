@@ -1,4 +1,5 @@
-"""Onboarding a line of business: the LOB and its first admin, in one audited transaction.
+"""Onboarding a line of business: the LOB and its first admin, in one audited transaction; and the
+LOB's own record (`lob_upsert`), which the portal's LOB page and the demo seed write too.
 
 Four-eyes: the platform admin who onboards a LOB cannot make themselves its first admin; a
 platform role and a LOB's administration stay with different people from the start.
@@ -15,9 +16,9 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob
-from lob_tenants.services import lob_upsert
+from genai_platform.tenancy.models import Lob
 
+from .notices import lob_notify
 from .people import lob_first_admin_set
 
 
@@ -27,6 +28,28 @@ class Onboarded:
     admin: Any
     #: Whether the admin's account was created here (they set a password through a reset, or sign in by SSO).
     admin_created: bool
+
+
+@transaction.atomic
+def lob_upsert(*, slug: str, name: str, business_owner: str = "", cost_center: str = "", actor: Any = None) -> Lob:
+    """Creates LOB `slug` or updates its details, audited; a change to an existing LOB is told to its
+    admins. The bare record: onboarding (`lob_onboard`) adds the first admin."""
+    existing = Lob.objects.filter(slug=slug).values("name", "business_owner", "cost_center").first()
+    lob, created = Lob.objects.update_or_create(
+        slug=slug, defaults={"name": name, "business_owner": business_owner, "cost_center": cost_center}
+    )
+    event = audit_record(
+        actor=audit_actor(actor),
+        action="lob.created" if created else "lob.updated",
+        target=lob,
+        lob_slug=lob.slug,
+        before=existing,
+        after={"name": name, "business_owner": business_owner, "cost_center": cost_center},
+    )
+    if not created:
+        # A central change to the LOB's own record is told to its admins (access-control.md).
+        lob_notify(event=event, lob=lob, actor=actor)
+    return lob
 
 
 @transaction.atomic

@@ -19,8 +19,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership
+from genai_platform.tenancy.models import Lob, Membership
 
+from .enforcer import announce_policy_change
 from .notices import people_notify
 from .selectors import user_can_in_lob
 
@@ -250,8 +251,6 @@ def lob_first_admin_set(*, lob: Lob, user: Any, actor: Any) -> Membership:
         after={"user": user.get_username(), "role": membership.role},
     )
     people_notify(event=event, subject=user, actor=actor, lobs=[lob])
-    from .enforcer import announce_policy_change
-
     transaction.on_commit(announce_policy_change)
     return membership
 

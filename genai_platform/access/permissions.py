@@ -35,7 +35,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from lob_tenants.models import Lob
+from genai_platform.tenancy.models import Lob
 
 from .enforcer import lob_domain
 from .models import CENTRAL

@@ -69,7 +69,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from lob_tenants.models import Lob, LobUserObjectPermission
+from genai_platform.tenancy.models import Lob, LobUserObjectPermission
 
 from .models import CENTRAL, BreakGlassRequest
 from .policy import READ, WRITE

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
-from lob_tenants.models import Lob, LobUserObjectPermission, UseCase
+from genai_platform.tenancy.models import Lob, LobUserObjectPermission
 
 from .enforcer import lob_domain, policy_enforcer, user_subject
 from .models import CENTRAL, BreakGlassRequest
@@ -64,15 +63,3 @@ def break_glass_moves(user: Any, request: BreakGlassRequest) -> frozenset[str]:
     if request.status == BreakGlassRequest.Status.APPROVED and (decides or user.pk == request.requester_id):
         return frozenset({"revoke"})
     return frozenset()
-
-
-def use_case_to_share_with(*, owner_lob: Lob, reference: str) -> UseCase:
-    """The use case `<lob>/<use case>` that `owner_lob` may share an object with: another LOB's, named
-    as its admins tell it (no list of other LOBs' use cases is ever offered). ValidationError if none."""
-    lob_slug, _, use_case_slug = reference.strip().partition("/")
-    use_case = UseCase.objects.filter(lob__slug=lob_slug, slug=use_case_slug).select_related("lob").first()
-    if use_case is None:
-        raise ValidationError("No such use case: write <lob>/<use case>.")
-    if use_case.lob_id == owner_lob.pk:
-        raise ValidationError("A use case reads its own LOB's objects without a grant.")
-    return use_case

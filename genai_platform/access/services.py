@@ -1,4 +1,5 @@
-"""Writes to access control: roles, policy lines, object grants and break-glass. Each change is
+"""Writes to access control: roles, policy lines and break-glass (sharing an object with another
+LOB's use case is `lob_tenants.services.object_share`, above access). Each change is
 audited in its own transaction and, once committed, announced so every process reloads."""
 
 from __future__ import annotations
@@ -6,15 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
 from guardian.shortcuts import assign_perm, remove_perm
 
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership, UseCase
-from lob_tenants.services import api_keys_forget
+from genai_platform.tenancy.models import Lob, Membership
 
 from . import notices, people
 from .enforcer import announce_policy_change
@@ -120,63 +119,6 @@ def policy_rule_remove(*, rule: PolicyRule, actor: Any = None) -> None:
     audit_record(actor=audit_actor(actor), action="policy_rule.removed", target=rule, before={"rule": str(rule)})
     rule.delete()
     transaction.on_commit(announce_policy_change)
-
-
-# ---- sharing one object with another LOB's use case ----
-
-
-def use_case_grant_group(use_case: UseCase) -> Group:
-    """The auth group that stands for `use_case` in object grants (created on first need)."""
-    if use_case.grant_group_id is None:
-        use_case.grant_group = Group.objects.create(name=f"use-case:{use_case.pk}")
-        use_case.save(update_fields=["grant_group"])
-    return use_case.grant_group
-
-
-def _view_permission(obj: models.Model) -> str:
-    return f"{obj._meta.app_label}.view_{obj._meta.model_name}"
-
-
-@transaction.atomic
-def object_share(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
-    """Lets `use_case` (of any LOB) read `obj`, which `owner_lob` owns; only the owner's admins may share."""
-    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
-        raise PermissionDenied("only an admin of the owning LOB can share its objects")
-    assign_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
-    audit_record(
-        actor=audit_actor(actor),
-        action="grant.shared",
-        target=obj,
-        lob_slug=owner_lob.slug,
-        after={"use_case": str(use_case), "permission": _view_permission(obj)},
-    )
-
-
-@transaction.atomic
-def object_unshare(*, obj: models.Model, owner_lob: Lob, use_case: UseCase, actor: Any) -> None:
-    if not user_can_in_lob(actor, owner_lob, "grant", "write"):
-        raise PermissionDenied("only an admin of the owning LOB can revoke its grants")
-    remove_perm(_view_permission(obj), use_case_grant_group(use_case), obj)
-    # A key's cached principal carries what its grants let it read (a pinned prompt template): re-read it.
-    api_keys_forget(use_case)
-    audit_record(
-        actor=audit_actor(actor),
-        action="grant.revoked",
-        target=obj,
-        lob_slug=owner_lob.slug,
-        before={"use_case": str(use_case), "permission": _view_permission(obj)},
-    )
-
-
-def use_case_can_read(use_case: UseCase, obj: models.Model, owner_lob_id: int) -> bool:
-    """A use case reads its own LOB's objects, and another LOB's only through a grant."""
-    if use_case.lob_id == owner_lob_id:
-        return True
-    if use_case.grant_group_id is None:
-        return False
-    from guardian.core import ObjectPermissionChecker
-
-    return ObjectPermissionChecker(use_case.grant_group).has_perm(_view_permission(obj).split(".")[1], obj)
 
 
 # ---- break-glass ----

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
-from lob_tenants.models import Lob, Membership
+from genai_platform.tenancy.models import Lob, Membership
 
 from .models import CentralRoleAssignment, PersonalApiToken
 from .tokens import personal_token_issue, personal_token_revoke, personal_tokens_of

@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from genai_platform.api_errors import field_errors
 from genai_platform.management_api import ManagementPage, get_or_404, paginated_response
-from lob_tenants.models import Lob
+from genai_platform.tenancy.models import Lob
 
 from .models import PersonalApiToken
 from .permissions import RolePermission

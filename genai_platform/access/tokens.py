@@ -25,7 +25,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 
 from genai_platform.audit.services import audit_actor, audit_record
-from lob_tenants.models import Lob, Membership
+from genai_platform.tenancy.models import Lob, Membership
 
 from .models import PersonalApiToken
 from .policy import READ, WRITE

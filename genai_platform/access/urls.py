@@ -1,6 +1,7 @@
-"""Access control's HTTP API, mounted at `api/v1/`: a LOB's members, grants and break-glass
-decisions under `lobs/<lob>/`, central users' own break-glass requests under `break-glass/`, and
-(superusers only) central roles and policy lines under `central-roles/` and `policy-rules/`."""
+"""Access control's HTTP API, mounted at `api/v1/`: a LOB's members and break-glass decisions under
+`lobs/<lob>/` (its prompt-template grants, `lob_tenants.grant_urls`, join this namespace there),
+central users' own break-glass requests under `break-glass/`, and (superusers only) central roles
+and policy lines under `central-roles/` and `policy-rules/`."""
 
 from django.urls import path
 
@@ -15,9 +16,6 @@ urlpatterns = [
     path(LOB + "members/", apis.MemberListApi.as_view(), name="member-list"),
     path(LOB + "members/set/", apis.MemberSetApi.as_view(), name="member-set"),
     path(LOB + "members/<str:username>/remove/", apis.MemberRemoveApi.as_view(), name="member-remove"),
-    path(LOB + "grants/", apis.GrantListApi.as_view(), name="grant-list"),
-    path(LOB + "grants/share/", apis.GrantShareApi.as_view(), name="grant-share"),
-    path(LOB + "grants/unshare/", apis.GrantUnshareApi.as_view(), name="grant-unshare"),
     path(LOB + "break-glass/", apis.LobBreakGlassListApi.as_view(), name="lob-break-glass-list"),
     path(LOB_BREAK_GLASS + "approve/", apis.BreakGlassApproveApi.as_view(), name="break-glass-approve"),
     path(LOB_BREAK_GLASS + "deny/", apis.BreakGlassDenyApi.as_view(), name="break-glass-deny"),

@@ -11,12 +11,13 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from genai_platform.access.onboarding import lob_upsert
 from genai_platform.access.services import central_role_grant, membership_set
 from governance.models import Approval
 from governance.services.guardrail_policies import central_baseline_install
 from governance.services.workflow import intake_save, model_approval_set, review_decide, use_case_submit
 from lob_tenants.models import ApiKey, UseCase
-from lob_tenants.services import api_key_issue, lob_upsert, use_case_upsert
+from lob_tenants.services import api_key_issue, use_case_upsert
 from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
 
 DEMO_ADMIN_USERNAME = "admin"

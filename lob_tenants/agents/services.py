@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from genai_platform.access import services as access_services
 from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.inference.planning import chat_plan
 from genai_platform.inference.principal import KeyPrincipal
@@ -24,6 +23,8 @@ from genai_platform.router.channel import reply_channel
 from governance.digests import text_digest
 from governance.services.workflow import use_case_material_change
 from lob_tenants.models import ApiKey, Lob, UseCase
+from lob_tenants.selectors import use_case_can_read
+from lob_tenants.services import object_share, object_unshare
 from lob_tenants.vector_stores.models import VectorStore
 from model_catalog.models import Alias
 
@@ -250,12 +251,12 @@ def agent_delete(*, agent: Agent, actor: Any = None) -> None:
 
 def agent_share(*, agent: Agent, use_case: UseCase, actor: Any) -> None:
     """Lets another use case (of any LOB) run `agent`; only an admin of the agent's LOB may share it."""
-    access_services.object_share(obj=agent, owner_lob=agent.lob, use_case=use_case, actor=actor)
+    object_share(obj=agent, owner_lob=agent.lob, use_case=use_case, actor=actor)
 
 
 def agent_unshare(*, agent: Agent, use_case: UseCase, actor: Any) -> None:
     """Withdraws a share: the next run by that use case's keys is a 404."""
-    access_services.object_unshare(obj=agent, owner_lob=agent.lob, use_case=use_case, actor=actor)
+    object_unshare(obj=agent, owner_lob=agent.lob, use_case=use_case, actor=actor)
 
 
 def _agent_state(agent: Agent) -> dict[str, Any]:
@@ -285,7 +286,7 @@ def _require_allowed(tools: list[Tool], use_case: UseCase) -> None:
 
 
 def _require_readable(stores: list[VectorStore], use_case: UseCase) -> None:
-    refused = [s for s in stores if not access_services.use_case_can_read(use_case, s, s.lob_id)]
+    refused = [s for s in stores if not use_case_can_read(use_case, s, s.lob_id)]
     if refused:
         names = ", ".join(sorted(s.public_id for s in refused))  # never another LOB's names
         raise ValidationError(

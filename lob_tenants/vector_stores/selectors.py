@@ -14,8 +14,8 @@ from django.db.models import Count, QuerySet, Sum
 from django.db.models.functions import Coalesce
 
 from genai_platform import hotcache
-from genai_platform.access.services import use_case_can_read
 from lob_tenants.models import DataClassification, Lob, UseCase
+from lob_tenants.selectors import use_case_can_read
 
 from .backends import Collection
 from .models import Document, Grounding, IngestionJob, VectorStore, VectorStoreGroupObjectPermission

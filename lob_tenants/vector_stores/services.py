@@ -25,7 +25,6 @@ from django.db.models import F
 from django.utils import timezone
 
 from genai_platform import hotcache
-from genai_platform.access.services import object_share, object_unshare, use_case_can_read
 from genai_platform.audit.services import audit_actor, audit_record
 from genai_platform.inference.embeddings import embeddings_create
 from genai_platform.inference.errors import InferenceError, ProviderMisbehaved, Unavailable
@@ -35,6 +34,8 @@ from governance.guardrails.context import ContextKind, ContextScreen, ItemAction
 from governance.models import ModelApproval
 from governance.services.workflow import use_case_material_change
 from lob_tenants.models import Lob, UseCase
+from lob_tenants.selectors import use_case_can_read
+from lob_tenants.services import object_share, object_unshare
 from model_catalog.models import Alias
 from model_catalog.selectors import alias_routes
 

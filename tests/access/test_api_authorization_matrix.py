@@ -36,6 +36,7 @@ from genai_platform.access.tokens import personal_token_issue
 from genai_platform.metering.models import UsageRecord
 from governance.models import GuardrailPolicyRecord, GuardrailPolicyVersion, Review
 from governance.services import workflow
+from lob_tenants import services as tenant_services
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_share
 from lob_tenants.models import PromptTemplate, UseCase
@@ -472,7 +473,7 @@ def _lob_world(slug: str, name: str, admin: Any, partner_app: Any, alias: Any) -
     access.membership_set(lob=lob, user=leaver, role="lob_viewer")
     policy_enforcer().reload()  # the commit hooks that would announce these roles never run in this transaction
     template = PromptTemplate.objects.create(lob=lob, name=f"{slug}-greeting", template="Hello")
-    access.object_share(obj=template, owner_lob=lob, use_case=partner_app, actor=admin)
+    tenant_services.object_share(obj=template, owner_lob=lob, use_case=partner_app, actor=admin)
     UsageRecord.objects.create(
         request_id=f"{slug}-1",
         occurred_at=dt.datetime(2025, 3, 10, tzinfo=dt.UTC),

@@ -9,9 +9,10 @@ from django.test import Client, TestCase
 from django.urls import reverse
 
 from genai_platform.access import services as access_services
-from genai_platform.access.services import use_case_can_read
 from genai_platform.audit.models import AuditEvent
+from lob_tenants import services as tenant_services
 from lob_tenants.models import PromptTemplate, PromptTemplateGroupObjectPermission
+from lob_tenants.selectors import use_case_can_read
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -109,7 +110,7 @@ def test_the_form_offers_only_the_admins_own_templates_and_refuses_another_lobs(
 
 
 def test_developers_see_the_grants_but_cannot_share_and_another_lob_sees_nothing(world):
-    access_services.object_share(
+    tenant_services.object_share(
         obj=world["template"], owner_lob=world["retail"], use_case=world["partner_app"], actor=world["admin"]
     )
     developer = signed_in(member(world["retail"], "lob_developer"))

@@ -13,16 +13,12 @@ from django.utils import timezone
 
 from genai_platform.access.models import BreakGlassRequest
 from genai_platform.access.selectors import can_read_lob_data
-from genai_platform.access.services import (
-    break_glass_expire_due,
-    break_glass_request,
-    membership_set,
-    object_share,
-    use_case_can_read,
-)
+from genai_platform.access.services import break_glass_expire_due, break_glass_request, membership_set
 from genai_platform.audit.models import AuditEvent
 from genai_platform.inference.principal import key_principal
 from lob_tenants.models import ApiKey, Membership, PromptTemplate, UseCase
+from lob_tenants.selectors import use_case_can_read
+from lob_tenants.services import object_share
 from tests.access.test_roles_and_grants import central, committed, member
 from tests.factories import AliasFactory, LobFactory, UseCaseFactory, UserFactory, issue_key
 

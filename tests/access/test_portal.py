@@ -33,6 +33,7 @@ from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.rollups import usage_rollups_add_records
 from genai_platform.metering.services import budget_set, rate_limit_set
 from governance.models import CapturedExchange
+from lob_tenants import services as tenant_services
 from lob_tenants.keys import key_parse
 from lob_tenants.models import ApiKey, Lob, Membership, PromptTemplate, UseCase
 from tests.factories import (
@@ -252,7 +253,7 @@ def _grant(lob: Lob) -> Any:
 
     template = PromptTemplate.objects.create(lob=lob, name="greeting", template="Hi")
     partner = UseCaseFactory(lob=LobFactory(), slug="partner-app")
-    access_services.object_share(obj=template, owner_lob=lob, use_case=partner, actor=person("lob_admin", lob))
+    tenant_services.object_share(obj=template, owner_lob=lob, use_case=partner, actor=person("lob_admin", lob))
     return PromptTemplateGroupObjectPermission.objects.get(content_object=template)
 
 

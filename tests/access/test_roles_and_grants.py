@@ -13,6 +13,8 @@ from genai_platform.access import services
 from genai_platform.access.models import CENTRAL, BreakGlassRequest
 from genai_platform.access.selectors import can_read_lob_data, lobs_for, user_can, user_can_in_lob
 from genai_platform.audit.models import AuditEvent
+from lob_tenants import selectors as tenant_selectors
+from lob_tenants import services as tenant_services
 from lob_tenants.models import PromptTemplate
 from tests.factories import LobFactory, UseCaseFactory, UserFactory
 
@@ -108,14 +110,14 @@ def test_a_shared_prompt_is_readable_by_the_granted_use_case_only_until_revoked(
     template = PromptTemplate.objects.create(lob=retail, name="greeting", template="Hello {name}")
     their_use_case, bystander = UseCaseFactory(lob=wealth), UseCaseFactory(lob=wealth)
     owner_admin = member(retail, "lob_admin")
-    assert not services.use_case_can_read(their_use_case, template, retail.pk)
+    assert not tenant_selectors.use_case_can_read(their_use_case, template, retail.pk)
 
-    services.object_share(obj=template, owner_lob=retail, use_case=their_use_case, actor=owner_admin)
+    tenant_services.object_share(obj=template, owner_lob=retail, use_case=their_use_case, actor=owner_admin)
 
-    assert services.use_case_can_read(their_use_case, template, retail.pk)
-    assert not services.use_case_can_read(bystander, template, retail.pk)
-    services.object_unshare(obj=template, owner_lob=retail, use_case=their_use_case, actor=owner_admin)
-    assert not services.use_case_can_read(their_use_case, template, retail.pk)
+    assert tenant_selectors.use_case_can_read(their_use_case, template, retail.pk)
+    assert not tenant_selectors.use_case_can_read(bystander, template, retail.pk)
+    tenant_services.object_unshare(obj=template, owner_lob=retail, use_case=their_use_case, actor=owner_admin)
+    assert not tenant_selectors.use_case_can_read(their_use_case, template, retail.pk)
 
 
 def test_only_the_owning_lobs_admin_can_share(retail, wealth):
@@ -125,7 +127,9 @@ def test_only_the_owning_lobs_admin_can_share(retail, wealth):
 
     for actor in (outsider, insider_developer):
         with pytest.raises(PermissionDenied):
-            services.object_share(obj=template, owner_lob=retail, use_case=UseCaseFactory(lob=wealth), actor=actor)
+            tenant_services.object_share(
+                obj=template, owner_lob=retail, use_case=UseCaseFactory(lob=wealth), actor=actor
+            )
 
 
 def test_break_glass_is_requested_approved_used_and_expires_with_an_audit_trail(retail):

@@ -58,8 +58,9 @@ WORLD = """
 import json
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from genai_platform.access.onboarding import lob_upsert
 from genai_platform.access.services import membership_set
-from lob_tenants.services import lob_upsert, use_case_upsert
+from lob_tenants.services import use_case_upsert
 from model_catalog.services import alias_upsert, deployment_upsert, model_upsert, provider_account_upsert
 
 with transaction.atomic():

@@ -13,6 +13,7 @@ from django.test import Client, TestCase
 from genai_platform import hotcache
 from genai_platform.access import services as access
 from governance.services.guardrail_policies import central_baseline_install
+from lob_tenants import services as tenant_services
 from lob_tenants.keys import key_parse
 from lob_tenants.selectors import key_cache_key
 from lob_tenants.services import use_case_prompt_pin
@@ -202,13 +203,13 @@ def test_a_template_shared_by_another_lob_renders_until_the_grant_is_revoked_at_
     with TestCase.captureOnCommitCallbacks(execute=True):
         access.membership_set(lob=owner, user=owner_admin, role="lob_admin")
     shared = advisor(owner)
-    access.object_share(obj=shared, owner_lob=owner, use_case=use_case, actor=owner_admin)
+    tenant_services.object_share(obj=shared, owner_lob=owner, use_case=use_case, actor=owner_admin)
     pin(use_case, shared)
     _, key = issue_key(use_case)
     assert chat(key, prompt_variables={"customer": "Ada"}).status_code == 200
 
     with TestCase.captureOnCommitCallbacks(execute=True):  # revoking forgets the key's cached principal
-        access.object_unshare(obj=shared, owner_lob=owner, use_case=use_case, actor=owner_admin)
+        tenant_services.object_unshare(obj=shared, owner_lob=owner, use_case=use_case, actor=owner_admin)
     response = chat(key, prompt_variables={"customer": "Ada"})
 
     assert response.status_code == 403

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from genai_platform.access.services import object_share
 from genai_platform.audit.models import AuditEvent
+from lob_tenants.services import object_share
 from tests.access.test_roles_and_grants import member
 from tests.factories import LobFactory, PromptTemplateFactory, UseCaseFactory
 

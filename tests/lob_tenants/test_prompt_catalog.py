@@ -14,6 +14,7 @@ from genai_platform import hotcache
 from genai_platform.access import services as access
 from genai_platform.audit.models import AuditEvent
 from genai_platform.inference.principal import key_principal
+from lob_tenants import services as tenant_services
 from lob_tenants.keys import key_parse
 from lob_tenants.models import PromptTemplate, PromptTemplateImmutable
 from lob_tenants.prompts import PinnedPrompt, PromptVariableError, prompt_render, template_check
@@ -317,12 +318,12 @@ def test_a_grant_lets_another_lobs_use_case_pin_and_revoking_it_stops_pinning_an
     their_use_case = UseCaseFactory()
     _, key = issue_key(their_use_case)
 
-    access.object_share(obj=shared, owner_lob=owner, use_case=their_use_case, actor=admin)
+    tenant_services.object_share(obj=shared, owner_lob=owner, use_case=their_use_case, actor=admin)
     use_case_prompt_pin(use_case=their_use_case, template_version=shared)
     assert shared in prompt_templates_readable_by(use_case=their_use_case)
     assert key_principal(key).prompt_template.readable
 
-    access.object_unshare(obj=shared, owner_lob=owner, use_case=their_use_case, actor=admin)
+    tenant_services.object_unshare(obj=shared, owner_lob=owner, use_case=their_use_case, actor=admin)
     hotcache.invalidate(key_cache_key(key_parse(key)[0]))  # the lookup TTL passes
 
     assert shared not in prompt_templates_readable_by(use_case=their_use_case)
@@ -337,7 +338,7 @@ def test_a_grant_of_one_version_does_not_open_the_others():
     first = PromptTemplateFactory(lob=owner, name="greeting")
     second = PromptTemplateFactory(lob=owner, name="greeting")
     their_use_case = UseCaseFactory()
-    access.object_share(obj=first, owner_lob=owner, use_case=their_use_case, actor=lob_admin(owner))
+    tenant_services.object_share(obj=first, owner_lob=owner, use_case=their_use_case, actor=lob_admin(owner))
 
     assert list(prompt_templates_readable_by(use_case=their_use_case)) == [first]
     with pytest.raises(ValidationError):

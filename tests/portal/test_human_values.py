@@ -27,6 +27,7 @@ from genai_platform.inference.principal import key_principal
 from genai_platform.metering.services import budget_set, rate_limit_set, usage_flush
 from governance.models import CapturedExchange
 from governance.services import workflow
+from lob_tenants import services as tenant_services
 from lob_tenants.agents.models import AgentRun
 from lob_tenants.agents.services import agent_run_start, agent_save, tool_allowance_save, tool_save
 from lob_tenants.models import ApiKey, UseCase
@@ -114,7 +115,7 @@ def viewers(tmp_path):
         actor=lob_admin,
     )
     partner = UseCaseFactory(lob=LobFactory(slug="wealth", name="Wealth"), slug="advisor")
-    committed(access_services.object_share, obj=template, owner_lob=lob, use_case=partner, actor=lob_admin)
+    committed(tenant_services.object_share, obj=template, owner_lob=lob, use_case=partner, actor=lob_admin)
     committed(
         access_services.break_glass_request,
         requester=reviewer,

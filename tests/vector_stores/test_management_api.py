@@ -14,6 +14,7 @@ from django.test import Client, TestCase
 from genai_platform.access import services as access_services
 from genai_platform.access.enforcer import policy_enforcer
 from genai_platform.audit.models import AuditEvent
+from lob_tenants import selectors as tenant_selectors
 from lob_tenants.models import Lob, UseCase
 from lob_tenants.vector_stores.backends import backend_for
 from lob_tenants.vector_stores.models import Document, Grounding, VectorStore
@@ -411,7 +412,7 @@ def test_an_admin_shares_a_store_with_another_lobs_use_case_and_withdraws_it(sto
 
     shared = post(admin, url + "share/", {"use_case": "wealth/advisor"})
     partner.refresh_from_db()  # sharing gave it its grant group
-    readable_while_shared = access_services.use_case_can_read(partner, store, store.lob_id)
+    readable_while_shared = tenant_selectors.use_case_can_read(partner, store, store.lob_id)
     unshared = post(admin, url + "unshare/", {"use_case": "wealth/advisor"})
     again = post(admin, url + "unshare/", {"use_case": "wealth/advisor"})
 
@@ -419,7 +420,7 @@ def test_an_admin_shares_a_store_with_another_lobs_use_case_and_withdraws_it(sto
     assert shared.json() == {"store": store.public_id, "use_case": "wealth/advisor"}
     assert readable_while_shared
     assert unshared.status_code == 204
-    assert not access_services.use_case_can_read(partner, store, store.lob_id)
+    assert not tenant_selectors.use_case_can_read(partner, store, store.lob_id)
     assert again.status_code == 400
 
 

@@ -1,5 +1,5 @@
 """The portal's page of a LOB's prompt-template grants: its admins let another LOB's use case read
-one version of a template (`access.services.object_share`) and take it back (`object_unshare`),
+one version of a template (`lob_tenants.services.object_share`) and take it back (`object_unshare`),
 as the management API's `grants/share/` and `grants/unshare/` do. Its members see the list.
 
 The other LOB's use case is typed as `<lob>/<use case>`, never picked from a list: a LOB never
@@ -15,10 +15,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from lob_tenants.models import PromptTemplateGroupObjectPermission
+from genai_platform.access.portal import ADD, DELETE, VIEW, PortalAdmin
 
 from . import services
-from .portal import ADD, DELETE, VIEW, PortalAdmin
+from .models import PromptTemplateGroupObjectPermission
 from .selectors import use_case_to_share_with
 
 Grant = PromptTemplateGroupObjectPermission
