@@ -48,6 +48,8 @@ HOLDOUT_SET = Path(__file__).with_name("holdout_set.jsonl")
 #: Written and committed before any detector ran on it (make_holdout_set_2.py), after the first
 #: holdout had been read: its rows are the estimate for text nobody tuned for.
 HOLDOUT_SET_2 = Path(__file__).with_name("holdout_set_2.jsonl")
+#: Written after the third pass's rules, whose author had written holdout_set_2 (make_holdout_set_3.py).
+HOLDOUT_SET_3 = Path(__file__).with_name("holdout_set_3.jsonl")
 #: Per category of the personal/context set: the finding types that count (a negative case is a
 #: false positive when any of them is found; None means any finding of the check).
 CATEGORY_TYPES: dict[str, tuple[str, ...] | None] = {
@@ -383,6 +385,12 @@ def main() -> int:
     )
     counts.update(holdout_2_counts)
     errors += holdout_2_errors
+    holdout_3_cases = load_cases(HOLDOUT_SET_3)
+    holdout_3_counts, holdout_3_errors = evaluate_personal_context(
+        engine, strict, holdout_3_cases, prefix="holdout set 3 "
+    )
+    counts.update(holdout_3_counts)
+    errors += holdout_3_errors
     fixed = [LATENCY_PROMPT[:2000]] * args.runs
     # The detection cache would answer a repeated prompt from memory: the fixed prompt is timed on an
     # engine without it, and then with it (a conversation resent turn after turn).
@@ -411,10 +419,12 @@ def main() -> int:
         ),
         *(f"holdout {category}" for category in CATEGORY_TYPES),
         *(f"holdout set 2 {category}" for category in CATEGORY_TYPES),
+        *(f"holdout set 3 {category}" for category in CATEGORY_TYPES),
     ]
     rows = []
     print(
-        f"guardrails bench: {sum(map(len, (cases, personal_cases, holdout_cases, holdout_2_cases)))} cases, "
+        f"guardrails bench: {len(cases) + len(personal_cases) + len(holdout_cases)} + "
+        f"{len(holdout_2_cases) + len(holdout_3_cases)} cases, "
         f"injection detector: "
         f"{engine.injection_detector_name}"
     )
