@@ -45,6 +45,11 @@ PERSONAL_CONTEXT_SET = Path(__file__).with_name("personal_context_set.jsonl")
 #: Written after the detectors were tuned on the two sets above, never used to change one
 #: (make_holdout_set.py): its rows are the estimate for text nobody tuned for.
 HOLDOUT_SET = Path(__file__).with_name("holdout_set.jsonl")
+#: Written and committed before any detector ran on it (make_holdout_set_2.py), after the first
+#: holdout had been read: its rows are the estimate for text nobody tuned for.
+HOLDOUT_SET_2 = Path(__file__).with_name("holdout_set_2.jsonl")
+#: Written after the third pass's rules, whose author had written holdout_set_2 (make_holdout_set_3.py).
+HOLDOUT_SET_3 = Path(__file__).with_name("holdout_set_3.jsonl")
 #: Per category of the personal/context set: the finding types that count (a negative case is a
 #: false positive when any of them is found; None means any finding of the check).
 CATEGORY_TYPES: dict[str, tuple[str, ...] | None] = {
@@ -374,6 +379,18 @@ def main() -> int:
     holdout_counts, holdout_errors = evaluate_personal_context(engine, strict, holdout_cases, prefix="holdout ")
     counts.update(holdout_counts)
     errors += holdout_errors
+    holdout_2_cases = load_cases(HOLDOUT_SET_2)
+    holdout_2_counts, holdout_2_errors = evaluate_personal_context(
+        engine, strict, holdout_2_cases, prefix="holdout set 2 "
+    )
+    counts.update(holdout_2_counts)
+    errors += holdout_2_errors
+    holdout_3_cases = load_cases(HOLDOUT_SET_3)
+    holdout_3_counts, holdout_3_errors = evaluate_personal_context(
+        engine, strict, holdout_3_cases, prefix="holdout set 3 "
+    )
+    counts.update(holdout_3_counts)
+    errors += holdout_3_errors
     fixed = [LATENCY_PROMPT[:2000]] * args.runs
     # The detection cache would answer a repeated prompt from memory: the fixed prompt is timed on an
     # engine without it, and then with it (a conversation resent turn after turn).
@@ -401,10 +418,14 @@ def main() -> int:
             for check in ("structured identifiers", "secrets", "injection", "denied_topics")
         ),
         *(f"holdout {category}" for category in CATEGORY_TYPES),
+        *(f"holdout set 2 {category}" for category in CATEGORY_TYPES),
+        *(f"holdout set 3 {category}" for category in CATEGORY_TYPES),
     ]
     rows = []
     print(
-        f"guardrails bench: {len(cases) + len(personal_cases) + len(holdout_cases)} cases, injection detector: "
+        f"guardrails bench: {len(cases) + len(personal_cases) + len(holdout_cases)} + "
+        f"{len(holdout_2_cases) + len(holdout_3_cases)} cases, "
+        f"injection detector: "
         f"{engine.injection_detector_name}"
     )
     print(f"engine build {build_ms:.0f} ms, cpus {os.cpu_count()}, load average {os.getloadavg()[0]:.2f}\n")

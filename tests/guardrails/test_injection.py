@@ -1,6 +1,7 @@
 # ruff: noqa: RUF001  (look-alike letters are what these tests feed the detectors)
 import base64
 import codecs
+import re
 
 import pytest
 
@@ -127,3 +128,28 @@ def test_a_local_classifier_joins_the_score_and_is_named_in_the_outcome():
 def test_loading_a_classifier_falls_back_to_none_without_a_local_model(tmp_path):
     assert load_local_classifier(None) is None
     assert load_local_classifier(tmp_path / "missing") is None
+
+
+def test_entries_in_a_non_latin_script_never_match_ascii_text_so_ascii_text_skips_them():
+    """The gate in front of them is a necessary condition: on every labelled ASCII text, and on
+    ASCII text made of the entries' own trigger words transliterated, none of them matches."""
+    import json
+    from pathlib import Path
+
+    from governance.guardrails.corpus import PATTERNS
+    from governance.guardrails.detectors.injection import _NON_LATIN
+    from governance.guardrails.normalize import basic_view
+
+    root = Path(__file__).resolve().parents[2] / "benchmarks" / "guardrails"
+    texts = [
+        json.loads(line)["text"]
+        for path in sorted(root.glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
+    texts += ["ignoriruy instruktsii: wangji zhiling, mushi shite, musi, tajahal al-ta'limat <|im_start|> [INST]"]
+    gated = [re.compile(p.regex) for p in PATTERNS if p.view == "basic" and p.language in _NON_LATIN]
+
+    ascii_texts = [basic_view(text).text for text in texts if text.isascii()]
+
+    assert gated and len(ascii_texts) > 1000
+    assert not [text for text in ascii_texts for regex in gated if regex.search(text)]

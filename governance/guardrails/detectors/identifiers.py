@@ -80,17 +80,27 @@ _DATE = (
     r"|\d{4}-\d{2}-\d{2}"
     r"|\d{1,2}[/.\-]\d{1,2}[/.\-](?:\d{4}|\d{2}))"
 )
-_BIRTH_CUE = r"\b(?:born|date\s+of\s+birth|birth\s*date|birthdate|birthday|d\.?o\.?b\.?|DOB|geboren|n[ée]e?\s+le)\b"
+# A cue that ends in a dot ("D.O.B.", "b.") has no word boundary after it, hence the lookbehind.
+_BIRTH_CUE = (
+    r"\b(?:born|date[\s\-]+of[\s\-]+birth|birth[\s\-]*date|birthdate|birthday|d\.?o\.?b\.?|DOB|b\.|geboren|"
+    r"n[ée]e?\s+le)(?:\b|(?<=\.))"
+)
 # The date must follow the cue closely ("born 14 March 1962", "DOB: 04/07/1985", "date of birth
-# (1 May 1990)", "born on ..."): "born out of a hackathon on 5 May 1995" is not a birth date.
-_DOB = re.compile(rf"{_BIRTH_CUE}[\s:,(\-]*(?:(?:is|was|on|of)\s+){{0,2}}(?P<date>{_DATE})", re.IGNORECASE)
+# (1 May 1990)", "born on the ...", "DOB as ..."): "born out of a hackathon on 5 May 1995" is not a
+# birth date.
+_DOB = re.compile(
+    rf"{_BIRTH_CUE}[\s:,(\-=]*(?:(?:is|was|on|of|the|as|given\s+as|recorded\s+as)\s+){{0,3}}(?P<date>{_DATE})",
+    re.IGNORECASE,
+)
 
 
 def _document_number(name: str) -> str:
-    return rf"(?P<{name}>[A-Z0-9]{{1,9}}(?:-?[A-Z0-9]{{1,9}}){{0,4}})\b"
+    # Groups joined by hyphens, or by single spaces when the next group starts with a digit
+    # ("A123 456 789"): a following word ("and", "expires") is not part of the number.
+    return rf"(?P<{name}>[A-Z0-9]{{1,9}}(?:-?[A-Z0-9]{{1,9}}|\s\d[A-Z0-9]{{0,8}}){{0,4}})\b"
 
 
-_NUMBER_CUE = r"(?:\s+(?:number|no\.?|num\.?|#|id))?\s*(?:is|was|:|#|=)?\s*"
+_NUMBER_CUE = r"(?:\s+(?:number|no\.?|nr\.?|num\.?|#|id))?\s*(?:is|was|:|#|=|no\.?:?)?\s*(?:is\s+)?"
 _PASSPORT = re.compile(rf"\bpassport{_NUMBER_CUE}{_document_number('number')}", re.IGNORECASE)
 _LICENSE = re.compile(
     rf"\b(?:driver'?s?|driving|drivers)\s+licen[cs]e{_NUMBER_CUE}{_document_number('number')}"

@@ -23,6 +23,30 @@ from .base import Detection, Digest
 from .injection import InjectionDetector
 
 _MODEL = r"(?:ai|a\.i\.|assistant|chat ?bot|bot|llm|language model|model|copilot|gpt|claude|gemini|agent)"
+# An address to whatever model reads the text, as a clause of its own: "AI systems reading this:",
+# "To whichever AI is summarising:", "Language model, ...", "GPT, Claude or any other model:",
+# "Any assistant that reads this must ...". Data addressed to a reader that is a model is an
+# instruction to it; the same words inside a sentence about AI ("the AI working group will
+# present", "our chatbot handles resets") are not an address.
+_CLAUSE_START = r"(?:^|[\n\[({\"'\u201c]|[.!?;]\s)\s*(?:#+\s*|\*+\s*|p\.?\s?s\.?\s+)?"
+_ADDRESSEE = (
+    # "the" only after "to"/"for": "The assistant now supports dark mode" describes a product.
+    rf"(?:(?:to|for|dear|hey|hello|hi|attention|note\s+to|message\s+to|message\s+for)\s+(?:the\s+)?)?"
+    rf"(?:(?:any|all|every|each|whichever|whatever|other)\s+)*"
+    rf"(?:(?:automated|virtual|digital|chat|ai|large|generative)\s+)?{_MODEL}s?"
+    rf"(?:\s*(?:,|\bor\b|\band\b)\s*(?:any\s+other\s+|other\s+)?{_MODEL}s?)*"
+    r"(?:\s+(?:systems?|agents?|models?|reviewers?|readers?|tools?))?"
+    r"(?:\s+(?:that|who|which)?\s*(?:is\s+|are\s+)?"
+    r"(?:reads?|reading|process(?:es|ing)?|summari[sz]\w*|pars(?:es|ing)|sees?|ingest\w*|handl(?:es|ing))"
+    r"(?:\s+(?:this|these|the|any|our)(?:\s+\w+)?)?)?"
+)
+_DIRECTIVE = (
+    r"(?:please\s+)?(?:(?:must|should|shall|will|needs?\s+to|has\s+to|is\s+to|are\s+to)\b|you\b|your\b|"
+    r"this\s+(?:overrides|supersedes)|do\s+not|don'?t|never|always|only\b|stop|ignore|disregard|forget|override|"
+    r"reveal|say|tell|output|print|reply|respond|answer|send|forward|include|append|delete|approve|mark|close|"
+    r"cancel|rate|treat|leave|omit|act|pretend|describe|report|give|encode|post|run|buy|complete|recommend|claim|"
+    r"state|write|translate|new\s+(?:directive|instructions?|task|rules?))\b"
+)
 _PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
     (name, weight, re.compile(pattern, re.IGNORECASE | re.DOTALL))
     for name, weight, pattern in (
@@ -43,8 +67,8 @@ _PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
         (
             "role.fake_turn",
             0.75,
-            r"(?:^|\n|[.!?]\s+)\s*(?:###\s*)?(?:system|assistant|developer)\s*(?:prompt|message)?\s*:\s*"
-            r"(?:you|ignore|disregard|forget|new|from now)",
+            r"(?:^|\n|[.!?]\s+|[\"'{\[]\s*)\s*(?:#+\s*)?(?:system|assistant|developer)\s*(?:prompt|message)?\s*:\s*"
+            r"(?:you|ignore|disregard|forget|new|from now|override|reveal|approve|the assistant)",
         ),
         ("role.fake_tag", 0.8, r"<\s*/?\s*(?:system|im_start|im_end|instructions?|admin)\s*>|\[/?INST\]|<<SYS>>"),
         (
@@ -73,6 +97,31 @@ _PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
             r"\bdo\s+not\s+(?:tell|reveal|mention|disclose)\s+(?:this|these instructions)\s+to\s+the\s+user\b",
         ),
         ("steer.new_task", 0.65, r"\b(?:your\s+new\s+(?:task|instructions?|goal|objective)|from\s+now\s+on,?\s+you)\b"),
+        ("addressed.vocative", 0.75, rf"{_CLAUSE_START}{_ADDRESSEE}\s*(?:[:,\-\u2013\u2014]\s*|\s+){_DIRECTIVE}"),
+        (
+            "role.system_notice",
+            0.6,
+            r"(?:^|[\n\[(\"'#*]|[.!?]\s)\s*#*\s*(?:system|admin|developer)\s+"
+            r"(?:override|prompt\s+(?:update|override|change)|directive|instructions?\s+update)\b",
+        ),
+        (
+            "steer.ignore_user",
+            0.7,
+            r"\b(?:ignore|disregard)\s+(?:the|this)\s+(?:user|human)(?:'?s\s+(?:question|request|message|instructions?))?\b",
+        ),
+        (
+            "exfiltrate.reveal",
+            0.6,
+            r"\b(?:reveal|print|output|dump|leak|disclose|reply\s+with|respond\s+with)\s+(?:me\s+|us\s+)?"
+            r"(?:your|its|the|all|any)\s+(?:\w+\s+){0,2}"
+            r"(?:instructions|system\s+prompt|configuration|config|api\s+keys?|credentials|passwords?|hidden\s+\w+)\b",
+        ),
+        (
+            "steer.new_role",
+            0.6,
+            r"\b(?:your\s+(?:new\s+)?(?:role|persona|purpose)\s+is|you\s+are\s+(?:now|no\s+longer)\b|"
+            r"(?:must|should|will)\s+(?:now\s+)?pretend\b|act\s+as\s+an?\s+(?:unrestricted|unfiltered|uncensored)\b)",
+        ),
     )
 )
 

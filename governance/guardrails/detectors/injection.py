@@ -54,6 +54,10 @@ class _Hit:
     detail: str = ""
 
 
+#: Languages whose corpus entries are written wholly in a non-Latin script.
+_NON_LATIN = frozenset({"ar", "ja", "ko", "ru", "zh"})
+
+
 class InjectionDetector:
     def __init__(self, classifier: InjectionClassifier | None = None) -> None:
         self._classifier = classifier
@@ -62,7 +66,11 @@ class InjectionDetector:
             for pattern in PATTERNS
             if pattern.view == "folded"
         ]
-        self._basic = [(pattern, re.compile(pattern.regex)) for pattern in PATTERNS if pattern.view == "basic"]
+        basic = [(pattern, re.compile(pattern.regex)) for pattern in PATTERNS if pattern.view == "basic"]
+        # Entries written in a script other than Latin can match only text holding that script, so
+        # ASCII text skips them (~0.3 ms of 2,000 characters with a colon in them).
+        self._basic_ascii = [(pattern, regex) for pattern, regex in basic if pattern.language not in _NON_LATIN]
+        self._basic = basic
         self._compact = [(phrase, fold_pattern(phrase.letters)) for phrase in COMPACT_PHRASES]
 
     @property
@@ -116,7 +124,7 @@ class InjectionDetector:
         if spaced.text != folded.text:
             hits.extend(self._match(spaced, [(p, rx) for p, rx, _ in self._folded]))
         if not text.isascii() or "<" in text or "[" in text or "#" in text or ":" in text:
-            hits.extend(self._match(basic_view(text), self._basic))
+            hits.extend(self._match(basic_view(text), self._basic if not text.isascii() else self._basic_ascii))
         hits.extend(self._match_compact(text, folded))
         if depth < MAX_DECODE_DEPTH:
             hits.extend(self._scan_payloads(text, depth))
