@@ -59,13 +59,19 @@ result = [[r.request_id, r.status] for r in UsageRecord.objects.filter(use_case_
 
 
 class GatedUpstream(OpenAIWireFake):
-    """Holds every answer until `release()`: a model still thinking when the worker dies."""
+    """Holds every answer from `hold()` until `release()`: a model still thinking when the worker dies."""
 
     def __init__(self) -> None:
         self._gate = threading.Event()
+        self._gate.set()
         self._lock = threading.Lock()
         self.waiting = 0
         super().__init__()
+
+    def hold(self) -> None:
+        with self._lock:
+            self.waiting = 0
+        self._gate.clear()
 
     def release(self) -> None:
         self._gate.set()
@@ -77,24 +83,34 @@ class GatedUpstream(OpenAIWireFake):
         return super()._handle(request)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def upstream() -> Iterator[GatedUpstream]:
     with GatedUpstream() as fake:
         yield fake
 
 
 @pytest.fixture
+def holding_upstream(upstream: GatedUpstream) -> Iterator[GatedUpstream]:
+    upstream.hold()
+    try:
+        yield upstream
+    finally:
+        upstream.release()
+
+
+@pytest.fixture(scope="module")
 def key(services_stack: LiveStack, upstream: GatedUpstream) -> str:
     return catalog_setup(services_stack, f"ENDPOINT = {upstream.url!r}\n" + SETUP)
 
 
-@pytest.fixture
-def holder_and_spare(services_stack: LiveStack, upstream: GatedUpstream):
-    """The holder (one thread, prefetch 4) and the spare (four threads, prefetch 1) on the queue:
+@pytest.fixture(params=["threads", "prefork"])
+def holder_and_spare(request, services_stack: LiveStack, upstream: GatedUpstream):
+    """The holder (one thread, or one pool process under prefork, where the parent receives and its
+    child runs; prefetch 4) and the spare (four threads, prefetch 1) on the queue:
     `{name: (process, log)}`."""
     env = {**services_stack.env, UPSTREAM_KEY_VARIABLE: upstream.api_key}
     queue = "provider.openai_compatible"
-    holder_args = worker_args("holder", queue=queue, concurrency=1)
+    holder_args = worker_args("holder", queue=queue, concurrency=1, pool=request.param)
     holder_args[holder_args.index("--prefetch-multiplier") + 1] = str(HOLDER_PREFETCH)
     logs = {name: services_stack.logs / f"worker-{name}-{time.monotonic_ns()}.log" for name in ("holder", "spare")}
     with (
@@ -109,8 +125,9 @@ def received(log) -> int:
 
 
 def test_calls_a_killed_worker_held_unstarted_are_answered_by_the_spare_well_before_the_deadline_and_billed_once(
-    services_stack, upstream, key, holder_and_spare
+    services_stack, holding_upstream, key, holder_and_spare
 ):
+    upstream = holding_upstream
     holder, holder_log = holder_and_spare["holder"]
     spare_log = holder_and_spare["spare"][1]
 
