@@ -39,6 +39,9 @@ app.autodiscover_tasks()
 
 # Workers report their busy slots for /metrics (signal handlers connected on import).
 from genai_platform import worker_load  # noqa: E402, F401
+from genai_platform.router.liveness import hold_received_invocations  # noqa: E402
+
+hold_received_invocations()  # a call prefetched by a worker killed later is noticed, not waited out
 
 
 @celeryd_init.connect

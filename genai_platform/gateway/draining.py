@@ -14,8 +14,10 @@ for seconds (a slow model, or the output guardrails holding back a window of tex
 deadline a timer on the event loop cancels the wait of each stream waiting for its next frame
 (the cancellation says `gateway_shutdown`, so the meter records why); `until_drained` takes that
 cancellation back and writes the error event. A stream not waiting at that moment (its frame is
-being written to the client) stops after that frame. Nothing is paid per frame for this: a stream
-costs one entry in a set while it is open.
+being written to the client) is cut the same way at its next wait, once that frame is written: so
+every stream the drain ends is metered as ended by the shutdown (closing it instead would record a
+client that disconnected, which is what a busy gateway once recorded). Nothing is paid per frame
+for this: a stream costs one entry in a set while it is open.
 
 The deadline and the open streams are process state by nature (one shutdown per process, one
 event loop per gateway process), kept behind these functions.
@@ -105,10 +107,8 @@ def _cut_waiting_streams(loop: asyncio.AbstractEventLoop) -> None:
     if not expired():  # reset since (tests)
         return
     for stream in list(_streams):
-        task = stream.task
-        if stream.waiting and not stream.cut and task is not None and task.get_loop() is loop:
-            stream.cut = True
-            task.cancel(msg=SHUTDOWN_CODE)
+        if stream.task is not None and stream.task.get_loop() is loop:
+            _cut_if_waiting(stream)
 
 
 async def until_drained(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -116,14 +116,21 @@ async def until_drained(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     the relay (which meters what was delivered) and ends the stream with an error event and [DONE]."""
     stream = _OpenStream()
     _streams.add(stream)
+    loop = asyncio.get_running_loop()
     if _deadline is not None:
-        _arm(asyncio.get_running_loop())
+        _arm(loop)
+    frames_past_deadline = 0
     try:
         # At least one frame is asked for, even past the deadline: the relay's first step is what
         # opens its metering, and closing a relay that never started would record nothing.
         while True:
             stream.task = asyncio.current_task()
             stream.waiting = True
+            if expired():
+                # Its frame was being written when the timer fired (or it opened since): it is cut
+                # at this wait instead, by the same cancellation, so the meter records the shutdown.
+                # Closing it from here would record a client that left.
+                loop.call_soon(_cut_if_waiting, stream)
             try:
                 frame = await anext(frames)
             except StopAsyncIteration:
@@ -136,8 +143,9 @@ async def until_drained(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             finally:
                 stream.waiting = False
             yield frame
-            if expired():
-                break
+            frames_past_deadline += expired()
+            if frames_past_deadline > _FRAMES_PAST_DEADLINE:
+                break  # frames that never make it wait (all there already): stop without a cut
     finally:
         _streams.discard(stream)
         aclose = getattr(frames, "aclose", None)
@@ -145,3 +153,16 @@ async def until_drained(frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
             await aclose()
     yield b"data: " + json.dumps(SHUTDOWN_ERROR).encode() + b"\n\n"
     yield b"data: [DONE]\n\n"
+
+
+#: Past the deadline a stream is cut at its next wait for a frame; frames it finds ready without
+#: waiting are still relayed, up to this many (real relays wait for the network between frames).
+_FRAMES_PAST_DEADLINE = 8
+
+
+def _cut_if_waiting(stream: _OpenStream) -> None:
+    """Runs on the loop, so the stream's task is suspended: cut it if that is in its wait for a frame."""
+    task = stream.task
+    if stream.waiting and not stream.cut and task is not None:
+        stream.cut = True
+        task.cancel(msg=SHUTDOWN_CODE)

@@ -237,10 +237,12 @@ def _backoff(rounds: int, retry_after: float | None) -> float:
     return max(jittered, retry_after or 0.0)
 
 
-def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id: str, request: dict[str, Any]) -> str:
-    invocation_id = uuid.uuid4().hex
-    invocation = {
-        "id": invocation_id,
+def invocation_build(
+    *, kind: str, target: DeploymentTarget, deadline: float, request_id: str, request: dict[str, Any]
+) -> dict[str, Any]:
+    """The message a worker runs (router/services.py `invocation_execute`): one attempt at one deployment."""
+    return {
+        "id": uuid.uuid4().hex,
         "request_id": request_id,
         "kind": kind,
         "deadline": deadline,
@@ -255,9 +257,17 @@ def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id
         },
         "request": request,
     }
+
+
+def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id: str, request: dict[str, Any]) -> str:
+    invocation = invocation_build(kind=kind, target=target, deadline=deadline, request_id=request_id, request=request)
+    invocation_id = invocation["id"]
     invoke_provider.apply_async(
         args=[invocation],
         queue=queue_name(target.provider),
+        # The task id is the invocation's: a worker holds it from receipt (router/liveness.py).
+        task_id=invocation_id,
+        # A copy the broker redelivers after the deadline (its worker was lost) is dropped unrun.
         expires=max(deadline - time.time(), 0.1),
         # Celery would otherwise render the whole request (prompts included) into the message headers.
         argsrepr=f"[invocation {invocation_id}]",

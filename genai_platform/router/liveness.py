@@ -1,25 +1,33 @@
-"""Is the worker serving an invocation still alive? Noticing a dead worker within seconds.
+"""Is the worker holding an invocation still alive? Noticing a dead worker within seconds.
 
-With the Redis broker a worker killed mid-call (kill -9, OOM, a node lost) leaves its task
+With the Redis broker a worker killed (kill -9, OOM, a node lost) leaves the messages it took
 unacknowledged until the broker's visibility timeout (`CELERY_VISIBILITY_TIMEOUT_SECONDS`, minutes:
 shorter would redeliver long streams still running), so the gateway would wait out the request's
 deadline for a reply that never comes. Instead:
 
-- the worker marks each invocation it takes as started and keeps a short-lived beat key fresh
-  while it works (`invocation_started` / `invocation_finished`). One daemon thread per worker
-  process (while it has invocations) refreshes the beats of all of them in one pipelined round
-  trip each `ROUTER_WORKER_BEAT_SECONDS`: no thread per call, one small key per call in flight;
+- a worker marks each invocation *held* as soon as the broker hands it over (Celery's
+  `task_received`, in the consuming process: a call prefetched behind a busy one counts, not only
+  the call running) and keeps a short-lived *alive* key fresh until the call ends. One daemon thread
+  per process (while it holds invocations) refreshes all of them in one round trip each
+  `ROUTER_WORKER_BEAT_SECONDS`: no thread per call, two small keys per call held;
+- the held key names its holder (a token per process). When a prefork child starts the call it
+  writes its own token, and the parent, which received it, lets go at its next beat: a child killed
+  mid-call is then noticed even though its parent lives on. A forked child starts with no holds of
+  its own (`os.register_at_fork`), so it never keeps its parent's calls alive after the parent died;
 - the gateway waits for a reply in slices of `ROUTER_WORKER_BEAT_SECONDS`; after a slice with no
-  message it reads the invocation's two keys (one MGET). Started but without a beat for
+  message it reads the invocation's two keys (one MGET). Held but not alive for
   `ROUTER_WORKER_LOST_AFTER_SECONDS` means the worker is gone: the wait is answered with a
   retryable `unavailable` error, as if the worker had sent it. Before the first byte the router
   then dispatches the call again (router/dispatch.py: another attempt, same request id, so the
   call is metered once, by the gateway); after it, the stream ends with an error event at once.
-  The lost invocation is cancelled, so a copy the broker redelivers later (RabbitMQ: at once,
-  when the dead worker's connection drops) is skipped instead of calling the provider again.
+  The lost invocation is cancelled, so a copy the broker redelivers later (RabbitMQ: at once, when
+  the dead worker's connection drops) is skipped instead of calling the provider again; one
+  redelivered after its deadline is dropped by Celery itself (it is sent with `expires`).
 
-A call still queued (not started) is left to wait: nothing was lost yet. The embedded default
-(eager tasks in the gateway's own process) has no worker to lose: plain waits.
+A call still queued (no worker received it) is left to wait: nothing was lost yet. What remains
+unseen is a message popped from the broker by a process killed before `task_received` ran for it
+(microseconds); it waits for the broker's redelivery. The embedded default (eager tasks in the
+gateway's own process) has no worker to lose: plain waits.
 """
 
 from __future__ import annotations
@@ -28,8 +36,10 @@ import asyncio
 import functools
 import logging
 import os
+import socket
 import threading
 import time
+import uuid
 import weakref
 from typing import Any, Protocol
 
@@ -41,8 +51,27 @@ from .channel import ReplyChannel
 
 logger = logging.getLogger(__name__)
 
-#: A started mark outlives any call (the request deadline is far shorter).
-_STARTED_TTL_SECONDS = 600
+#: The Celery task that runs invocations (router/tasks.py); the only one whose messages are held.
+INVOCATION_TASK = "router.invoke_provider"
+
+#: A held mark outlives any call (the request deadline is far shorter); it also bounds how long a
+#: hold nobody released (a worker bug) can be kept alive.
+_HELD_TTL_SECONDS = 600
+
+# For each (held, alive) pair of keys: refresh alive while held still names this process; 0 for a
+# pair another process took over (a prefork child started the call) or whose mark has expired.
+_REFRESH_HELD = """
+local kept = {}
+for i = 1, #KEYS, 2 do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then
+    redis.call('SET', KEYS[i + 1], '1', 'PX', ARGV[2])
+    kept[#kept + 1] = 1
+  else
+    kept[#kept + 1] = 0
+  end
+end
+return kept
+"""
 
 
 def lost_reply() -> dict[str, Any]:
@@ -55,14 +84,23 @@ class Liveness(Protocol):
     #: Whether waits should look for lost workers at all.
     watching: bool
 
+    def invocation_received(self, invocation_id: str) -> None:
+        """This process holds the invocation (not started yet) and keeps it alive until it lets go."""
+        ...
+
+    def invocation_released(self, invocation_id: str) -> None:
+        """This process will not run the invocation after all (Celery revoked it: expired)."""
+        ...
+
     def invocation_started(self, invocation_id: str) -> bool:
-        """Marks the invocation started and beating; False if its caller cancelled it (skip it)."""
+        """Holds the invocation and keeps it alive while it runs here; False if its caller
+        cancelled it (skip it: nothing is held then)."""
         ...
 
     def invocation_finished(self, invocation_id: str) -> None: ...
 
     def is_lost(self, invocation_id: str) -> bool:
-        """Started, and no beat since `ROUTER_WORKER_LOST_AFTER_SECONDS`."""
+        """Held, and not kept alive for `ROUTER_WORKER_LOST_AFTER_SECONDS`."""
         ...
 
     async def ais_lost(self, invocation_id: str) -> bool: ...
@@ -76,45 +114,86 @@ class RedisLiveness:
 
         self._url = url
         self._redis = redis.Redis.from_url(url, health_check_interval=30)
+        self._refresh = self._redis.register_script(_REFRESH_HELD)
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
-        self._beating: set[str] = set()
-        self._lock = threading.Lock()
-        # The process whose beat thread runs (a forked child starts its own), while it has work.
-        self._beater_pid: int | None = None
+        self._start_afresh()
+        # A forked child (a prefork pool process) must not keep its parent's calls alive: were the
+        # parent killed, they would look held forever. `os.register_at_fork` has no unregister, so
+        # it holds this store weakly.
+        os.register_at_fork(after_in_child=functools.partial(_start_afresh_after_fork, weakref.ref(self)))
+
+    def _start_afresh(self) -> None:
+        """No holds, a token of its own and no beat thread: a new store, or a forked child's copy."""
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._holds: set[str] = set()
+        self._released: set[str] = set()  # marks to delete at the next beat
+        self._lock = threading.Lock()  # a fresh one: another thread may have held the parent's at the fork
+        self._beater_pid: int | None = None  # the process whose beat thread runs, while it holds calls
 
     @staticmethod
     def _keys(invocation_id: str) -> tuple[str, str]:
-        return f"genai:started:{invocation_id}", f"genai:beat:{invocation_id}"
+        # Not under `genai:beat:`, which is celery-redbeat's key prefix (CELERY_REDBEAT_KEY_PREFIX).
+        return f"genai:held:{invocation_id}", f"genai:alive:{invocation_id}"
+
+    def holding(self) -> frozenset[str]:
+        """The invocations this process keeps alive now."""
+        with self._lock:
+            return frozenset(self._holds)
+
+    def invocation_received(self, invocation_id: str) -> None:
+        held, alive = self._keys(invocation_id)
+        pipe = self._redis.pipeline(transaction=False)
+        pipe.set(held, self._token, ex=_HELD_TTL_SECONDS)
+        pipe.set(alive, "1", px=_lost_after_ms())
+        pipe.execute()
+        self._hold(invocation_id)
+
+    def invocation_released(self, invocation_id: str) -> None:
+        self._let_go(invocation_id)
 
     def invocation_started(self, invocation_id: str) -> bool:
-        started, beat = self._keys(invocation_id)
+        held, alive = self._keys(invocation_id)
         pipe = self._redis.pipeline(transaction=False)
         pipe.exists(f"genai:cancel:{invocation_id}")  # router/channel.py's cancel mark
-        pipe.set(started, "1", ex=_STARTED_TTL_SECONDS)
-        pipe.set(beat, "1", px=_lost_after_ms())
+        pipe.set(held, self._token, ex=_HELD_TTL_SECONDS)  # a prefork child takes over from its parent
+        pipe.set(alive, "1", px=_lost_after_ms())
         cancelled = pipe.execute()[0]
         if cancelled:
+            self._let_go(invocation_id)
             return False
-        with self._lock:
-            self._beating.add(invocation_id)
-            if self._beater_pid != os.getpid():
-                self._beater_pid = os.getpid()
-                threading.Thread(target=self._beat_while_busy, name="invocation-beats", daemon=True).start()
+        self._hold(invocation_id)
         return True
 
     def invocation_finished(self, invocation_id: str) -> None:
-        # The beat key is left to expire: the reply is already published, and a wait that looks
-        # at the keys before reading it finds the reply first (`areceive_alive`).
-        with self._lock:
-            self._beating.discard(invocation_id)
+        # The reply is already published, and a wait that looks at the keys before reading it
+        # finds the reply first (`areceive_alive`): the marks go at the next beat, batched.
+        self._let_go(invocation_id)
 
     def is_lost(self, invocation_id: str) -> bool:
-        started, beat = self._redis.mget(self._keys(invocation_id))
-        return started is not None and beat is None
+        held, alive = self._redis.mget(self._keys(invocation_id))
+        return held is not None and alive is None
 
     async def ais_lost(self, invocation_id: str) -> bool:
-        started, beat = await self._async_client().mget(self._keys(invocation_id))
-        return started is not None and beat is None
+        held, alive = await self._async_client().mget(self._keys(invocation_id))
+        return held is not None and alive is None
+
+    def _hold(self, invocation_id: str) -> None:
+        with self._lock:
+            self._holds.add(invocation_id)
+            self._released.discard(invocation_id)
+            self._keep_beating()
+
+    def _let_go(self, invocation_id: str) -> None:
+        with self._lock:
+            self._holds.discard(invocation_id)
+            self._released.add(invocation_id)
+            self._keep_beating()
+
+    def _keep_beating(self) -> None:
+        """Starts this process's beat thread unless it runs (called with the lock held)."""
+        if self._beater_pid != os.getpid():
+            self._beater_pid = os.getpid()
+            threading.Thread(target=self._beat_while_holding, name="invocation-beats", daemon=True).start()
 
     def _async_client(self) -> Any:
         loop = asyncio.get_running_loop()
@@ -127,30 +206,51 @@ class RedisLiveness:
             client = self._async[loop] = redis.asyncio.Redis(connection_pool=pool)
         return client
 
-    def _beat_while_busy(self) -> None:
-        """Refreshes the beats until this process runs no invocation (an idle worker does nothing)."""
+    def _beat_while_holding(self) -> None:
+        """Keeps this process's holds alive until it has none (an idle worker does nothing)."""
         interval, ttl_ms = settings.ROUTER_WORKER_BEAT_SECONDS, _lost_after_ms()
         while True:
-            time.sleep(interval)  # a period, not a synchronisation: each start set its first beat
+            time.sleep(interval)  # a period, not a synchronisation: each hold set its first beat
             with self._lock:
-                beating = list(self._beating)
-                if not beating:
-                    self._beater_pid = None  # the next invocation starts a new beat thread
+                holds, released = list(self._holds), list(self._released)
+                self._released.clear()
+                if not holds and not released:
+                    self._beater_pid = None  # the next hold starts a new beat thread
                     return
             try:
                 pipe = self._redis.pipeline(transaction=False)
-                for invocation_id in beating:
-                    pipe.set(self._keys(invocation_id)[1], "1", px=ttl_ms)
-                pipe.execute()
+                for invocation_id in released:
+                    pipe.delete(*self._keys(invocation_id))
+                if holds:
+                    keys = [key for invocation_id in holds for key in self._keys(invocation_id)]
+                    self._refresh(keys=keys, args=[self._token, ttl_ms], client=pipe)
+                kept = pipe.execute()[-1] if holds else []
             except Exception:
                 # A missed beat or two is survivable (the TTL spans several); a dead thread is not.
-                logger.warning("could not refresh %d invocation beats", len(beating), exc_info=True)
+                logger.warning("could not refresh %d invocation holds", len(holds), exc_info=True)
+                continue
+            taken_over = [invocation_id for invocation_id, still in zip(holds, kept, strict=True) if not still]
+            if taken_over:
+                with self._lock:
+                    self._holds.difference_update(taken_over)
+
+
+def _start_afresh_after_fork(store: weakref.ref[RedisLiveness]) -> None:
+    alive = store()
+    if alive is not None:
+        alive._start_afresh()
 
 
 class LocalLiveness:
     """Embedded default: the task runs in the caller's own process, so its worker cannot be lost."""
 
     watching = False
+
+    def invocation_received(self, invocation_id: str) -> None:
+        return None
+
+    def invocation_released(self, invocation_id: str) -> None:
+        return None
 
     def invocation_started(self, invocation_id: str) -> bool:
         return True
@@ -163,6 +263,30 @@ class LocalLiveness:
 
     async def ais_lost(self, invocation_id: str) -> bool:
         return False
+
+
+def hold_received_invocations() -> None:
+    """Connects the worker's signals (once, from genai_platform/celery.py): an invocation is held
+    from the moment the broker hands it to this worker, and let go if Celery revokes it unrun."""
+    from celery.signals import task_received, task_revoked
+
+    task_received.connect(_on_task_received, weak=False)
+    task_revoked.connect(_on_task_revoked, weak=False)
+
+
+# An invocation is sent as a task whose id is the invocation's (router/dispatch.py).
+
+
+def _on_task_received(request: Any, **_: Any) -> None:
+    if request.name == INVOCATION_TASK:
+        liveness().invocation_received(request.id)
+
+
+def _on_task_revoked(request: Any, sender: Any = None, **_: Any) -> None:
+    # Celery revokes a call received after its `expires` (the deadline) before `task_received`,
+    # and one whose deadline passed while it waited here after it: only the second was held.
+    if getattr(sender, "name", None) == INVOCATION_TASK:
+        liveness().invocation_released(request.id)
 
 
 def _lost_after_ms() -> int:

@@ -8,14 +8,14 @@ from celery import shared_task
 
 from .channel import reply_channel
 from .health import health_store
-from .liveness import liveness
+from .liveness import INVOCATION_TASK, liveness
 from .services import AdapterPool, invocation_execute
 
 #: Adapters of this worker process (created after the fork, so never shared between processes).
 _adapters = AdapterPool()
 
 
-@shared_task(name="router.invoke_provider", acks_late=True, ignore_result=True)
+@shared_task(name=INVOCATION_TASK, acks_late=True, ignore_result=True)
 def invoke_provider(invocation: dict[str, Any]) -> None:
     invocation_execute(
         invocation, channel=reply_channel(), adapters=_adapters, health=health_store(), liveness=liveness()

@@ -120,7 +120,6 @@ def test_a_gateway_stopped_during_20_streams_ends_each_cleanly_and_meters_all(se
     assert sorted(rows) == sorted(outcome["request_id"] for outcome in outcomes)
     assert all(output_tokens > 0 for _, _, output_tokens in rows.values())  # what each delivered
     cut = {outcome["request_id"] for outcome in outcomes if outcome["error"] == "gateway_shutdown"}
-    # Cut while waiting for its next piece (the usual case): recorded as ended by the shutdown; one
-    # whose piece was being written at the deadline stops after it, recorded as a client that left.
-    assert all(rows[request_id][0] == "cancelled" for request_id in cut), rows
-    assert any(rows[request_id][1] == "gateway_shutdown" for request_id in cut), rows
+    # Waiting for its next piece at the deadline, or cut at its next wait once the piece being
+    # written went out: each recorded as ended by the shutdown, as its client saw it.
+    assert all(rows[request_id][:2] == ["cancelled", "gateway_shutdown"] for request_id in cut), rows

@@ -29,19 +29,20 @@ def _no_drain():
 
 
 def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event_and_done():
-    closed = []
+    ended_by = []
 
     async def relay():
         try:
-            yield b"data: one\n\n"
-            yield b"data: two\n\n"
-            yield b"data: three\n\n"
-        finally:
-            closed.append(True)  # where the real relay meters what it delivered
+            for frame in (b"data: one\n\n", b"data: two\n\n", b"data: three\n\n"):
+                await asyncio.sleep(0)  # each frame comes from the network
+                yield frame
+        except asyncio.CancelledError as cancelled:
+            ended_by.append(cancelled.args)  # where the real relay meters what it delivered, and why
+            raise
 
     async def read_one_then_drain():
         frames = draining.until_drained(relay())
-        first = await anext(frames)
+        first = await anext(frames)  # being written to the client when the deadline passes
         draining.begin(0)
         return first, [frame async for frame in frames]
 
@@ -51,6 +52,30 @@ def test_a_stream_open_at_the_drain_deadline_ends_with_an_error_event_and_done()
     assert len(rest) == 2  # nothing more of the relay: the error event, then [DONE]
     assert json.loads(rest[0].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
     assert rest[1] == b"data: [DONE]\n\n"
+    assert ended_by == [("gateway_shutdown",)]  # cut at its next wait: the shutdown, not a client that left
+
+
+def test_past_the_deadline_frames_ready_without_waiting_are_relayed_only_up_to_a_bound():
+    closed = []
+
+    async def relay():
+        try:
+            for n in range(1000):  # all there already: the relay never waits, so it cannot be cut
+                yield b"data: %d\n\n" % n
+        finally:
+            closed.append(True)
+
+    async def read_one_then_drain():
+        frames = draining.until_drained(relay())
+        await anext(frames)
+        draining.begin(0)
+        return [frame async for frame in frames]
+
+    rest = async_to_sync(read_one_then_drain)()
+
+    assert len(rest) < 20
+    assert json.loads(rest[-2].removeprefix(b"data: "))["error"]["code"] == "gateway_shutdown"
+    assert rest[-1] == b"data: [DONE]\n\n"
     assert closed == [True]
 
 
@@ -159,3 +184,5 @@ def test_a_streamed_completion_cut_by_the_drain_is_metered_with_what_was_deliver
     usage_flush(consumer="test")
     record = UsageRecord.objects.get(request_id=response["x-request-id"])
     assert record.output_tokens > 0
+    # Between two frames at the deadline, so cut at its next wait: ended by the shutdown, as the client saw.
+    assert (record.status, record.error_code) == (UsageRecord.Status.CANCELLED, "gateway_shutdown")

@@ -1,13 +1,20 @@
 """A dead worker is noticed (router/liveness.py): a wait for an invocation whose worker stopped
-beating is answered at once with a retryable error (and the invocation cancelled), a call still
-queued or whose worker beats is left to wait, and the router dispatches a lost call again.
-Real Redis; the live version (kill -9 of a worker) is tests/e2e/test_worker_loss_live.py."""
+keeping it alive (running it, or holding it received but not started) is answered at once with a
+retryable error (and the invocation cancelled), a call still queued or whose worker lives is left
+to wait, and the router dispatches a lost call again. Real Redis, and real processes (forked) where
+a worker's death is the point; the live version (kill -9 of a Celery worker) is
+tests/e2e/test_worker_loss_live.py."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
+from types import SimpleNamespace
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -15,8 +22,16 @@ from asgiref.sync import async_to_sync
 from genai_platform.providers.types import ChatRequest, Message
 from genai_platform.router import liveness as liveness_module
 from genai_platform.router.channel import RedisReplyChannel
-from genai_platform.router.dispatch import chat_dispatch_steps
-from genai_platform.router.liveness import RedisLiveness, areceive_alive, lost_reply, receive_alive
+from genai_platform.router.dispatch import chat_dispatch_steps, invocation_build
+from genai_platform.router.liveness import (
+    INVOCATION_TASK,
+    RedisLiveness,
+    _on_task_received,
+    _on_task_revoked,
+    areceive_alive,
+    lost_reply,
+    receive_alive,
+)
 from genai_platform.router.services import AdapterPool, invocation_execute
 from genai_platform.router.waiting import Pause, Receive
 from model_catalog.selectors import deployment_target
@@ -46,15 +61,82 @@ def channel(settings):
     return RedisReplyChannel(settings.REDIS_URL)
 
 
+@pytest.fixture
+def slower_beats(settings):
+    """Beats that a busy machine cannot miss by accident, for tests where a live process must not
+    look lost."""
+    settings.ROUTER_WORKER_BEAT_SECONDS = 0.2
+    settings.ROUTER_WORKER_LOST_AFTER_SECONDS = 2.0
+
+
 def invocation_id() -> str:
     return uuid.uuid4().hex
 
 
+def an_invocation(*, deadline_in: float = 60) -> dict:
+    """An invocation as the router enqueues it."""
+    target = deployment_target(DeploymentFactory())
+    request = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    return invocation_build(
+        kind="chat", target=target, deadline=time.time() + deadline_in, request_id="req_x", request=request
+    )
+
+
+def _fork(work: Callable[[], object]) -> tuple[int, str]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: its beat threads keep running while this one waits for its end
+        try:
+            os.close(read_end)
+            os.write(write_end, f"{work()}\n".encode())
+            while True:
+                signal.pause()
+        finally:
+            os._exit(1)
+    os.close(write_end)
+    with os.fdopen(read_end) as reader:
+        report = reader.readline().strip()
+    return pid, report
+
+
+def kill(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ChildProcessError):  # a grandchild is reaped by whoever adopted it
+        os.waitpid(pid, 0)
+
+
+@pytest.fixture
+def forked_worker():
+    """Forks a process that runs `work`, reports what it returned, then lives until killed: a worker
+    process the test can kill -9 (and that the test's end kills, whatever happened)."""
+    forked: list[int] = []
+
+    def fork(work: Callable[[], object]) -> tuple[int, str]:
+        pid, report = _fork(work)
+        forked.append(pid)
+        return pid, report
+
+    yield fork
+    for pid in forked:
+        kill(pid)
+
+
+def noticed_lost(store: RedisLiveness, invocation: str) -> bool:
+    """Polls until `store` sees the invocation lost, within NOTICED_WITHIN_SECONDS."""
+    deadline = time.monotonic() + NOTICED_WITHIN_SECONDS
+    while time.monotonic() < deadline:
+        if store.is_lost(invocation):
+            return True
+        time.sleep(0.05)
+    return False
+
+
 def a_worker_died_after_starting(store: RedisLiveness, invocation: str) -> None:
-    """Its started mark and one beat, then nothing: what a worker killed mid-call leaves behind."""
-    started, beat = store._keys(invocation)
-    store._redis.set(started, "1", ex=60)
-    store._redis.set(beat, "1", px=500)
+    """Its held mark and one beat, then nothing: what a worker killed mid-call leaves behind."""
+    held, alive = store._keys(invocation)
+    store._redis.set(held, "a-dead-worker", ex=60)
+    store._redis.set(alive, "1", px=500)
 
 
 def test_a_wait_for_a_worker_that_died_is_answered_with_a_retryable_error_long_before_its_timeout(store, channel):
@@ -109,29 +191,101 @@ def test_a_reply_published_before_the_beat_expired_wins_over_giving_up(store, ch
 
 @pytest.mark.django_db
 def test_a_worker_skips_an_invocation_its_caller_gave_up(store, channel):
-    invocation = invocation_id()
-    channel.cancel(invocation)  # the gateway saw its first worker die and dispatched the call again
-    target = deployment_target(DeploymentFactory())
-    redelivered = {
-        "id": invocation,
-        "request_id": "req_x",
-        "kind": "chat",
-        "deadline": time.time() + 60,
-        "target": {
-            "deployment": target.deployment,
-            "provider": target.provider,
-            "region": target.region,
-            "endpoint": target.endpoint,
-            "credentials_ref": target.credentials_ref,
-            "options": target.options,
-            "timeout_seconds": target.timeout_seconds,
-        },
-        "request": {"model": "m", "messages": [{"role": "user", "content": "hi"}]},
-    }
+    redelivered = an_invocation()
+    channel.cancel(redelivered["id"])  # the gateway saw its first worker die and dispatched the call again
+    store.invocation_received(redelivered["id"])
 
     invocation_execute(redelivered, channel=channel, adapters=AdapterPool(), health=_NoHealth(), liveness=store)
 
-    assert channel.receive(invocation, 0.2) is None  # the provider was not called again
+    assert channel.receive(redelivered["id"], 0.2) is None  # the provider was not called again
+    assert store.holding() == frozenset()  # nor is the skipped copy kept alive
+
+
+@pytest.mark.django_db
+def test_a_call_a_worker_received_but_had_not_started_is_noticed_lost_when_the_worker_dies(
+    store, channel, forked_worker
+):
+    # Prefetched behind a busy call: the broker handed it over, the worker never ran it.
+    reserved = an_invocation()
+    worker, _ = forked_worker(lambda: store.invocation_received(reserved["id"]))
+
+    kill(worker)
+    message = receive_alive(channel, reserved["id"], WAIT_TIMEOUT_SECONDS)
+
+    assert message == lost_reply()
+    assert channel.is_cancelled(reserved["id"])
+
+
+@pytest.mark.django_db
+def test_a_call_a_live_worker_holds_unstarted_is_waited_for(store, channel, slower_beats):
+    reserved = an_invocation()
+    store.invocation_received(reserved["id"])
+    answer = {"type": "result", "response": {"content": "started late, answered"}}
+    busy_worker = threading.Timer(5.0, channel.publish, args=(reserved["id"], answer))  # 2.5x the lost-after time
+    busy_worker.start()
+    try:
+        assert receive_alive(channel, reserved["id"], WAIT_TIMEOUT_SECONDS) == answer
+    finally:
+        busy_worker.join()
+        store.invocation_released(reserved["id"])
+
+
+@pytest.mark.django_db
+def test_a_prefork_parent_lets_go_of_a_call_once_its_child_runs_it_so_the_childs_death_is_noticed(
+    store, settings, slower_beats, forked_worker
+):
+    invocation = an_invocation()["id"]
+    store.invocation_received(invocation)  # the pool's parent process consumes the message
+    child = RedisLiveness(settings.REDIS_URL)
+    pool_process, _ = forked_worker(lambda: child.invocation_started(invocation))
+
+    let_go = time.monotonic() + NOTICED_WITHIN_SECONDS
+    while invocation in store.holding() and time.monotonic() < let_go:
+        time.sleep(0.05)
+    assert invocation not in store.holding()
+    assert not store.is_lost(invocation)  # the child keeps it alive meanwhile
+    kill(pool_process)
+
+    assert noticed_lost(store, invocation)  # the parent, still alive, does not mask its child's death
+
+
+@pytest.mark.django_db
+def test_a_forked_process_does_not_keep_its_parents_calls_alive(store, settings, slower_beats, forked_worker):
+    held_by_parent, run_by_child = an_invocation()["id"], an_invocation()["id"]
+
+    def parent() -> int:
+        store.invocation_received(held_by_parent)
+        child, _ = _fork(lambda: store.invocation_started(run_by_child))
+        return child
+
+    parent_pid, child_pid = forked_worker(parent)
+    try:
+        kill(parent_pid)
+
+        assert noticed_lost(store, held_by_parent)
+        assert not store.is_lost(run_by_child)  # the child lives and keeps its own call alive
+    finally:
+        kill(int(child_pid))
+
+
+@pytest.mark.django_db
+def test_the_worker_holds_an_invocation_from_its_receipt_and_lets_go_if_celery_revokes_it(store):
+    invocation = an_invocation()
+    task = SimpleNamespace(name=INVOCATION_TASK)
+    # Celery's Request and revoked Context, as far as the signals use them; the task id is the invocation's.
+    request = SimpleNamespace(name=INVOCATION_TASK, id=invocation["id"], args=[invocation])
+
+    _on_task_received(request=request, sender=object())
+    assert store.holding() == {invocation["id"]}
+    _on_task_revoked(request=request, sender=task, expired=True)
+
+    assert store.holding() == frozenset()
+
+
+def test_another_tasks_messages_are_not_held(store):
+    _on_task_received(request=SimpleNamespace(name="metering.flush_usage", id=invocation_id(), args=[]))
+
+    assert store.holding() == frozenset()
 
 
 @pytest.mark.django_db
