@@ -27,6 +27,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
 # No fix-ups: Celery's Django fix-up is what would call `django.setup()` in this process.
 app = Celery("genai_platform", fixups=[])
 app.config_from_object("django.conf:settings", namespace="CELERY")
+app.conf.broker_transport = project.app.conf.broker_transport
 app.conf.task_queues = project.app.conf.task_queues
 app.conf.task_default_queue = project.app.conf.task_default_queue
 app.conf.task_default_exchange = project.app.conf.task_default_exchange

@@ -8,7 +8,7 @@ from celery import Celery
 from celery.signals import beat_init, celeryd_init, worker_init
 from kombu import Exchange, Queue
 
-from genai_platform import runtime
+from genai_platform import broker_transport, runtime
 from genai_platform.providers.registry import PROVIDERS, queue_name
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
@@ -21,6 +21,8 @@ os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# One Redis client per channel instead of one per publish and per ack (genai_platform/broker_transport.py).
+app.conf.broker_transport = app.conf.broker_transport or broker_transport.transport_for(app.conf.broker_url or "")
 
 # On RabbitMQ the queues are quorum queues: replicated across the cluster's nodes, so a broker node
 # lost does not lose queued invocations, and a message whose consumer died is redelivered at once
