@@ -2,14 +2,15 @@
 can be scaled and credentialed on their own (`celery -A genai_platform worker -Q provider.bedrock`)."""
 
 import os
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init, worker_init
+from celery.signals import beat_init, celeryd_init, worker_init, worker_ready
 from kombu import Exchange, Queue
 
 from genai_platform import broker_transport, runtime
-from genai_platform.providers.registry import PROVIDERS, queue_name
+from genai_platform.providers.registry import PROVIDERS, adapters_import, queue_name
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
 # Before Django and the guardrails are imported: every process of the project imports this module first.
@@ -69,3 +70,19 @@ def _telemetry_for_beat(**_: object) -> None:
     from genai_platform import telemetry
 
     telemetry.configure("beat")
+
+
+@worker_ready.connect
+def _provider_sdks_imported_early(sender: Any = None, **_: Any) -> None:
+    """A provider worker imports its providers' SDKs while it waits for its first invocation, on a
+    thread (the worker consumes meanwhile): the first call then skips 0.1 to 0.6 s of imports, which
+    was most of a cold start's time to first answer (docs/performance.md, "Memory and start-up").
+    The `local` provider is left to its first call (torch and a model are not worth loading early)."""
+    queues = (getattr(sender, "app", None) or app).amqp.queues.consume_from or {}
+    providers = [
+        name.removeprefix("provider.")
+        for name in queues
+        if name.startswith("provider.") and name != runtime.LOCAL_PROVIDER_QUEUE
+    ]
+    if providers:
+        threading.Thread(target=adapters_import, args=(providers,), name="sdk-import", daemon=True).start()
