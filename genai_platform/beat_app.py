@@ -5,7 +5,7 @@ touches the database. The project's app (`genai_platform.celery`) sets Django up
 starts (Celery's Django fix-up), which loads every app's models and the admin and imports every
 `tasks.py`, with their services: about 1,900 modules and ~130 MB of RSS in a process that uses none
 of them. This app reads the same settings (broker, queues, schedule, redbeat's lock) without
-setting Django up: ~106 MB (docs/performance.md, "Memory and start-up").
+setting Django up: ~67 MB (docs/performance.md, "Memory and start-up").
 
 The scheduled tasks are not registered here, so beat sends them with `send_task` by name; their
 options (queue, expiry) come from the schedule entries and the queue settings, which this app
