@@ -839,6 +839,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--latency-concurrency", default="256,1024", help="levels of the latency scenario")
     parser.add_argument("--latency-duration", type=float, default=20.0, help="seconds per latency level")
     parser.add_argument("--streams", type=int, default=1000, help="concurrent streams of the latency scenario")
+    parser.add_argument(
+        "--stream-ramp-seconds",
+        type=float,
+        default=0.0,
+        help="spread the streams' starts over this many seconds (0: all at once); all are still open together "
+        "when --stream-seconds is longer",
+    )
     parser.add_argument("--stream-seconds", type=float, default=30.0, help="how long each stream lasts upstream")
     parser.add_argument("--stream-interval", type=float, default=1.0, help="seconds between streamed chunks")
     parser.add_argument(
@@ -1284,14 +1291,16 @@ def latency_scenario(
         say(f"peak with {concurrency} calls in flight: {json.dumps(peak)}")
     streams: dict[str, Any] = {}
     timeout = args.stream_seconds + args.upstream_delay + 60
+    ramp = args.stream_ramp_seconds
     for name, target in (("direct", slow_direct), ("gateway", slow_gateway)):
         drain(f"provider.{provider}")
         wait_for_quiet(sessions, args.wait_quiet)
-        say(f"{args.streams} streams of {args.stream_seconds:g}s at once, {name} (up to {timeout:g}s)")
+        starts = f"started over {ramp:g}s" if ramp else "at once"
+        say(f"{args.streams} streams of {args.stream_seconds:g}s {starts}, {name} (up to {timeout:g}s)")
         idle = rss_by_session(sessions)
         before = cpu_seconds(sessions)
         with peak_resources(sessions) as peak:
-            result = streams_run(target.url, target.body or {}, target.headers, args.streams, timeout)
+            result = streams_run(target.url, target.body or {}, target.headers, args.streams, timeout, ramp)
         after = cpu_seconds(sessions)
         used = {k: round(after.get(k, 0.0) - before.get(k, 0.0), 2) for k in (*sessions, "redis", "postgres")}
         streams[name] = {
@@ -1315,6 +1324,7 @@ def latency_scenario(
         "streams": {
             "count": args.streams,
             "seconds": args.stream_seconds,
+            "ramp_seconds": ramp,
             "interval_s": args.stream_interval,
             **streams,
         },

@@ -194,7 +194,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 request = ChatRequest(model="bench-model", messages=(Message("user", "Say hello."),), max_tokens=16)
                 results["openai_sdk_chat"] = cost(
-                    "OpenAICompatibleAdapter.chat() (openai SDK + httpx)", lambda: adapter.chat(request), n // 2
+                    "OpenAICompatibleAdapter.chat() (SDK client post + json.loads)",
+                    lambda: adapter.chat(request),
+                    n // 2,
                 )
             connection = http.client.HTTPConnection("127.0.0.1", port)
             payload = json.dumps(

@@ -32,7 +32,11 @@ class StreamResult:
     error_detail: dict[str, int] = field(default_factory=dict)
 
 
-async def _one(host: str, port: int, request: bytes, timeout: float) -> tuple[float | None, float | None, str | None]:
+async def _one(
+    host: str, port: int, request: bytes, timeout: float, delay: float = 0.0
+) -> tuple[float | None, float | None, str | None]:
+    if delay:
+        await asyncio.sleep(delay)  # this stream's place in the ramp (load shaping)
     started = time.perf_counter()
     first: float | None = None
     tail = b""
@@ -65,8 +69,14 @@ async def _one(host: str, port: int, request: bytes, timeout: float) -> tuple[fl
             writer.close()
 
 
-def streams_run(url: str, body: dict[str, Any], headers: dict[str, str], streams: int, timeout: float) -> StreamResult:
-    """`streams` concurrent streaming requests to `url`, each given up after `timeout` seconds."""
+def streams_run(
+    url: str, body: dict[str, Any], headers: dict[str, str], streams: int, timeout: float, ramp_seconds: float = 0.0
+) -> StreamResult:
+    """`streams` concurrent streaming requests to `url`, each given up after `timeout` seconds.
+
+    With `ramp_seconds`, the starts are spread evenly over that time instead of all at once: with
+    streams longer than the ramp, all of them are still open together, but what is measured is each
+    stream's own start rather than the queue of a thousand simultaneous starts."""
     parts = urlsplit(url)
     payload = json.dumps({**body, "stream": True}).encode()
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
@@ -77,11 +87,12 @@ def streams_run(url: str, body: dict[str, Any], headers: dict[str, str], streams
 
     async def main() -> list[tuple[float | None, float | None, str | None]]:
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        return await asyncio.gather(*(_one(host, port, request, timeout) for _ in range(streams)))
+        step = ramp_seconds / streams if streams else 0.0
+        return await asyncio.gather(*(_one(host, port, request, timeout, i * step) for i in range(streams)))
 
     started = time.perf_counter()
     outcomes = asyncio.run(main())
-    wall = time.perf_counter() - started
+    wall = time.perf_counter() - started - ramp_seconds
     ttfc = sorted(first for first, _, _ in outcomes if first is not None) or [0.0]
     durations = sorted(total for _, total, error in outcomes if error is None and total is not None) or [0.0]
     errors: dict[str, int] = {}

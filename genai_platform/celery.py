@@ -2,21 +2,28 @@
 can be scaled and credentialed on their own (`celery -A genai_platform worker -Q provider.bedrock`)."""
 
 import os
+import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init, worker_init
+from celery.signals import beat_init, celeryd_init, worker_init, worker_ready
 from kombu import Exchange, Queue
 
-from genai_platform import runtime
-from genai_platform.providers.registry import PROVIDERS, queue_name
+from genai_platform import broker_transport, runtime
+from genai_platform.providers.registry import PROVIDERS, adapters_import, queue_name
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
 # Before Django and the guardrails are imported: every process of the project imports this module first.
 runtime.configure_process()
+# Django's system checks (URL confs, the admin, every model) are what `manage.py check` and the test
+# suite run; a worker running them again at each start spent ~0.3 s of CPU and 16 MB of RSS on them
+# before consuming. `CELERY_SKIP_CHECKS=` (empty) in the environment runs them again.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+# One Redis client per channel instead of one per publish and per ack (genai_platform/broker_transport.py).
+app.conf.broker_transport = app.conf.broker_transport or broker_transport.transport_for(app.conf.broker_url or "")
 
 # On RabbitMQ the queues are quorum queues: replicated across the cluster's nodes, so a broker node
 # lost does not lose queued invocations, and a message whose consumer died is redelivered at once
@@ -66,3 +73,20 @@ def _telemetry_for_beat(**_: object) -> None:
     from genai_platform import telemetry
 
     telemetry.configure("beat")
+
+
+@worker_ready.connect
+def _provider_sdks_imported_early(sender: Any = None, **_: Any) -> None:
+    """A provider worker imports its providers' SDKs while it waits for its first invocation, on a
+    thread (the worker consumes meanwhile), so that a first call arriving after start-up (a new pod
+    before traffic reaches it) skips 0.1 to 0.6 s of imports. A worker on every provider queue
+    (`make up`) thus imports every installed SDK, used or not. The `local` provider is left to its
+    first call (torch and a model are not worth loading early)."""
+    queues = (getattr(sender, "app", None) or app).amqp.queues.consume_from or {}
+    providers = [
+        name.removeprefix("provider.")
+        for name in queues
+        if name.startswith("provider.") and name != runtime.LOCAL_PROVIDER_QUEUE
+    ]
+    if providers:
+        threading.Thread(target=adapters_import, args=(providers,), name="sdk-import", daemon=True).start()

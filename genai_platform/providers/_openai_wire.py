@@ -98,28 +98,32 @@ class ChatCompletionsAdapter:
         self._wire = wire
 
     def chat(self, request: ChatRequest) -> ChatResponse:
+        # Posted through the SDK client (its auth, base URL, Azure deployment routing, timeouts and
+        # status-error mapping) but read as plain JSON: building the SDK's typed request and
+        # pydantic response models was most of a call's CPU in the worker (docs/performance.md).
         try:
-            completion = self._client.chat.completions.create(**self._chat_params(request))
-        except (openai.OpenAIError, ValueError) as exc:
+            response = self._client.post("/chat/completions", body=self._chat_params(request), cast_to=httpx.Response)
+            completion = json.loads(response.content)
+        except (openai.OpenAIError, httpx.TransportError, ValueError) as exc:
             raise provider_error(exc) from exc
         return _chat_response(request, completion)
 
     def chat_stream(self, request: ChatRequest) -> Iterator[StreamEvent]:
         params = self._chat_params(request)
+        params["stream"] = True
         if self._wire.stream_include_usage:
             params["stream_options"] = {"include_usage": True}
         try:
-            stream = self._client.chat.completions.create(**params, stream=True)
-        except (openai.OpenAIError, ValueError) as exc:
+            response = self._client.post("/chat/completions", body=params, cast_to=httpx.Response, stream=True)
+        except (openai.OpenAIError, httpx.TransportError, ValueError) as exc:
             raise provider_error(exc) from exc
         try:
-            yield from _stream_events(request, stream)
+            yield from _stream_events(request, _sse_chunks(response))
         except (openai.OpenAIError, httpx.TransportError, ValueError) as exc:
-            # Reading the body of a stream, some SDK releases let httpx's own errors through unwrapped.
             raise provider_error(exc) from exc
         finally:
             # Also runs when the consumer stops early, so the connection goes back to the pool.
-            stream.close()
+            response.close()
 
     def embed(self, request: EmbeddingRequest) -> EmbeddingResponse:
         if not request.inputs:
@@ -212,53 +216,92 @@ def _tool_choice_json(tool_choice: str) -> str | dict[str, Any]:
 # ---- JSON -> normalized replies ----
 
 
-def _chat_response(request: ChatRequest, completion: object) -> ChatResponse:
-    choices = getattr(completion, "choices", None)
-    if not choices:
+def _chat_response(request: ChatRequest, completion: Any) -> ChatResponse:
+    choices = completion.get("choices") if isinstance(completion, dict) else None
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], dict):
         raise ProviderError(
             ErrorKind.UNAVAILABLE,
             "the endpoint did not answer with a chat completion (is the account endpoint the API base URL?)",
         )
     choice = choices[0]
-    message = getattr(choice, "message", None)
-    content = getattr(message, "content", None) or ""
+    message = _mapping(choice.get("message"))
+    content = message.get("content") or ""
     tool_calls = tuple(
-        ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments or "")
-        for call in getattr(message, "tool_calls", None) or ()
-        if getattr(call, "function", None) is not None
+        ToolCall(id=call.get("id") or "", name=function.get("name") or "", arguments=function.get("arguments") or "")
+        for call in message.get("tool_calls") or ()
+        if isinstance(call, dict) and (function := _mapping(call.get("function")))
     )
-    usage = _usage(getattr(completion, "usage", None))
+    usage = _usage(completion.get("usage"))
     if usage is None:
         usage = Usage(_estimate_input(request), estimate_tokens(content) + _estimate_calls(tool_calls), estimated=True)
     return ChatResponse(
         content=content,
-        finish_reason=_finish_reason(getattr(choice, "finish_reason", None), has_tool_calls=bool(tool_calls)),
+        finish_reason=_finish_reason(choice.get("finish_reason"), has_tool_calls=bool(tool_calls)),
         usage=usage,
         tool_calls=tool_calls,
-        provider_response_id=getattr(completion, "id", None) or None,
+        provider_response_id=completion.get("id") or None,
     )
 
 
-def _stream_events(request: ChatRequest, stream: Iterator[Any]) -> Iterator[StreamEvent]:
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _sse_chunks(response: httpx.Response) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a server-sent event stream, up to `data: [DONE]`.
+
+    Read line by line rather than through the SDK's `Stream`, which builds a pydantic model per
+    chunk; an `error` object inside the stream raises `openai.APIError` as the SDK does."""
+    for payload in _sse_data(response.iter_lines()):
+        if payload.startswith("[DONE]"):
+            return
+        chunk = json.loads(payload)
+        if not isinstance(chunk, dict):
+            continue
+        if chunk.get("error"):
+            error = chunk["error"]
+            message = error.get("message") if isinstance(error, dict) else None
+            raise openai.APIError(
+                message if isinstance(message, str) and message else "An error occurred during streaming",
+                response.request,
+                body=error,
+            )
+        yield chunk
+
+
+def _sse_data(lines: Iterator[str]) -> Iterator[str]:
+    """Each event's `data`, its lines joined; `event:`, `id:`, `retry:` and comments are dropped."""
+    data: list[str] = []
+    for line in lines:
+        if line.startswith("data:"):
+            data.append(line[6:] if line.startswith("data: ") else line[5:])
+        elif not line and data:
+            yield "\n".join(data)
+            data = []
+    if data:  # a server that closes without the final blank line
+        yield "\n".join(data)
+
+
+def _stream_events(request: ChatRequest, stream: Iterator[dict[str, Any]]) -> Iterator[StreamEvent]:
     text: list[str] = []
     calls: dict[int, _CallState] = {}
     raw_finish: str | None = None
     usage: Usage | None = None
     for chunk in stream:
-        usage = _usage(getattr(chunk, "usage", None)) or usage
-        for choice in getattr(chunk, "choices", None) or ():
-            if getattr(choice, "index", 0) != 0:
+        usage = _usage(chunk.get("usage")) or usage
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, dict) or (choice.get("index") or 0) != 0:
                 continue
-            delta = getattr(choice, "delta", None)
-            content = getattr(delta, "content", None)
+            delta = _mapping(choice.get("delta"))
+            content = delta.get("content")
             if content:
                 text.append(content)
                 yield TextDelta(content)
-            for position, fragment in enumerate(getattr(delta, "tool_calls", None) or ()):
-                event = _tool_call_delta(fragment, position, calls)
+            for position, fragment in enumerate(delta.get("tool_calls") or ()):
+                event = _tool_call_delta(_mapping(fragment), position, calls)
                 if event is not None:
                     yield event
-            raw_finish = getattr(choice, "finish_reason", None) or raw_finish
+            raw_finish = choice.get("finish_reason") or raw_finish
     if raw_finish is None:
         raise ProviderError(ErrorKind.UNAVAILABLE, "the stream ended before the model finished its answer")
     if usage is None:
@@ -269,15 +312,15 @@ def _stream_events(request: ChatRequest, stream: Iterator[Any]) -> Iterator[Stre
     yield StreamEnd(_finish_reason(raw_finish, has_tool_calls=bool(calls)), usage)
 
 
-def _tool_call_delta(fragment: Any, position: int, calls: dict[int, _CallState]) -> ToolCallDelta | None:
-    index = fragment.index if getattr(fragment, "index", None) is not None else position
-    function = getattr(fragment, "function", None)
+def _tool_call_delta(fragment: dict[str, Any], position: int, calls: dict[int, _CallState]) -> ToolCallDelta | None:
+    index = fragment["index"] if isinstance(fragment.get("index"), int) else position
+    function = _mapping(fragment.get("function"))
     state = calls.setdefault(index, _CallState())
-    arguments = getattr(function, "arguments", None) or ""
+    arguments = function.get("arguments") or ""
     state.arguments += arguments
     # Some servers repeat the id and name on every fragment; only the first may carry them.
-    call_id = None if state.id else getattr(fragment, "id", None) or None
-    name = None if state.name else getattr(function, "name", None) or None
+    call_id = None if state.id else fragment.get("id") or None
+    name = None if state.name else function.get("name") or None
     state.id = state.id or call_id
     state.name = state.name or name
     if call_id is None and name is None and not arguments:
@@ -331,8 +374,8 @@ def _finish_reason(raw: str | None, *, has_tool_calls: bool) -> FinishReason:
 
 
 def _usage(data: Any) -> Usage | None:
-    prompt_tokens = getattr(data, "prompt_tokens", None)
-    completion_tokens = getattr(data, "completion_tokens", None)
+    data = _mapping(data)
+    prompt_tokens, completion_tokens = data.get("prompt_tokens"), data.get("completion_tokens")
     if not isinstance(prompt_tokens, int) or not isinstance(completion_tokens, int):
         return None
     return Usage(prompt_tokens, completion_tokens)

@@ -11,15 +11,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
+import os
 import queue
 import threading
+import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from django.conf import settings
 
+logger = logging.getLogger(__name__)
+
 #: Replies nobody collects (the gateway gave up) expire instead of piling up.
 REPLY_TTL_SECONDS = 300
+#: How often a process reads the cancellation flags of every stream it relays (one MGET for all).
+CANCEL_WATCH_SECONDS = 0.25
 
 
 class ReplyChannel(Protocol):
@@ -50,6 +58,7 @@ class RedisReplyChannel:
 
         self._url = url
         self._redis = redis.Redis.from_url(url, health_check_interval=30)
+        self._cancellations = CancellationWatch(self._redis)
         # redis.asyncio clients are bound to the event loop that made them: one per loop.
         self._async: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
@@ -104,10 +113,91 @@ class RedisReplyChannel:
         return bool(self._redis.set(f"genai:claim:{invocation_id}", "1", nx=True, ex=REPLY_TTL_SECONDS))
 
     def cancel(self, invocation_id: str) -> None:
-        self._redis.set(f"genai:cancel:{invocation_id}", "1", ex=REPLY_TTL_SECONDS)
+        self._redis.set(_cancel_key(invocation_id), "1", ex=REPLY_TTL_SECONDS)
 
     def is_cancelled(self, invocation_id: str) -> bool:
-        return bool(self._redis.exists(f"genai:cancel:{invocation_id}"))
+        return self._cancellations.is_cancelled(invocation_id)
+
+
+def _cancel_key(invocation_id: str) -> str:
+    return f"genai:cancel:{invocation_id}"
+
+
+class CancellationWatch:
+    """The cancellation flags of every invocation a process is relaying, read with one MGET per interval.
+
+    A relaying worker asks about each of its streams every quarter second; with a thousand streams
+    open that was a thousand EXISTS round trips a second from one process. Here the first question
+    about an invocation is answered exactly (one EXISTS) and starts watching it; later questions are
+    answered from the last read, at most `interval` old. An invocation not asked about for
+    `forget_after` seconds (its stream ended) is no longer read."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        interval: float = CANCEL_WATCH_SECONDS,
+        forget_after: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._redis = client
+        self._interval = interval
+        self._forget_after = forget_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._asked: dict[str, float] = {}  # invocation id -> when it was last asked about
+        self._cancelled: set[str] = set()
+        self._reader: threading.Thread | None = None
+        self._reader_pid = 0
+
+    def is_cancelled(self, invocation_id: str) -> bool:
+        with self._lock:
+            watched = invocation_id in self._asked
+            self._asked[invocation_id] = self._clock()
+            if invocation_id in self._cancelled:
+                return True
+        self._ensure_reader()
+        if watched:
+            return False
+        cancelled = bool(self._redis.exists(_cancel_key(invocation_id)))
+        if cancelled:
+            with self._lock:
+                self._cancelled.add(invocation_id)
+        return cancelled
+
+    def refresh(self) -> None:
+        """One read of every watched flag (the reader thread's loop body)."""
+        with self._lock:
+            stale = self._clock() - self._forget_after
+            for invocation_id in [i for i, asked in self._asked.items() if asked < stale]:
+                del self._asked[invocation_id]
+                self._cancelled.discard(invocation_id)
+            watched = [i for i in self._asked if i not in self._cancelled]
+        if not watched:
+            return
+        flags = self._redis.mget([_cancel_key(i) for i in watched])
+        with self._lock:
+            self._cancelled.update(i for i, flag in zip(watched, flags, strict=True) if flag is not None)
+
+    def _ensure_reader(self) -> None:
+        # A forked child (a prefork worker) inherits the object but not the thread.
+        if self._reader is not None and self._reader_pid == os.getpid():
+            return
+        with self._lock:
+            if self._reader is not None and self._reader_pid == os.getpid():
+                return
+            self._reader_pid = os.getpid()
+            self._reader = threading.Thread(target=self._read_forever, name="cancellation-watch", daemon=True)
+            self._reader.start()
+
+    def _read_forever(self) -> None:
+        while True:
+            time.sleep(self._interval)  # a poll period, not a synchronisation
+            try:
+                self.refresh()
+            except Exception:
+                # Redis away for a moment: streams go on and the next read catches up.
+                logger.warning("could not read cancellation flags", exc_info=True)
 
 
 class LocalReplyChannel:

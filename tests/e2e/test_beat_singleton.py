@@ -20,7 +20,7 @@ SENT = "Sending due task flush-usage"
 
 
 def beat_args() -> list[str]:
-    return [str(BIN / "celery"), "-A", "genai_platform", "beat", "--loglevel", "INFO"]
+    return [str(BIN / "celery"), "-A", "genai_platform.beat_app", "beat", "--loglevel", "INFO"]
 
 
 def sends(log: Path) -> int:

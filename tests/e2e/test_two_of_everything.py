@@ -87,7 +87,7 @@ def test_two_gateways_two_workers_two_beats_lose_nothing_and_overspend_nothing(s
     keys = catalog_setup(services_stack, SETUP)
     logs, env = services_stack.logs, services_stack.env
     port = free_port()
-    beat = [str(BIN / "celery"), "-A", "genai_platform", "beat", "--loglevel", "INFO"]
+    beat = [str(BIN / "celery"), "-A", "genai_platform.beat_app", "beat", "--loglevel", "INFO"]
     with (
         running(gateway_args(port), env, logs / "pair-gateway.log") as second_gateway,
         running(beat, env, logs / "pair-beat-1.log"),

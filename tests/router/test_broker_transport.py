@@ -1,0 +1,62 @@
+"""The Redis broker transport (genai_platform/broker_transport.py): kombu's, with one Redis client per
+channel. Real Redis (the test's REDIS_URL)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from kombu import Connection
+
+from genai_platform import broker_transport
+
+
+@pytest.fixture
+def connection(settings):
+    with Connection(settings.REDIS_URL, transport=broker_transport.TRANSPORT) as conn:
+        yield conn
+
+
+def test_messages_published_through_it_are_consumed_in_order(connection):
+    name = f"test.broker.{uuid.uuid4().hex}"
+    with connection.SimpleQueue(name) as queue:
+        for number in range(3):
+            queue.put({"n": number})
+
+        received = [queue.get(timeout=5) for _ in range(3)]
+        for message in received:
+            message.ack()
+
+    assert [m.payload for m in received] == [{"n": 0}, {"n": 1}, {"n": 2}]
+
+
+def test_a_channel_publishes_and_acknowledges_through_one_kept_client(connection):
+    channel = connection.default_channel
+
+    with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+        assert first is second
+    assert first.connection_pool is channel.pool
+
+
+def test_a_channel_whose_pool_was_replaced_gets_a_client_on_the_new_pool(connection):
+    channel = connection.default_channel
+    with channel.conn_or_acquire() as before:
+        pass
+
+    channel._pool = None  # what kombu does when it reconnects
+
+    with channel.conn_or_acquire() as after:
+        assert after is not before and after.connection_pool is channel.pool
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "chosen"),
+    [
+        ("redis://127.0.0.1:6379/1", broker_transport.TRANSPORT),
+        ("rediss://redis.internal:6380/1", None),  # TLS: kombu's own handles its options
+        ("amqp://guest:guest@127.0.0.1:5672//", None),
+        ("", None),  # no broker: tasks run in the process
+    ],
+)
+def test_it_is_chosen_for_plain_redis_brokers_only(broker_url, chosen):
+    assert broker_transport.transport_for(broker_url) == chosen
