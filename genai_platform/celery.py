@@ -5,7 +5,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init, worker_init
+from celery.signals import beat_init, celeryd_init, worker_init, worker_process_shutdown, worker_shutdown
 from kombu import Exchange, Queue
 
 from genai_platform import runtime
@@ -63,3 +63,13 @@ def _telemetry_for_beat(**_: object) -> None:
     from genai_platform import telemetry
 
     telemetry.configure("beat")
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _captures_before_exit(**_: object) -> None:
+    """A worker stopping gracefully first buffers the prompt captures its calls are still redacting
+    (briefly: genai_platform.ledger.capturing). Pool processes end without atexit, hence the signal."""
+    from genai_platform.ledger.capturing import captures_wait
+
+    captures_wait()
