@@ -58,6 +58,10 @@ class CapturePool:
             self._held += 1
         return True
 
+    def cancel(self) -> None:
+        """Gives back a place `reserve()` took, the job never submitted (buffering the call failed)."""
+        self._done()
+
     def submit(self, job: Callable[[], None]) -> None:
         """Runs `job` on a pool thread, in a place `reserve()` took."""
         self._jobs.put(job)
@@ -76,10 +80,13 @@ class CapturePool:
                 FAILED.inc()
                 logger.exception("a prompt capture was lost")
             finally:
-                self._places.release()
-                with self._idle:
-                    self._held -= 1
-                    self._idle.notify_all()
+                self._done()
+
+    def _done(self) -> None:
+        self._places.release()
+        with self._idle:
+            self._held -= 1
+            self._idle.notify_all()
 
 
 _pools: dict[int, CapturePool] = {}

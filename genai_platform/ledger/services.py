@@ -54,8 +54,13 @@ def usage_record(event: dict[str, Any]) -> None:
     queued = pool.reserve()
     if not queued:
         SKIPPED.inc()
-    # Billing first: the usage record is in the buffer before any redaction starts.
-    buffer.append({**event, "capture": capture_pending(capture, redaction="pending" if queued else "skipped")})
+    try:
+        # Billing first: the usage record is in the buffer before any redaction starts.
+        buffer.append({**event, "capture": capture_pending(capture, redaction="pending" if queued else "skipped")})
+    except BaseException:
+        if queued:
+            pool.cancel()
+        raise
     if queued:
         pool.submit(functools.partial(_capture_buffer, buffer, event, capture))
 

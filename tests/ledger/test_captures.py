@@ -212,3 +212,18 @@ def test_a_process_that_never_captured_has_nothing_to_wait_for(monkeypatch):
     monkeypatch.setattr(capturing, "_pools", {})
 
     assert captures_wait(timeout=0)
+
+
+def test_a_call_whose_usage_could_not_be_buffered_gives_its_pool_place_back(monkeypatch):
+    pool = CapturePool(threads=1, bound=1)
+    monkeypatch.setattr(services, "capture_pool", lambda: pool)
+
+    def redis_down(event: dict) -> None:
+        raise ConnectionError("Redis is down")
+
+    monkeypatch.setattr(usage_buffer(), "append", redis_down)
+
+    with pytest.raises(ConnectionError):
+        usage_record(usage_event(UseCaseFactory()))
+
+    assert pool.reserve()  # the one place is free again
