@@ -227,3 +227,17 @@ def test_a_call_whose_usage_could_not_be_buffered_gives_its_pool_place_back(monk
         usage_record(usage_event(UseCaseFactory()))
 
     assert pool.reserve()  # the one place is free again
+
+
+@pytest.mark.parametrize("signal_name", ["worker_shutdown", "worker_process_shutdown"])
+def test_a_celery_worker_stopping_waits_for_its_captures(monkeypatch, signal_name):
+    from celery import signals
+
+    import genai_platform.celery  # noqa: F401 - connects the worker's signal handlers
+
+    waited = []
+    monkeypatch.setattr(capturing, "captures_wait", lambda: waited.append(True) or True)
+
+    getattr(signals, signal_name).send(sender=None)
+
+    assert waited == [True]
