@@ -6,7 +6,14 @@ import threading
 from typing import Any
 
 from celery import Celery
-from celery.signals import beat_init, celeryd_init, worker_init, worker_ready
+from celery.signals import (
+    beat_init,
+    celeryd_init,
+    worker_init,
+    worker_process_shutdown,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu import Exchange, Queue
 
 from genai_platform import broker_transport, runtime
@@ -90,3 +97,13 @@ def _provider_sdks_imported_early(sender: Any = None, **_: Any) -> None:
     ]
     if providers:
         threading.Thread(target=adapters_import, args=(providers,), name="sdk-import", daemon=True).start()
+
+
+@worker_shutdown.connect
+@worker_process_shutdown.connect
+def _captures_before_exit(**_: object) -> None:
+    """A worker stopping gracefully first buffers the prompt captures its calls are still redacting
+    (briefly: genai_platform.ledger.capturing). Pool processes end without atexit, hence the signal."""
+    from genai_platform.ledger.capturing import captures_wait
+
+    captures_wait()

@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "genai_platform.audit",
     "genai_platform.router",
     "genai_platform.metering",
+    "genai_platform.ledger",
     "genai_platform.access",
     # Above every app: `manage.py seed_demo` builds a demo world out of all of them.
     "genai_platform.demo",

@@ -6,17 +6,20 @@
 - `full`: the texts as they were.
 The digests of whatever is kept always go into the audit event.
 
-Redaction runs in the ledger flusher, and only where the call's own guardrails have not done it
-already. A message the call's input rules masked, or an answer its output rules masked, under rules
-that mask at least what the redaction policy masks (`redaction_covered`), is a redacted capture as it
-is: the request path passes those texts to `capture_for_buffer`, which marks them done, and the
-flusher redacts only the rest (typically the system prompt, the same in every call, and earlier
-assistant turns). Those masked texts are also all the usage buffer ever holds of them.
+Redaction runs in the calling process once the answer is released (`genai_platform.ledger.capturing`,
+a small bounded pool), never in the ledger flusher, and only where the call's own guardrails have not
+done it already. The usage record is buffered first, with `capture_pending` digests of what was said
+and no text; the redacted capture follows as an entry of its own.
 
-Inside `capture_redaction_batch()` (one flush batch) a text is redacted once however many records
-carry it: a system prompt or a retried call repeats within a batch. Nothing is remembered past the
-batch, so no redacted text outlives the flush that wrote it (the guardrail engine's detection cache
-keeps spans and keyed digests of texts, never texts).
+A message the call's input rules masked, or an answer its output rules masked, under rules that mask
+at least what the redaction policy masks (`redaction_covered`), is a redacted capture as it is: the
+request path passes those texts to `capture_for_buffer`, which marks them done, and the redaction
+pool redacts only the rest (typically the system prompt, the same in every call, and earlier
+assistant turns).
+
+Inside `capture_redaction_batch()` (a batch of captures finalized together) a text is redacted once
+however many captures carry it. Nothing is remembered past the batch (the guardrail engine's
+detection cache keeps spans and keyed digests of texts, never texts).
 """
 
 from __future__ import annotations
@@ -105,9 +108,33 @@ def redaction_covered(policy: GuardrailPolicy, direction: Direction, result: Gua
     return True
 
 
+def capture_needs_redaction(buffered: dict[str, Any] | None) -> bool:
+    """Whether a capture from `capture_for_buffer` still holds text to redact (level `redacted`)."""
+    return buffered is not None and buffered["level"] == REDACTED and "redaction" not in buffered
+
+
+def capture_pending(buffered: dict[str, Any], *, redaction: str) -> dict[str, Any]:
+    """What the usage record keeps of a `redacted` capture whose redaction runs later (`redaction`:
+    "pending") or never ("skipped", the redaction pool being full): the digests of what was said,
+    as a `hashed` capture keeps them, and no text."""
+    prompt, output = _said(buffered, "prompt"), _said(buffered, "output")
+    return {"level": REDACTED, "redaction": redaction, "prompt_sha256": digest(prompt), "output_sha256": digest(output)}
+
+
+def _said(buffered: dict[str, Any], field: str) -> str:
+    if f"{field}_parts" in buffered:
+        return "".join(piece for piece, _ in buffered[f"{field}_parts"])
+    return str(buffered[field])
+
+
+def capture_digests(capture: dict[str, Any] | None) -> dict[str, Any]:
+    """What the audit event keeps of a capture: its level and digests, never its texts."""
+    return {k: v for k, v in (capture or {"level": NONE}).items() if k not in ("prompt", "output")}
+
+
 def capture_finalize(buffered: dict[str, Any]) -> dict[str, Any]:
     """The capture as it is stored: redacted if the level says so, with digests of what is kept."""
-    if buffered["level"] == HASHED:
+    if buffered["level"] == HASHED or "redaction" in buffered:
         return buffered
     if "prompt_parts" in buffered:  # what the call's guardrails masked is kept, the rest redacted here
         prompt = "".join(piece if done else _redact(piece) for piece, done in buffered["prompt_parts"])

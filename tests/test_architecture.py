@@ -63,6 +63,8 @@ def copy_of_the_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("genai_platform/metering/leak.py", "import genai_platform.gateway.apis", "No cycles between the children"),
         ("genai_platform/audit/leak.py", "import governance.models", "The audit log sits below every app"),
         ("governance/leak.py", "import lob_tenants.agents.services", "No cycles between top-level units"),
+        ("genai_platform/metering/leak.py", "import genai_platform.ledger.services", "The ledger's writer sits above"),
+        ("genai_platform/ledger/leak.py", "import genai_platform.inference.chat", "The ledger knows no HTTP edge"),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(

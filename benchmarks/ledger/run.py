@@ -8,12 +8,15 @@ It owns its database and Redis db: the ledger and audit tables are emptied first
 database whose name does not contain "bench"). Steps, each timed with wall-clock time:
 
 1. flush, capture off: `--records` usage events appended through the buffer as the gateway does
-   (Redis stream + spool), then one flusher (`usage_flush`) moves them: records/s;
+   (`usage_record`: Redis stream + spool), then one flusher (`usage_flush`) moves them: records/s;
 2. flush, `redacted` capture: the same with a distinct prompt and answer per record, shaped as the
    gateway buffers them under the central baseline (the user message and the answer already masked
-   by the call's guardrails, a shared system prompt left for the flusher to redact); with
-   `--redacted-unchecked N`, also N records whose texts no guardrail masked (all redacted by the
-   flusher, the worst case);
+   by the call's guardrails, a shared system prompt left to redact); with `--redacted-unchecked N`,
+   also N records whose texts no guardrail masked (everything redacted, the worst case). Redaction
+   runs in the calling process's redaction pool (`genai_platform.ledger.capturing`), as in a
+   gateway: `capture_redactions_per_s` is that pool's rate in this one process (records appended in
+   runs the pool's bound can hold, so none is skipped); the flush rate counts usage records, each
+   followed by its capture entry;
 3. two flushers: `manage.py flush_usage` twice at once on one stream of `--records` events:
    records/s of the pair;
 4. `--rows` synthetic usage records over three months written with SQL `generate_series`, with
@@ -114,16 +117,19 @@ def main() -> None:
     steps = set(args.steps.split(","))
     if "flush" in steps:
         _reset()
-        results["append_records_per_s"], results["flush_records_per_s"] = _flush_one(
+        results["append_records_per_s"], _, results["flush_records_per_s"] = _flush_one(
             tenants, args.records, capture=None
         )
         _reset()
-        _, results["flush_redacted_records_per_s"] = _flush_one(tenants, args.redacted, capture="redacted")
+        _, results["capture_redactions_per_s"], results["flush_redacted_records_per_s"] = _flush_one(
+            tenants, args.redacted, capture="redacted"
+        )
         if args.redacted_unchecked:
             _reset()
-            _, results["flush_redacted_unchecked_records_per_s"] = _flush_one(
+            _, unchecked_rate, results["flush_redacted_unchecked_records_per_s"] = _flush_one(
                 tenants, args.redacted_unchecked, capture="redacted-unchecked"
             )
+            results["capture_redactions_unchecked_per_s"] = unchecked_rate
         _reset()
         results["flush_two_flushers_records_per_s"] = _flush_two(tenants, args.records)
     if "reports" in steps:
@@ -177,7 +183,9 @@ def _reset() -> None:
 
     from genai_platform.metering.ledger import usage_buffer
 
-    usage_buffer()._redis.flushdb()
+    buffer = usage_buffer()
+    assert buffer is not None, "the benchmark needs REDIS_URL"
+    buffer._redis.flushdb()
     # A new spool too: otherwise the FLUSHDB looks like a Redis loss and the last step's records come back.
     settings.METERING_SPOOL_DIR = tempfile.mkdtemp(prefix="bench-usage-spool-")
     with connection.cursor() as cursor:
@@ -218,30 +226,42 @@ def _event(use_case, capture: str | None, index: int = 0) -> dict:
     return event
 
 
-def _append(tenants: list, count: int, capture: str | None) -> float:
-    from genai_platform.metering.services import usage_record
+def _append(tenants: list, count: int, capture: str | None) -> tuple[float, float]:
+    """Appends `count` events as the gateway does: records/s of the appends, and of the redaction pool
+    (from the first append until every capture is buffered; 0 without captures)."""
+    from genai_platform.ledger.capturing import CAPTURE_BOUND, captures_wait
+    from genai_platform.ledger.services import usage_record
 
     events = [_event(tenants[i % len(tenants)], capture, i) for i in range(count)]
+    appending = 0.0
     started = time.perf_counter()
-    for event in events:
-        usage_record(event)
-    return count / (time.perf_counter() - started)
+    for run in range(0, count, CAPTURE_BOUND):
+        run_started = time.perf_counter()
+        for event in events[run : run + CAPTURE_BOUND]:
+            usage_record(event)
+        appending += time.perf_counter() - run_started
+        assert captures_wait(timeout=600)
+    redacted = time.perf_counter() - started
+    return count / appending, (count / redacted if capture else 0.0)
 
 
-def _flush_one(tenants: list, count: int, *, capture: str | None) -> tuple[float, float]:
-    from genai_platform.metering.services import usage_flush
+def _flush_one(tenants: list, count: int, *, capture: str | None) -> tuple[float, float, float]:
+    from genai_platform.ledger.services import usage_flush
+    from genai_platform.metering.models import UsageRecord
+    from governance.models import CapturedExchange
 
     if capture:
         from governance.capture import capture_finalize
 
         capture_finalize({"level": "redacted", "prompt": PROMPT, "output": PROMPT})  # loads the redaction engine
-    append_rate = _append(tenants, count, capture)
+    append_rate, redaction_rate = _append(tenants, count, capture)
     started = time.perf_counter()
-    moved = usage_flush(consumer="bench", max_batches=1_000_000)
+    usage_flush(consumer="bench", max_batches=1_000_000)
     elapsed = time.perf_counter() - started
-    assert moved == count, (moved, count)
+    assert UsageRecord.objects.count() == count
+    assert CapturedExchange.objects.count() == (count if capture else 0)
     print(f"flush ({capture or 'capture off'}): {count} records in {elapsed:.2f} s", flush=True)
-    return append_rate, count / elapsed
+    return append_rate, redaction_rate, count / elapsed
 
 
 def _flush_two(tenants: list, count: int) -> float:
@@ -269,8 +289,8 @@ def _flush_two(tenants: list, count: int) -> float:
 
 
 def _flusher(name: str, barrier) -> None:
+    from genai_platform.ledger.services import usage_flush
     from genai_platform.metering import ledger
-    from genai_platform.metering.services import usage_flush
 
     ledger.usage_buffer.cache_clear()  # a Redis client of its own, not the parent's socket
     barrier.wait()

@@ -20,11 +20,12 @@ from django.conf import settings
 from opentelemetry.trace import SpanKind
 
 from genai_platform import telemetry
+from genai_platform.ledger.services import usage_record
 from genai_platform.metering.limits import Admission, LimitExceeded, LimitPolicy
 from genai_platform.metering.metrics import observe_call
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.selectors import limit_policy
-from genai_platform.metering.services import limits_admit, limits_settle, usage_cost, usage_record
+from genai_platform.metering.services import limits_admit, limits_settle, usage_cost
 from genai_platform.providers.types import Usage
 from genai_platform.router.dispatch import Served
 from governance.capture import capture_for_buffer

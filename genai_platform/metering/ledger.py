@@ -21,7 +21,10 @@ reads a shard at a time: one chain's events reach the ledger in the order they w
 several flushers work on different shards, and so on different chains and locks, side by side.
 Change METERING_SHARDS with the buffer drained (a chain moving shard could otherwise interleave).
 
-Embedded default (no Redis): records are written straight to the database.
+Two kinds of entries share a shard (both keyed by the LOB slug): usage events, and the redacted
+prompt captures that follow them (`"kind": "capture"`, see `genai_platform.ledger`).
+
+Embedded default (no Redis): no buffer; records are written straight to the database.
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ import secrets
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -126,10 +129,6 @@ class UsageSpool:
                     stamp, _, payload = line.rstrip("\n").partition(" ")
                     if payload and not_before <= float(stamp) < before:
                         yield payload
-
-
-class UsageBuffer(Protocol):
-    def append(self, event: dict[str, Any]) -> None: ...
 
 
 class RedisStreamBuffer:
@@ -294,26 +293,14 @@ class RedisStreamBuffer:
                 start = "(" + page[-1][0]
 
 
-class DirectBuffer:
-    """Writes each record at once: the embedded default has no Redis to buffer in."""
-
-    def __init__(self, write: Callable[[list[dict[str, Any]]], int]) -> None:
-        self._write = write
-
-    def append(self, event: dict[str, Any]) -> None:
-        self._write([event])
-
-
 def usage_backlog() -> int:
     """Usage records buffered and not yet in the ledger (0 without a buffer)."""
     buffer = usage_buffer()
-    return buffer.backlog() if isinstance(buffer, RedisStreamBuffer) else 0
+    return buffer.backlog() if buffer is not None else 0
 
 
 @functools.cache
-def usage_buffer() -> UsageBuffer:
-    if settings.REDIS_URL:
-        return RedisStreamBuffer(settings.REDIS_URL)
-    from .services import usage_records_write
-
-    return DirectBuffer(usage_records_write)
+def usage_buffer() -> RedisStreamBuffer | None:
+    """This process's buffer; None in the embedded default (no Redis), where the ledger's
+    `usage_record` writes each record at once."""
+    return RedisStreamBuffer(settings.REDIS_URL) if settings.REDIS_URL else None

@@ -17,7 +17,7 @@ _SUMS = ("requests", "input_tokens", "output_tokens", "cost")
 
 
 def usage_rollups_add(usage_rows: Sequence[Sequence[Any]]) -> int:
-    """Adds ledger rows (in `services._USAGE_COLUMNS` order) to their days' rollups; one upsert
+    """Adds ledger rows (in `services.USAGE_COLUMNS` order) to their days' rollups; one upsert
     statement per batch. Keys are sorted so two flushers lock rollup rows in the same order."""
     zone = ZoneInfo(settings.METERING_TIMEZONE)
     sums: dict[tuple[Any, ...], list[Any]] = {}

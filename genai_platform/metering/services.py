@@ -1,29 +1,26 @@
-"""Metering writes: usage into the ledger, admission and settlement of limits, budget alerts."""
+"""Metering writes: usage rows for the ledger's flusher (`genai_platform.ledger`), dead letters,
+admission and settlement of limits, budget alerts."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import logging
-import random
-import secrets
-import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 
 from genai_platform.audit.models import CENTRAL_CHAIN
-from genai_platform.audit.services import AuditEntry, audit_actor, audit_chains_lock, audit_record, audit_record_batch
+from genai_platform.audit.services import AuditEntry, audit_actor, audit_record
 from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
-from governance.capture import capture_finalize, capture_redaction_batch
-from governance.models import CapturedExchange
 
-from .ledger import RedisStreamBuffer, usage_buffer
+from .ledger import usage_buffer
 from .limits import Admission, BudgetScope, LimitPolicy, Settlement, current_month, limit_store, to_nanos
 from .metrics import DEAD_LETTERS
 from .models import Budget, BudgetAlert, DeadLetterUsage, RateLimit, UsageRecord
@@ -41,23 +38,17 @@ def usage_cost(
     return (input_tokens * input_price_per_million + output_tokens * output_price_per_million) / _MILLION
 
 
-def usage_record(event: dict[str, Any]) -> None:
-    """Puts one usage event in the durable buffer (never a database write on the request path)."""
-    usage_buffer().append(event)
-
-
 @dataclass(frozen=True)
-class _Prepared:
-    """One buffered event made ready for the ledger outside any transaction (parsing, redaction)."""
+class PreparedUsage:
+    """One buffered usage event parsed for the ledger outside any transaction: its row and audit event."""
 
     request_id: str
     chain: str
-    usage_row: tuple[Any, ...]
-    capture_row: tuple[Any, ...] | None
+    row: tuple[Any, ...]
     audit: AuditEntry
 
 
-_USAGE_COLUMNS = (
+USAGE_COLUMNS = (
     "request_id",
     "occurred_at",
     "lob_id",
@@ -80,88 +71,15 @@ _USAGE_COLUMNS = (
     "status",
     "error_code",
 )
-_CAPTURE_COLUMNS = ("request_id", "lob_id", "use_case_id", "level", "prompt", "output", "captured_at")
 
 
-def usage_records_write(events: list[dict[str, Any]]) -> int:
-    """Inserts events into the ledger, each with its inference audit event and, when the approval asks
-    for it, the captured exchange; returns how many were new. A request id already recorded is
-    skipped, so replays are harmless.
+def usage_prepare(event: dict[str, Any], *, capture_audit: dict[str, Any]) -> PreparedUsage:
+    """The ledger row and `inference.*` audit event of one buffered usage event; `capture_audit` is
+    what the audit event says of the call's prompt capture (level and digests, never text).
 
-    A batch is one transaction: the audit chains of its LOBs are locked once (which also serializes
-    two flushers that got the same entries, so neither the ledger nor the audit log ever holds a call
-    twice), the rows go in with COPY, the chain hashes are computed in memory in order. An event the
-    database refuses (a NUL character, a tenant deleted meanwhile) is found by halving the batch and
-    set aside as a `DeadLetterUsage`; every other event is written."""
-    prepared: list[_Prepared] = []
-    with capture_redaction_batch():
-        for event in list({e.get("request_id"): e for e in events}.values()):
-            try:
-                prepared.append(_prepare(event))
-            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                usage_dead_letter(event, exc)
-    return _write_or_set_aside(prepared, events_by_id={e.get("request_id"): e for e in events})
-
-
-def _write_or_set_aside(prepared: list[_Prepared], *, events_by_id: dict[Any, dict[str, Any]]) -> int:
-    if not prepared:
-        return 0
-    try:
-        return _write_batch(prepared)
-    except (DataError, IntegrityError) as exc:
-        if len(prepared) == 1:
-            usage_dead_letter(events_by_id[prepared[0].request_id], exc)
-            return 0
-        # Halves in order, so each chain's events keep their order whichever half holds the culprit.
-        middle = len(prepared) // 2
-        return _write_or_set_aside(prepared[:middle], events_by_id=events_by_id) + _write_or_set_aside(
-            prepared[middle:], events_by_id=events_by_id
-        )
-
-
-def _write_batch(prepared: list[_Prepared]) -> int:
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Foreign keys are checked at once, not at commit, so a record whose tenant is gone fails
-            # here, where the batch can still be halved, even inside an outer transaction.
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        audit_chains_lock(sorted({p.chain for p in prepared}))
-        recorded = _already_recorded([p.request_id for p in prepared])
-        fresh = [p for p in prepared if p.request_id not in recorded]
-        bulk_insert(UsageRecord._meta.db_table, _USAGE_COLUMNS, [p.usage_row for p in fresh])
-        bulk_insert(CapturedExchange._meta.db_table, _CAPTURE_COLUMNS, [p.capture_row for p in fresh if p.capture_row])
-        audit_record_batch([p.audit for p in fresh])
-        usage_rollups_add([p.usage_row for p in fresh])
-    return len(fresh)
-
-
-def _already_recorded(request_ids: list[str]) -> set[str]:
-    """Which of `request_ids` the ledger holds. On PostgreSQL one array parameter, not one per id:
-    building and parsing a thousand placeholders cost the flusher more than the lookup itself."""
-    if connection.vendor != "postgresql":
-        return set(UsageRecord.objects.filter(request_id__in=request_ids).values_list("request_id", flat=True))
-    table = connection.ops.quote_name(UsageRecord._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT request_id FROM {table} WHERE request_id = ANY(%s)", [request_ids])  # noqa: S608
-        return {row[0] for row in cursor.fetchall()}
-
-
-def _prepare(event: dict[str, Any]) -> _Prepared:
+    Raises KeyError, TypeError, ValueError or ArithmeticError for an event that cannot be parsed."""
     occurred_at = dt.datetime.fromisoformat(event["occurred_at"])
-    capture = capture_finalize(event["capture"]) if event.get("capture") else None
-    capture_row = None
-    if capture is not None and capture["level"] != "hashed":
-        capture_row = (
-            event["request_id"],
-            event["lob_id"],
-            event["use_case_id"],
-            capture["level"],
-            capture["prompt"],
-            capture["output"],
-            occurred_at,
-        )
-    usage_row = (
+    row = (
         str(event["request_id"]),
         occurred_at,
         int(event["lob_id"]),
@@ -199,11 +117,35 @@ def _prepare(event: dict[str, Any]) -> _Prepared:
             "output_tokens": event.get("output_tokens", 0),
             "cost": event.get("cost", "0"),
             "error_code": event.get("error_code") or "",
-            "capture": {k: v for k, v in (capture or {"level": "none"}).items() if k not in ("prompt", "output")},
+            "capture": capture_audit,
             "guardrails": event.get("guardrails") or {},
         },
     )
-    return _Prepared(event["request_id"], event.get("lob_slug") or CENTRAL_CHAIN, usage_row, capture_row, audit)
+    return PreparedUsage(row[0], event.get("lob_slug") or CENTRAL_CHAIN, row, audit)
+
+
+def usage_batch_insert(prepared: Sequence[PreparedUsage]) -> list[PreparedUsage]:
+    """Inserts the records the ledger does not hold yet, with their days' rollups, in the caller's
+    transaction; returns those inserted. The caller holds the audit chains' locks of `prepared`,
+    which serializes two writers of one request id."""
+    recorded = _already_recorded([p.request_id for p in prepared])
+    fresh = [p for p in prepared if p.request_id not in recorded]
+    bulk_insert(UsageRecord._meta.db_table, USAGE_COLUMNS, [p.row for p in fresh])
+    usage_rollups_add([p.row for p in fresh])
+    return fresh
+
+
+def _already_recorded(request_ids: list[str]) -> set[str]:
+    """Which of `request_ids` the ledger holds. On PostgreSQL one array parameter, not one per id:
+    building and parsing a thousand placeholders cost the flusher more than the lookup itself."""
+    if not request_ids:
+        return set()
+    if connection.vendor != "postgresql":
+        return set(UsageRecord.objects.filter(request_id__in=request_ids).values_list("request_id", flat=True))
+    table = connection.ops.quote_name(UsageRecord._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT request_id FROM {table} WHERE request_id = ANY(%s)", [request_ids])  # noqa: S608
+        return {row[0] for row in cursor.fetchall()}
 
 
 def usage_dead_letter(event: dict[str, Any], error: BaseException) -> DeadLetterUsage:
@@ -239,50 +181,6 @@ def _dead_letter_alert(letter: DeadLetterUsage) -> None:
         logger.exception("could not send the dead-letter alert for %s", letter.pk)
 
 
-def usage_flush(
-    *, consumer: str, batch_size: int | None = None, max_batches: int = 20, claim_idle_ms: int | None = None
-) -> int:
-    """Moves buffered usage into the ledger: read a batch, commit it, then acknowledge it; how many.
-
-    Each batch comes from one shard of the buffer, read under that shard's lease, so several flushers
-    (each a consumer of the group) run at once on different shards, never two on one chain; a pass
-    visits every shard with a backlog, starting from a random one. Entries another flusher left
-    unacknowledged for `claim_idle_ms` (default METERING_CLAIM_IDLE_MS) are taken over: that flusher
-    died between reading and acknowledging. A run that finds the buffer empty records the
-    watermark that bounds what gateways replay after a Redis loss."""
-    if claim_idle_ms is None:
-        claim_idle_ms = settings.METERING_CLAIM_IDLE_MS
-    batch_size = batch_size or settings.METERING_FLUSH_BATCH
-    buffer = usage_buffer()
-    if not isinstance(buffer, RedisStreamBuffer):
-        return 0
-    buffer.ensure_group()
-    owner = f"{consumer}:{secrets.token_hex(6)}"
-    first = random.randrange(buffer.shards)  # spreads flushers over the shards
-    moved = batches = 0
-    while batches < max_batches:
-        started = time.time()
-        backlogs = buffer.shard_backlogs()
-        if not any(backlogs):
-            buffer.watermark_set(started)
-            break
-        progressed = False
-        for shard in sorted(range(buffer.shards), key=lambda s: (s - first) % buffer.shards):
-            if batches >= max_batches or not backlogs[shard] or not buffer.shard_lease(shard, owner):
-                continue
-            try:
-                batch = buffer.read_batch(consumer=consumer, count=batch_size, claim_idle_ms=claim_idle_ms, shard=shard)
-                if batch:
-                    usage_records_write([event for _, event in batch])
-                    buffer.acknowledge([entry_id for entry_id, _ in batch])
-                    moved, batches, progressed = moved + len(batch), batches + 1, True
-            finally:
-                buffer.shard_release(shard, owner)
-        if not progressed:
-            break  # what is left is leased by other flushers or pending on a live one
-    return moved
-
-
 def budget_spend_rebuild(budget: BudgetScope, month: str) -> int:
     """A budget counter's value (nano-USD) rebuilt after Redis lost it: the ledger's rollups plus the
     records still buffered, which a Redis loss puts back from the gateways' spools.
@@ -292,7 +190,7 @@ def budget_spend_rebuild(budget: BudgetScope, month: str) -> int:
     checks the epoch marker, replaying its own spool if Redis lost its data."""
     buffer = usage_buffer()
     buffered = Decimal(0)
-    if isinstance(buffer, RedisStreamBuffer):
+    if buffer is not None:
         buffer.epoch_check()
         field = "use_case_id" if budget.name == "use_case" else "lob_id"
         for event in buffer.entries():

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import socket
-
 from celery import shared_task
 
 from .partitions import ledger_partitions_archive, ledger_partitions_ensure
-from .services import budget_alert_deliver, usage_flush
-
-
-@shared_task(name="metering.flush_usage", ignore_result=True)
-def flush_usage() -> int:
-    return usage_flush(consumer=f"flusher-{socket.gethostname()}")
+from .services import budget_alert_deliver
 
 
 @shared_task(

@@ -9,8 +9,8 @@ import pytest
 
 from genai_platform.audit.models import AuditEvent
 from genai_platform.inference.principal import key_principal
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ToolCall
 from governance.services.workflow import intake_save
 from lob_tenants.agents import services

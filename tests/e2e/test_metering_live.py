@@ -130,7 +130,7 @@ def test_a_flusher_killed_after_committing_but_before_acknowledging_counts_nothi
     doomed = (
         "import os\n"
         "from genai_platform.metering.ledger import usage_buffer\n"
-        "from genai_platform.metering.services import usage_records_write\n"
+        "from genai_platform.ledger.services import usage_records_write\n"
         "batch = usage_buffer().read_batch(consumer='doomed', count=1000, claim_idle_ms=60000)\n"
         "usage_records_write([event for _, event in batch])\n"
         "os._exit(17)\n"

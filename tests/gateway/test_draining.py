@@ -12,8 +12,8 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from genai_platform.gateway import draining
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
 from tests.gateway.test_chat_completions import CLIENT
 from tests.streaming import reading

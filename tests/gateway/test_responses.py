@@ -16,9 +16,9 @@ from openai.types.responses import Response, ResponseItemList, ResponseStreamEve
 from pydantic import TypeAdapter
 
 from genai_platform.audit.models import AuditEvent
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering import services as metering
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from governance.models import GuardrailPolicyRecord
 from governance.services.guardrail_policies import central_baseline_install, guardrail_draft_save, guardrail_publish
 from lob_tenants.conversations.models import StoredResponse

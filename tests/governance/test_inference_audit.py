@@ -11,8 +11,9 @@ from django.test import Client
 
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_verify
+from genai_platform.ledger.capturing import captures_wait
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.ledger import usage_buffer
-from genai_platform.metering.services import usage_flush
 from governance.models import CapturedExchange
 from tests.factories import AliasFactory, UseCaseFactory, approve, issue_key
 
@@ -36,6 +37,7 @@ def ask(key: str):
         HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert response.status_code == 200
+    assert captures_wait(timeout=30)  # a redacted capture is redacted after the answer, then buffered
     usage_flush(consumer="test")
     return response
 
@@ -75,10 +77,25 @@ def test_redacted_capture_masks_personal_data_before_keeping_the_exchange():
     exchange = CapturedExchange.objects.get(request_id=response["x-request-id"])
     assert "jane.doe@example.com" not in exchange.prompt and "<EMAIL_1>" in exchange.prompt
     assert "4111" not in exchange.output
-    assert (
-        inference_event(response).after["capture"]["prompt_sha256"]
-        == hashlib.sha256(exchange.prompt.encode()).hexdigest()
-    )
+    capture_event = AuditEvent.objects.get(action="inference.capture", request_id=response["x-request-id"])
+    assert capture_event.after["prompt_sha256"] == hashlib.sha256(exchange.prompt.encode()).hexdigest()
+    assert "jane.doe" not in json.dumps(capture_event.after)
+    assert audit_verify() == []
+
+
+def test_a_redacted_calls_usage_event_keeps_digests_of_what_was_said_and_no_text():
+    _, key = key_with_capture("redacted")
+
+    event = inference_event(ask(key))
+
+    said = hashlib.sha256(f"user: {SECRET_PROMPT}".encode()).hexdigest()
+    assert event.after["capture"] == {
+        "level": "redacted",
+        "redaction": "pending",
+        "prompt_sha256": said,
+        "output_sha256": event.after["capture"]["output_sha256"],
+    }
+    assert "jane.doe" not in json.dumps(event.after)
 
 
 def test_full_capture_keeps_the_texts_as_lob_data_outside_the_audit_log():

@@ -206,7 +206,8 @@ def test_no_redacted_capture_holds_a_labelled_identifier_or_secret_whichever_par
 def test_through_the_gateway_the_flusher_redacts_only_what_the_calls_guardrails_did_not(monkeypatch):
     from django.test import Client, TestCase
 
-    from genai_platform.metering.services import usage_flush
+    from genai_platform.ledger.capturing import captures_wait
+    from genai_platform.ledger.services import usage_flush
     from governance.models import CapturedExchange
     from governance.services.guardrail_policies import central_baseline_install
     from tests.factories import AliasFactory, UseCaseFactory, approve, issue_key
@@ -229,6 +230,7 @@ def test_through_the_gateway_the_flusher_redacts_only_what_the_calls_guardrails_
         HTTP_AUTHORIZATION=f"Bearer {key}",
     )
     assert response.status_code == 200
+    assert captures_wait(timeout=30)  # redacted after the answer, in this process's redaction pool
     usage_flush(consumer="test")
 
     exchange = CapturedExchange.objects.get(request_id=response["x-request-id"])

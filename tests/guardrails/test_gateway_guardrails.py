@@ -177,7 +177,7 @@ def test_a_shadow_version_runs_detect_only_beside_the_enforced_one_and_is_report
 
 def test_every_guardrail_action_is_written_to_the_calls_audit_event(key, fake_openai):
     from genai_platform.audit.models import AuditEvent
-    from genai_platform.metering.services import usage_flush
+    from genai_platform.ledger.services import usage_flush
 
     masked = chat(key, "Please write to jane.doe@example.com")
     blocked = chat(key, INJECTION)

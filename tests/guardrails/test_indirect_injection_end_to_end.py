@@ -14,8 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from genai_platform.audit.models import AuditEvent
 from genai_platform.inference.guarding import TOOL_RESULT_WITHHELD, CallGuard
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ChatRequest, Message
 from governance.guardrails import Action, Check, Direction
 from governance.guardrails.policy import CheckRule, GuardrailPolicy, Scope

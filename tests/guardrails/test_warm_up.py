@@ -76,7 +76,7 @@ HEAVY = ("spacy", "presidio_analyzer", "thinc", "transformers", "torch")
         # celery -A genai_platform beat
         "from genai_platform.celery import app\nimport genai_platform.beat",
         # manage.py flush_usage (the usage flusher)
-        "from genai_platform.metering.management.commands import flush_usage",
+        "from genai_platform.ledger.management.commands import flush_usage",
     ],
 )
 def test_a_process_that_never_checks_text_imports_no_ner_stack(entry_point):

@@ -23,8 +23,8 @@ from genai_platform.inference.errors import (
 )
 from genai_platform.inference.metering import CallMeter
 from genai_platform.inference.principal import KeyPrincipal, key_principal
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from genai_platform.providers.types import ChatRequest, ErrorKind, Message, ProviderError, TextDelta
 from genai_platform.router.waiting import adrive
 from lob_tenants.models import UseCase

@@ -17,11 +17,11 @@ from django.test import Client, TestCase
 
 from genai_platform.audit.models import AuditEvent
 from genai_platform.audit.services import audit_verify
+from genai_platform.ledger.services import usage_flush, usage_record
 from genai_platform.metering import services
 from genai_platform.metering.ledger import RedisStreamBuffer, shard_of, usage_buffer
 from genai_platform.metering.metrics import DEAD_LETTERS
 from genai_platform.metering.models import DeadLetterUsage, UsageDailyRollup, UsageRecord
-from genai_platform.metering.services import usage_flush, usage_record
 from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, issue_key
 
 CLIENT = Client()

@@ -10,11 +10,11 @@ import pytest
 from django.core import mail
 from django.test import Client, TestCase
 
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering import services
 from genai_platform.metering.ledger import usage_buffer
 from genai_platform.metering.limits import limit_store
 from genai_platform.metering.models import BudgetAlert, UsageRecord
-from genai_platform.metering.services import usage_flush
 from tests.factories import AliasFactory, DeploymentFactory, UseCaseFactory, issue_key
 from tests.streaming import reading, streamed_body
 

@@ -21,13 +21,13 @@ from django.utils import timezone
 from genai_platform.audit.archive import ArchiveRefused, archive_verify
 from genai_platform.audit.models import ArchivedPartition, AuditEvent
 from genai_platform.audit.services import audit_record, audit_verify
+from genai_platform.ledger.services import usage_flush, usage_record, usage_records_write
 from genai_platform.metering.models import DeadLetterUsage, UsageRecord
 from genai_platform.metering.partitions import (
     ledger_partitions,
     ledger_partitions_archive,
     ledger_partitions_ensure,
 )
-from genai_platform.metering.services import usage_flush, usage_record, usage_records_write
 from genai_platform.partitioning import Month, partition_name
 from tests.factories import LobFactory, UseCaseFactory
 from tests.metering.test_ledger import usage_event

@@ -7,8 +7,8 @@ import json
 import pytest
 from django.test import Client
 
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, issue_key
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,8 @@ from genai_platform.access.portal import PortalAdmin
 from genai_platform.access.tokens import personal_token_issue
 from genai_platform.demo.seed import demo_seed
 from genai_platform.inference.principal import key_principal
-from genai_platform.metering.services import budget_set, rate_limit_set, usage_flush
+from genai_platform.ledger.services import usage_flush
+from genai_platform.metering.services import budget_set, rate_limit_set
 from governance.models import CapturedExchange
 from governance.services import workflow
 from lob_tenants import services as tenant_services

@@ -12,8 +12,8 @@ from django.test import Client, TestCase
 
 from genai_platform import hotcache
 from genai_platform.audit.models import AuditEvent
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from governance.models import Review
 from governance.services.workflow import intake_save
 from lob_tenants.models import UseCase

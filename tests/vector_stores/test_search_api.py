@@ -10,8 +10,8 @@ import openai
 import pytest
 from django.test import Client, TestCase
 
+from genai_platform.ledger.services import usage_flush
 from genai_platform.metering.models import UsageRecord
-from genai_platform.metering.services import usage_flush
 from lob_tenants.models import ApiKey, UseCase
 from lob_tenants.vector_stores.services import Upload, documents_ingest
 from tests.factories import UseCaseFactory, issue_key, vector_store

@@ -2,7 +2,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from genai_platform.metering.services import usage_flush
+from genai_platform.ledger.services import usage_flush
 
 
 class Command(BaseCommand):
