@@ -55,6 +55,8 @@ INTERNAL: dict[str, str] = {
     "governance.services.workflow.reviews_escalate_overdue": "beat: reminders of overdue reviews",
     "governance.services.workflow.approvals_warn_expiring": "beat: reminders of expiring approvals",
     "genai_platform.metering.services.usage_dead_letter": "the usage flusher sets aside a record the ledger refuses",
+    "governance.services.captures.captured_exchanges_insert": "the usage flusher writes the redacted captures "
+    "its batch carries (genai_platform.ledger)",
     "genai_platform.audit.services.audit_record_batch": "the usage flusher writes a batch's audit events in one "
     "transaction",
     "genai_platform.metering.services.budget_alert_deliver": "a Celery task tells budget owners of thresholds",
