@@ -46,8 +46,8 @@ def digest(text: str) -> str:
 def capture_for_buffer(
     level: str, prompt: str, output: str, *, redacted: Collection[str] = ()
 ) -> dict[str, Any] | None:
-    """What the request path puts in the usage buffer: nothing, digests only (`hashed`), or the texts
-    for the flusher to redact or keep. Redaction runs in the flusher, off the request path.
+    """What the request path hands the ledger: nothing, digests only (`hashed`), or the texts to
+    redact or keep. Redaction runs later, in this process's redaction pool (`genai_platform.ledger`).
 
     `redacted` are texts the call's guardrails already masked under rules that cover the redaction
     policy (`redaction_covered`): the answer, and each message of the prompt's `role: text` lines,
@@ -67,7 +67,7 @@ def capture_for_buffer(
 def _parts(text: str, done: set[str]) -> list[list[Any]]:
     """`text` cut into `[piece, already_redacted]` parts. The whole text, or a line's remainder after
     a transcript's `role: ` (from just after ": " to the line's end), that is in `done` is done;
-    everything between is left for the flusher."""
+    everything between is left for the redaction pool."""
     if not text or text in done:
         return [[text, True]] if text else []
     spans: list[tuple[int, int]] = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
 from decimal import Decimal
 
 import factory
@@ -217,3 +219,25 @@ def vector_store(lob: Lob | None = None, *, ingestion_use_case: UseCase | None =
     return vector_store_create(
         lob=lob, actor=None, embedding_alias=alias, ingestion_use_case=ingestion_use_case, **kwargs
     )
+
+
+def usage_event(use_case: UseCase, **fields) -> dict:
+    """A buffered usage event as the inference core hands it to the ledger (`usage_record`)."""
+    return {
+        "request_id": f"req_{uuid.uuid4().hex}",
+        "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+        "lob_id": use_case.lob_id,
+        "lob_slug": use_case.lob.slug,
+        "use_case_id": use_case.pk,
+        "api_key_id": None,
+        "key_prefix": "abc",
+        "endpoint": "chat",
+        "alias": "chat",
+        "deployment": "sandbox-small",
+        "provider": "sandbox",
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost": "0.0001",
+        "status": "success",
+        **fields,
+    }

@@ -113,13 +113,14 @@ class RedisReplyChannel:
         return bool(self._redis.set(f"genai:claim:{invocation_id}", "1", nx=True, ex=REPLY_TTL_SECONDS))
 
     def cancel(self, invocation_id: str) -> None:
-        self._redis.set(_cancel_key(invocation_id), "1", ex=REPLY_TTL_SECONDS)
+        self._redis.set(cancel_key(invocation_id), "1", ex=REPLY_TTL_SECONDS)
 
     def is_cancelled(self, invocation_id: str) -> bool:
         return self._cancellations.is_cancelled(invocation_id)
 
 
-def _cancel_key(invocation_id: str) -> str:
+def cancel_key(invocation_id: str) -> str:
+    """The mark a cancelled invocation leaves (its caller gave up): workers skip or stop it."""
     return f"genai:cancel:{invocation_id}"
 
 
@@ -159,7 +160,7 @@ class CancellationWatch:
         self._ensure_reader()
         if watched:
             return False
-        cancelled = bool(self._redis.exists(_cancel_key(invocation_id)))
+        cancelled = bool(self._redis.exists(cancel_key(invocation_id)))
         if cancelled:
             with self._lock:
                 self._cancelled.add(invocation_id)
@@ -175,7 +176,7 @@ class CancellationWatch:
             watched = [i for i in self._asked if i not in self._cancelled]
         if not watched:
             return
-        flags = self._redis.mget([_cancel_key(i) for i in watched])
+        flags = self._redis.mget([cancel_key(i) for i in watched])
         with self._lock:
             self._cancelled.update(i for i, flag in zip(watched, flags, strict=True) if flag is not None)
 

@@ -47,7 +47,7 @@ from django.conf import settings
 
 from genai_platform.providers.types import ErrorKind, ProviderError
 
-from .channel import ReplyChannel
+from .channel import ReplyChannel, cancel_key
 
 logger = logging.getLogger(__name__)
 
@@ -154,7 +154,7 @@ class RedisLiveness:
     def invocation_started(self, invocation_id: str) -> bool:
         held, alive = self._keys(invocation_id)
         pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(f"genai:cancel:{invocation_id}")  # router/channel.py's cancel mark
+        pipe.exists(cancel_key(invocation_id))
         pipe.set(held, self._token, ex=_HELD_TTL_SECONDS)  # a prefork child takes over from its parent
         pipe.set(alive, "1", px=_lost_after_ms())
         cancelled = pipe.execute()[0]

@@ -4,14 +4,12 @@ redaction pool as an entry of its own. Billing and audit never wait for, or depe
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
 import subprocess
 import sys
 import threading
-import uuid
 from pathlib import Path
 
 import pytest
@@ -26,6 +24,7 @@ from genai_platform.metering.models import DeadLetterUsage, UsageRecord
 from governance import capture
 from governance.capture import REDACTED, capture_finalize, capture_for_buffer, capture_pending
 from governance.models import CapturedExchange
+from tests import factories
 from tests.factories import LobFactory, UseCaseFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,19 +34,7 @@ PROMPT = "user: Email jane.doe@example.com about card 4111 1111 1111 1111"
 
 def usage_event(use_case, *, capture: bool = True) -> dict:
     """A buffered usage event as the inference core hands it over, with a `redacted` capture."""
-    event = {
-        "request_id": f"req_{uuid.uuid4().hex}",
-        "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        "lob_id": use_case.lob_id,
-        "lob_slug": use_case.lob.slug,
-        "use_case_id": use_case.pk,
-        "api_key_id": None,
-        "key_prefix": "abc",
-        "endpoint": "chat",
-        "alias": "chat",
-        "status": "success",
-        "cost": "0.0001",
-    }
+    event = factories.usage_event(use_case)
     if capture:
         event["capture"] = capture_for_buffer(REDACTED, PROMPT, "Done, jane.doe@example.com.")
     return event

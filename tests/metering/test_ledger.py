@@ -4,10 +4,8 @@ and budgets that survive losing Redis (real PostgreSQL and Redis)."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import threading
-import uuid
 from decimal import Decimal
 
 import pytest
@@ -22,31 +20,9 @@ from genai_platform.metering import services
 from genai_platform.metering.ledger import RedisStreamBuffer, shard_of, usage_buffer
 from genai_platform.metering.metrics import DEAD_LETTERS
 from genai_platform.metering.models import DeadLetterUsage, UsageDailyRollup, UsageRecord
-from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, issue_key
+from tests.factories import AliasFactory, DeploymentFactory, LobFactory, UseCaseFactory, issue_key, usage_event
 
 CLIENT = Client()
-
-
-def usage_event(use_case, **fields) -> dict:
-    """A buffered usage event as the gateway writes it."""
-    return {
-        "request_id": f"req_{uuid.uuid4().hex}",
-        "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
-        "lob_id": use_case.lob_id,
-        "lob_slug": use_case.lob.slug,
-        "use_case_id": use_case.pk,
-        "api_key_id": None,
-        "key_prefix": "abc",
-        "endpoint": "chat",
-        "alias": "chat",
-        "deployment": "sandbox-small",
-        "provider": "sandbox",
-        "input_tokens": 10,
-        "output_tokens": 5,
-        "cost": "0.0001",
-        "status": "success",
-        **fields,
-    }
 
 
 def chain_request_ids(chain: str) -> list[str]:
