@@ -84,6 +84,8 @@ class PolicyEnforcer:
         self._enforcer: casbin.Enforcer | None = None
         self._loaded_at = 0.0
         self._listener: threading.Thread | None = None
+        #: Set once the listener's subscription is confirmed (tests wait on it instead of sleeping).
+        self.subscribed = threading.Event()
 
     def enforce(self, subject: str, domain: str, obj: str, act: str) -> bool:
         return self._current().enforce(subject, domain, obj, act)
@@ -118,11 +120,18 @@ class PolicyEnforcer:
         while True:
             try:
                 client = redis.Redis.from_url(settings.REDIS_URL)
-                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub = client.pubsub()
                 pubsub.subscribe(CHANNEL)
-                for _ in pubsub.listen():
+                for message in pubsub.listen():
+                    # Every message marks the policy stale, the subscription's confirmation too: a
+                    # change announced after this process loaded the policy but before it was
+                    # listening (the thread starts after the first load; a reconnect leaves a gap)
+                    # would otherwise wait for the periodic backstop, an hour by default.
                     self._mark_stale()
+                    if message["type"] == "subscribe":
+                        self.subscribed.set()
             except Exception:
+                self.subscribed.clear()
                 logger.warning("access policy listener lost Redis; relying on periodic reload", exc_info=True)
                 time.sleep(1)  # reconnect back-off, not synchronisation
 

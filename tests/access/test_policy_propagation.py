@@ -25,7 +25,7 @@ import psycopg
 import pytest
 import redis
 
-from genai_platform.access.enforcer import CHANNEL
+from genai_platform.access.enforcer import CHANNEL, PolicyEnforcer, lob_domain, user_subject
 from genai_platform.access.models import CENTRAL, CentralRoleAssignment
 from genai_platform.access.selectors import user_can, user_can_in_lob
 from lob_tenants.models import Membership
@@ -203,6 +203,22 @@ def test_a_published_change_makes_this_process_reload(settings):
         return user_can_in_lob(user, lob, "use_case", "read")
 
     seconds_until(announced_and_enforced, since=time.time())
+
+
+@pytest.mark.django_db
+def test_a_change_made_before_the_listener_subscribed_is_seen_once_it_listens(settings):
+    """The listener starts after the first load; what was announced in between must not wait an hour."""
+    assert settings.REDIS_URL, "make test runs against Redis (REDIS_URL)"
+    settings.ACCESS_POLICY_RELOAD_SECONDS = 3600
+    lob, user = LobFactory(), UserFactory()
+    enforcer = PolicyEnforcer()
+    enforcer.reload()  # loaded, not yet listening
+    Membership.objects.create(lob=lob, user=user, role="lob_viewer")  # announced to nobody listening
+
+    enforcer._listen()
+    assert enforcer.subscribed.wait(timeout=10), "the listener never subscribed"
+
+    assert enforcer.enforce(user_subject(user.pk), lob_domain(lob.slug), "use_case", "read")
 
 
 @pytest.mark.django_db
