@@ -11,6 +11,7 @@ provider: a worker only ever needs the credentials of the queue it consumes.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import random
 import time
@@ -38,8 +39,8 @@ from genai_platform.providers.types import (
 )
 from model_catalog.selectors import DeploymentTarget
 
-from .channel import reply_channel
-from .liveness import areceive_alive
+from .channel import RECEIVE_BATCH, reply_channel
+from .liveness import areceive_many_alive
 from .tasks import invoke_provider
 from .waiting import Pause, Receive, Steps, drive
 
@@ -129,12 +130,19 @@ class ChatStream:
     async def events(self) -> AsyncIterator[StreamEvent]:
         channel = reply_channel()
         message: dict[str, Any] | None = self.first
+        waiting: collections.deque[dict[str, Any]] = collections.deque()  # taken, not relayed yet
         finished = False
         try:
             while (event := _relayed(message)) is not None:
                 yield event
-                # A worker lost mid-stream is answered as its error: the stream ends at once.
-                message = await areceive_alive(channel, self.invocation_id, self.deadline - time.time())
+                if not waiting:
+                    # A worker lost mid-stream is answered as its error: the stream ends at once.
+                    waiting.extend(
+                        await areceive_many_alive(
+                            channel, self.invocation_id, self.deadline - time.time(), count=RECEIVE_BATCH
+                        )
+                    )
+                message = waiting.popleft() if waiting else None
             finished = True
         except ProviderError as error:
             finished = message is not None  # a worker's error ends its stream; a stall does not

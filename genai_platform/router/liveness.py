@@ -307,28 +307,50 @@ def receive_alive(channel: ReplyChannel, invocation_id: str, timeout: float) -> 
     if not store.watching:
         return channel.receive(invocation_id, timeout)
     deadline = time.monotonic() + timeout
+    wait = _first_slice()
     while True:
         remaining = deadline - time.monotonic()
-        message = channel.receive(invocation_id, min(remaining, settings.ROUTER_WORKER_BEAT_SECONDS))
-        if message is not None or remaining <= settings.ROUTER_WORKER_BEAT_SECONDS:
+        message = channel.receive(invocation_id, min(remaining, wait))
+        if message is not None or remaining <= wait:
             return message
         if store.is_lost(invocation_id):
             return _given_up(channel, invocation_id, channel.receive(invocation_id, 0.01))
+        wait = settings.ROUTER_WORKER_BEAT_SECONDS
 
 
 async def areceive_alive(channel: ReplyChannel, invocation_id: str, timeout: float) -> dict[str, Any] | None:
     """`channel.areceive`, answered early with `lost_reply()` when the invocation's worker died."""
+    messages = await areceive_many_alive(channel, invocation_id, timeout, count=1)
+    return messages[0] if messages else None
+
+
+async def areceive_many_alive(
+    channel: ReplyChannel, invocation_id: str, timeout: float, *, count: int
+) -> list[dict[str, Any]]:
+    """`channel.areceive_many`, answered early with `[lost_reply()]` when the invocation's worker died."""
     store = liveness()
     if not store.watching:
-        return await channel.areceive(invocation_id, timeout)
+        return await channel.areceive_many(invocation_id, timeout, count)
     deadline = time.monotonic() + timeout
+    wait = _first_slice()
     while True:
         remaining = deadline - time.monotonic()
-        message = await channel.areceive(invocation_id, min(remaining, settings.ROUTER_WORKER_BEAT_SECONDS))
-        if message is not None or remaining <= settings.ROUTER_WORKER_BEAT_SECONDS:
-            return message
+        messages = await channel.areceive_many(invocation_id, min(remaining, wait), count)
+        if messages or remaining <= wait:
+            return messages
         if await store.ais_lost(invocation_id):
-            return _given_up(channel, invocation_id, await channel.areceive(invocation_id, 0.01))
+            return [_given_up(channel, invocation_id, await channel.areceive(invocation_id, 0.01))]
+        wait = settings.ROUTER_WORKER_BEAT_SECONDS
+
+
+def _first_slice() -> float:
+    """How long a wait runs before its first look at the worker's liveness.
+
+    A worker's alive key lasts `ROUTER_WORKER_LOST_AFTER_SECONDS` from its last beat, so no loss can
+    show before about that long minus one beat; looking earlier costs a round trip (and a wake-up)
+    for nothing, and at a one-second upstream that was one extra MGET and BLPOP per call."""
+    beat = settings.ROUTER_WORKER_BEAT_SECONDS
+    return max(beat, settings.ROUTER_WORKER_LOST_AFTER_SECONDS - beat)
 
 
 def _given_up(channel: ReplyChannel, invocation_id: str, last_look: dict[str, Any] | None) -> dict[str, Any]:

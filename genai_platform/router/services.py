@@ -114,6 +114,7 @@ def invocation_execute(
     if time.time() >= invocation["deadline"]:
         # The gateway has already answered 504; calling the provider now would only cost money.
         logger.info("invocation %s skipped: its deadline passed while queued", invocation_id)
+        liveness.invocation_released(invocation_id)  # held since its receipt: stop beating for it
         return
     if not liveness.invocation_started(invocation_id):
         # Its caller gave it up (a copy redelivered after its worker was lost, while the call was
@@ -188,13 +189,14 @@ def _relay_stream(adapter: Any, invocation: dict[str, Any], channel: ReplyChanne
     events = adapter.chat_stream(chat_request_from_dict(invocation["request"]))
     next_check = time.monotonic() + CANCEL_CHECK_SECONDS
     try:
-        for event in events:
-            channel.publish(invocation_id, {"type": "event", "event": stream_event_to_dict(event)})
-            if time.monotonic() >= next_check:
-                if channel.is_cancelled(invocation_id):
-                    logger.info("invocation %s cancelled by its client", invocation_id)
-                    return {"type": "cancelled"}
-                next_check = time.monotonic() + CANCEL_CHECK_SECONDS
+        with channel.stream_publisher(invocation_id) as publish:
+            for event in events:
+                publish({"type": "event", "event": stream_event_to_dict(event)})
+                if time.monotonic() >= next_check:
+                    if channel.is_cancelled(invocation_id):
+                        logger.info("invocation %s cancelled by its client", invocation_id)
+                        return {"type": "cancelled"}
+                    next_check = time.monotonic() + CANCEL_CHECK_SECONDS
     finally:
         close = getattr(events, "close", None)
         if close is not None:

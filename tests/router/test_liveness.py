@@ -282,6 +282,17 @@ def test_the_worker_holds_an_invocation_from_its_receipt_and_lets_go_if_celery_r
     assert store.holding() == frozenset()
 
 
+@pytest.mark.django_db
+def test_a_worker_lets_go_of_a_call_whose_deadline_passed_while_it_waited(store, channel):
+    late = an_invocation(deadline_in=-1)
+    store.invocation_received(late["id"])
+
+    invocation_execute(late, channel=channel, adapters=AdapterPool(), health=_NoHealth(), liveness=store)
+
+    assert store.holding() == frozenset()  # no beat keeps a call nobody waits for alive
+    assert channel.receive(late["id"], 0.2) is None  # and the provider was not called
+
+
 def test_another_tasks_messages_are_not_held(store):
     _on_task_received(request=SimpleNamespace(name="metering.flush_usage", id=invocation_id(), args=[]))
 
@@ -311,3 +322,23 @@ class _NoHealth:
 
     def record_failure(self, deployment: str) -> None:
         raise AssertionError("a skipped invocation has no outcome to record")
+
+
+def test_a_wait_first_looks_at_liveness_only_once_a_loss_could_show(store, channel, settings, monkeypatch):
+    # A worker's alive key outlives its last beat by the lost-after time: a reply arriving before
+    # that is waited for without a liveness read (at a 1 s upstream that was a round trip per call).
+    settings.ROUTER_WORKER_BEAT_SECONDS = 0.1
+    settings.ROUTER_WORKER_LOST_AFTER_SECONDS = 30.0
+    looks: list[str] = []
+    monkeypatch.setattr(store, "is_lost", lambda invocation: looks.append(invocation) or False)
+    invocation = invocation_id()
+    assert store.invocation_started(invocation)
+    answer = {"type": "result", "response": {"content": "after a few beats"}}
+    worker = threading.Timer(0.5, channel.publish, args=(invocation, answer))  # five beats
+    worker.start()
+    try:
+        assert receive_alive(channel, invocation, WAIT_TIMEOUT_SECONDS) == answer
+    finally:
+        worker.join()
+        store.invocation_finished(invocation)
+    assert looks == []
