@@ -14,8 +14,9 @@ deadline for a reply that never comes. Instead:
   writes its own token, and the parent, which received it, lets go at its next beat: a child killed
   mid-call is then noticed even though its parent lives on. A forked child starts with no holds of
   its own (`os.register_at_fork`), so it never keeps its parent's calls alive after the parent died;
-- the gateway waits for a reply in slices of `ROUTER_WORKER_BEAT_SECONDS`; after a slice with no
-  message it reads the invocation's two keys (one MGET). Held but not alive for
+- the gateway waits for a reply in slices of `ROUTER_WORKER_BEAT_SECONDS` (the first one longer:
+  `ROUTER_WORKER_LOST_AFTER_SECONDS` minus a beat, before which no loss can show); after a slice with
+  no message it reads the invocation's two keys (one MGET). Held but not alive for
   `ROUTER_WORKER_LOST_AFTER_SECONDS` means the worker is gone: the wait is answered with a
   retryable `unavailable` error, as if the worker had sent it. Before the first byte the router
   then dispatches the call again (router/dispatch.py: another attempt, same request id, so the
