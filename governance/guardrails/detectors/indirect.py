@@ -524,25 +524,27 @@ _NEEDLES: dict[str, tuple[str, ...]] = {
     "exfiltrate.image": ("![",),
     "steer.tell_user": ("user",),
     "steer.do_not_reveal": ("user",),
-    "steer.new_task": ("you",),
-    "addressed.vocative": (
-        "ai",
-        "a.i.",
-        "assistant",
-        "bot",
-        "llm",
-        "model",
-        "copilot",
-        "gpt",
-        "claude",
-        "gemini",
-        "agent",
-    ),
+    "steer.new_task": ("new", "now"),
+    "addressed.vocative": ("",),
     "role.system_notice": ("system", "admin", "developer"),
     "steer.ignore_user": ("ignore", "disregard"),
     "exfiltrate.reveal": ("reveal", "print", "output", "dump", "leak", "disclose", "reply", "respond"),
-    "steer.new_role": ("you", "pretend", "unrestricted", "unfiltered", "uncensored"),
+    "steer.new_role": (
+        "role",
+        "persona",
+        "purpose",
+        "now",
+        "longer",
+        "pretend",
+        "unrestricted",
+        "unfiltered",
+        "uncensored",
+    ),
 }
+#: Patterns that name the model (`_MODEL` after a word boundary): they run only on a text where
+#: `_MODEL_WORD` finds one, a single scan shared by all of them.
+_NEEDS_MODEL = frozenset({"addressed.note", "addressed.if_you_are", "addressed.dear", "addressed.vocative"})
+_MODEL_WORD = re.compile(rf"\b{_MODEL}")
 assert set(_NEEDLES) == {name for name, _, _ in _PATTERNS}
 
 
@@ -564,8 +566,9 @@ class IndirectInjectionDetector:
         # A JSON string keeps its line breaks as `\n`; read them as breaks (same length, same offsets).
         lines = text.replace("\\n", "\n ") if "\\n" in text else text
         low = lines.lower()
+        model_named = _MODEL_WORD.search(low) is not None
         for name, weight, pattern in _PATTERNS:
-            if not any(needle in low for needle in _NEEDLES[name]):
+            if not any(needle in low for needle in _NEEDLES[name]) or (name in _NEEDS_MODEL and not model_named):
                 continue
             match = pattern.search(text)
             if match is not None:
