@@ -210,7 +210,8 @@ _VERBS = (
     r"rank|score|grade|recommend|praise|describe|treat|assume|act|pretend|respond|reply|auto-reply|answer|say|state|"
     r"tell|claim|report|write|translate|summari[sz]e|omit|hide|stop|quote|list|give|collect|transfer|wire|pay|buy|"
     r"grant|trust|obey|follow|comply|switch|enable|disable|set|change|replace|multiply|push|merge|retry|use|proceed|"
-    r"headline|label|refund|mention|keep|make|do\s+not|don'?t|never|always|only|please|kindly"
+    r"headline|label|refund|mention|keep|make|leave|show|ensure|emphasi[sz]e|highlight|avoid|refuse|promote|sort|"
+    r"move|rewrite|do\s+not|don'?t|never|always|only|please|kindly"
 )
 _DIRECTIVE_START = re.compile(
     rf"(?:(?:please|kindly|now|also|just|first|then|simply|immediately)\s+)*"
@@ -281,7 +282,7 @@ def _vocative(text: str, low: str) -> tuple[int, int] | None:
 #: user, a password or key, a link). Stems, not phrases: the addressee's inflection varies.
 _FOREIGN_HEAD = re.compile(
     r"assist|asist|assziszt|avustaja|tekoäly|yapay\s+zeka|trợ\s+lý|βοηθ|μοντέλ|सहायक|एआई|модел|ассистент|"
-    r"助手|模型|\bai\b|\bki\b|\bia\b|\bmi\b|modell?\w*|model\b|sprogmodel|språkmodell"
+    r"助手|模型|アシスタント|asystent|\bai\b|\bki\b|\bia\b|\bmi\b|modell?\w*|model\b|sprogmodel|språkmodell"
 )
 _FOREIGN_START = re.compile(r"[\n.!?;\"'\[\]{}]")
 _FOREIGN_SEPARATOR = re.compile(r"[^\n.!?;:,]{0,40}?[:,]\s")
@@ -290,7 +291,10 @@ _FOREIGN_CUE = re.compile(
     r"tidigare|tidligere|önceki|sebelumnya|předchozí|trước\s+đó|korábbi|anterioare|पिछले|προηγούμεν|aiemm|"
     r"kullan\u0131c\u0131|uživatel|người\s+dùng|felhasználó|käyttäjä|χρήστη|उपयोगकर्ता|pengguna|användar|bruger|"
     r"utilizator|şifre|parol|mật\s+khẩu|heslo|jelszó|salasana|κωδικ|पासवर्ड|kunci\s+api|api[-\s]?key|"
-    r"rendszerprompt|lời\s+nhắc\s+hệ\s+thống|systemprompt|https?://|[\w.-]+@[\w-]+\.\w"
+    r"rendszerprompt|lời\s+nhắc\s+hệ\s+thống|systemprompt|https?://|[\w.-]+@[\w-]+\.\w|"
+    r"anweisung|benutzer|passwort|bisherig|usuario|contraseña|anterior|précédent|utilisateur|mot\s+de\s+passe|"
+    r"istruzion|utente|usuário|senha|polece|użytkownik|hasło|instructie|gebruiker|wachtwoord|инструкц|"
+    r"пользовател|пароль|指示|指令|用户|密码|ユーザー|パスワード"
 )
 
 
@@ -344,6 +348,35 @@ _FOREIGN_CUE_NEEDLES = (
     "systemprompt",
     "http",
     "@",
+    "anweisung",
+    "benutzer",
+    "passwort",
+    "bisherig",
+    "usuario",
+    "contraseña",
+    "anterior",
+    "précédent",
+    "utilisateur",
+    "mot de passe",
+    "istruzion",
+    "utente",
+    "usuário",
+    "senha",
+    "polece",
+    "użytkownik",
+    "hasło",
+    "instructie",
+    "gebruiker",
+    "wachtwoord",
+    "инструкц",
+    "пользовател",
+    "пароль",
+    "指示",
+    "指令",
+    "用户",
+    "密码",
+    "ユーザー",
+    "パスワード",
 )
 
 
