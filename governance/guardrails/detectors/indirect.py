@@ -590,6 +590,18 @@ class IndirectInjectionDetector:
     def detect(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> Detection:
         if not text.strip():
             return Detection((), self.name, 0.0)
+        findings, score = self._score(text, rule, context=context, digest=digest)
+        threshold = rule.effective_threshold or 0.0
+        if score >= threshold and (unquoted := _without_quoted_examples(text)) is not None:
+            # Security training that quotes an attack to warn about it: what fired was the quotation.
+            _, unquoted_score = self._score(unquoted, rule, context=context, digest=digest)
+            if unquoted_score < threshold:
+                return Detection((), self.name, unquoted_score)
+        if score < threshold:
+            return Detection((), self.name, score)
+        return Detection(tuple(sorted(findings, key=lambda f: f.start)), self.name, score)
+
+    def _score(self, text: str, rule: CheckRule, *, context: str | None, digest: Digest) -> tuple[list[Finding], float]:
         direct = self._direct.detect(text, rule, context=context, digest=digest)
         findings = [
             Finding(Check.INDIRECT_INJECTION, f.entity_type, f.start, f.end, f.score, detail=f.detail)
@@ -615,8 +627,32 @@ class IndirectInjectionDetector:
             if span is not None:
                 findings.append(Finding(Check.INDIRECT_INJECTION, name, span[0], span[1], weight))
                 miss *= 1.0 - weight
-        score = 1.0 - miss
-        threshold = rule.effective_threshold or 0.0
-        if score < threshold:
-            return Detection((), self.name, score)
-        return Detection(tuple(sorted(findings, key=lambda f: f.start)), self.name, score)
+        return findings, 1.0 - miss
+
+
+#: A quotation introduced as an example ("such as '...'", "a message saying '...'", "Example of a
+#: malicious prompt: '...'"), and words that say the text warns about attacks rather than makes one.
+_EXAMPLE_QUOTE = re.compile(
+    r"(?:such\s+as|saying|says|e\.g\.|for\s+example|for\s+instance|example(?:\s+of\s+[\w\s]{1,30}?)?)\s*:?\s*"
+    r"(?:\\?['\"\u2018\u201c])(.{4,300}?)(?:\\?['\"\u2019\u201d])",
+    re.IGNORECASE | re.DOTALL,
+)
+_WARNING = re.compile(
+    r"\b(?:phishing|attack(?:s|ers?)?|malicious|injection|suspicious|scam|never|report|do\s+not\s+follow|beware)\b",
+    re.IGNORECASE,
+)
+
+
+def _without_quoted_examples(text: str) -> str | None:
+    """`text` with its quoted examples blanked (same length), when it quotes an example and warns
+    about it outside the quotation; None otherwise (the common case: one scan for a warning word)."""
+    if _WARNING.search(text) is None:
+        return None
+    quotes = [match.span(1) for match in _EXAMPLE_QUOTE.finditer(text)]
+    if not quotes:
+        return None
+    chars = list(text)
+    for start, end in quotes:
+        chars[start:end] = " " * (end - start)
+    unquoted = "".join(chars)
+    return unquoted if _WARNING.search(unquoted) else None
