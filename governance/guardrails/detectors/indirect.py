@@ -10,7 +10,15 @@ Two signals, combined with a noisy-OR:
   "assistant: ..." turns and fake system headers, hidden HTML comments with instructions,
   requests to send, forward or embed data in a link or an image, and instructions to tell the
   user something or visit a URL. Ordinary imperative prose ("submit the form by Friday",
-  "ignore the first row of the table") matches neither.
+  "ignore the first row of the table") matches neither;
+* structural rules (`_STRUCTURE`) that describe the shape of such an instruction rather than its
+  words: an address to the reading model followed by a directive (in English or, by stems, about
+  twenty other languages), data that pretends to be a system turn or a chat delimiter, concealment
+  from the user, conversation data sent to a destination, tool calls by function name.
+
+Every pattern runs only when the lower-cased text holds one of its literals, so ordinary text costs
+a few substring tests per pattern. Text that quotes an attack as an example and warns about it is
+scored again without the quotation.
 """
 
 from __future__ import annotations
