@@ -154,7 +154,7 @@ _PATTERNS: tuple[tuple[str, float, re.Pattern[str]], ...] = tuple(
 #: may come before; an agentive noun ("AI analyst", "language-model-powered aggregator") after.
 _HEAD = re.compile(
     r"\b(?:ai|a\.i\.|llms?|gpt|chatgpt|claude|gemini|copilot|chat ?bots?|bots?|assistants?|agents?|models?|"
-    r"summari[sz](?:er|ers|ation)|crawlers?|language[\s-]models?|"
+    r"summari[sz](?:er|ers|ation)|crawlers?|language[\s-]models?|agentic|"
     r"(?:automated|machine)\s+(?:readers?|clients?|agents?|systems?|tools?|processors?|crawlers?|responders?))\b"
 )
 #: Where a vocative can start: the start of a line (also an escaped `\n` inside JSON), after a
@@ -196,7 +196,7 @@ _LEAD_WORDS = frozenset(
     }
 )
 _AGENTIVE = re.compile(
-    r"(?:[\s-]+(?:analysts?|programmers?|pair\s+programmers?|reviewers?|readers?|clients?|tools?|agents?|crawlers?|"
+    r"(?:(?:[\s-]+[a-z]+)?[\s-]+(?:analysts?|programmers?|pair\s+programmers?|reviewers?|readers?|clients?|tools?|agents?|crawlers?|"
     r"aggregators?|responders?|engines?|systems?|summari[sz]ers?|screeners?|assistants?|helpers?|schedulers?|"
     r"processors?|powered\s+\w+))?",
     re.IGNORECASE,
@@ -204,7 +204,8 @@ _AGENTIVE = re.compile(
 _RELATIVE = re.compile(
     r"(?:\s*,?\s*(?:that|which|who)?\s*(?:is\s+|are\s+)?"
     r"(?:reading|reads?|processing|process(?:es)?|parsing|summari[sz]ing|handling|browsing|indexing|acting|"
-    r"listening|seeing|reviewing|condensing|working|using|of\s+this|of\s+these|in\s+this)\b[^:,\n.!?\u2014]{0,50})?"
+    r"listening|seeing|reviewing|condensing|working|using|of\s+this|of\s+these|in\s+this|"
+    r"(?:\w+\s+){0,3}?\w+ing\s+(?:this|these|it|here)\b)[^:,\n.!?\u2014]{0,50})?"
     r"(?:\s*,\s*(?:whoever|whatever)\s+you\s+are|\s*(?:,|\bor\b|\band\b)\s*(?:any\s+other\s+)?"
     r"(?:ai|llm|gpt|chatgpt|claude|gemini|copilot|siri|alexa|assistants?|models?|bots?|agents?)"
     r"(?:\s+(?:listening|reading))?)*",
@@ -282,7 +283,142 @@ def _vocative(text: str, low: str) -> tuple[int, int] | None:
         clause = rest[: end.start()] if end else rest
         if _DIRECTIVE_START.match(clause) or _DIRECTIVE_LATER.search(clause):
             return head.start(), separator.end()
+        # Verbs are an open class, function words a closed one: after a vocative separator (not a
+        # field's colon, unless the address was led in or qualified), a lower-case word that is no
+        # function word and starts no list ("Bots, crawlers and scrapers") is read as an imperative.
+        # A comma with no space after it separates cells ("id,agent,status"), not a vocative.
+        field = (separator.group().strip() in (":", "=") and not led and relative.end() == relative.start()) or (
+            not separator.group()[-1:].isspace()
+        )
+        first = None if field else _OPEN_WORD.match(clause)
+        if first is not None and first.group(1) not in _FUNCTION_WORDS and not _starts_list(clause, first.end()):
+            return head.start(), separator.end()
     return None
+
+
+_OPEN_WORD = re.compile(r"([a-z]+)\b(?![-'\d])")
+_LIST_AHEAD = re.compile(r"(?:\s+(\w+))?\s*(?:,|&|\band\b|\bor\b)")
+
+
+def _starts_list(clause: str, after_first: int) -> bool:
+    """Whether the first word begins a list ("crawlers and scrapers", "machine learning and
+    robotics"), not a verb with its object ("reschedule it and ...")."""
+    match = _LIST_AHEAD.match(clause, after_first)
+    return match is not None and (match.group(1) is None or match.group(1) not in _FUNCTION_WORDS)
+
+
+_FUNCTION_WORDS = frozenset(
+    {
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "our",
+        "their",
+        "his",
+        "her",
+        "my",
+        "we",
+        "they",
+        "he",
+        "she",
+        "i",
+        "in",
+        "on",
+        "at",
+        "of",
+        "for",
+        "with",
+        "to",
+        "from",
+        "by",
+        "as",
+        "and",
+        "or",
+        "but",
+        "nor",
+        "so",
+        "if",
+        "when",
+        "while",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "has",
+        "have",
+        "had",
+        "can",
+        "could",
+        "may",
+        "might",
+        "will",
+        "would",
+        "shall",
+        "should",
+        "must",
+        "do",
+        "does",
+        "did",
+        "not",
+        "no",
+        "yes",
+        "all",
+        "any",
+        "some",
+        "each",
+        "every",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "version",
+        "here",
+        "there",
+        "today",
+        "currently",
+        "since",
+        "because",
+        "which",
+        "who",
+        "what",
+        "how",
+        "why",
+        "where",
+        "thanks",
+        "thank",
+        "welcome",
+        "hello",
+        "hi",
+        "ok",
+        "okay",
+        "also",
+        "just",
+        "now",
+        "then",
+        "more",
+        "most",
+        "less",
+        "very",
+        "them",
+        "me",
+        "us",
+        "him",
+    }
+)
 
 
 #: The same address in other languages: a short clause naming an assistant or a model, then `:` or
