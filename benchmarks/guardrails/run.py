@@ -10,7 +10,8 @@ over the benign prompts of the set.
 
 Latency is wall-clock time of `GuardrailEngine.evaluate` with every input rule of the bench policy
 (size, secrets, personal data, denied words, injection, denied topics) on a 2,000-character prompt,
-after warm-up. Exit status 1 when an accuracy target is missed.
+after warm-up, and the CPU time of each input check alone on distinct business prompts. Exit status 1
+when an accuracy target is missed.
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ HOLDOUT_SET = Path(__file__).with_name("holdout_set.jsonl")
 HOLDOUT_SET_2 = Path(__file__).with_name("holdout_set_2.jsonl")
 #: Written after the third pass's rules, whose author had written holdout_set_2 (make_holdout_set_3.py).
 HOLDOUT_SET_3 = Path(__file__).with_name("holdout_set_3.jsonl")
+#: Instructions in documents and tool outputs only, committed before its first run (make_holdout_set_4.py);
+#: the structural rules of indirect.py were then written against it, so its "after" numbers are tuning numbers.
+HOLDOUT_SET_4 = Path(__file__).with_name("holdout_set_4.jsonl")
 #: Per category of the personal/context set: the finding types that count (a negative case is a
 #: false positive when any of them is found; None means any finding of the check).
 CATEGORY_TYPES: dict[str, tuple[str, ...] | None] = {
@@ -341,6 +345,22 @@ def measure_latency(engine: GuardrailEngine, policy: GuardrailPolicy, prompts: l
     }
 
 
+def measure_checks(engine: GuardrailEngine, policy: GuardrailPolicy, prompts: list[str]) -> dict[str, float]:
+    """CPU time (`time.process_time`) p50 of each input rule's detection alone over `prompts`, in ms:
+    where the full check's time goes. Use an engine without the detection cache."""
+    rules = policy.rules_for(Direction.INPUT)
+    for rule in rules:
+        for warm in range(5):
+            engine.detect(LATENCY_PROMPT[warm : warm + 2000], rule)
+    cpu: dict[str, list[float]] = {rule.check.value: [] for rule in rules}
+    for prompt in prompts:
+        for rule in rules:
+            started = time.process_time()
+            engine.detect(prompt, rule)
+            cpu[rule.check.value].append((time.process_time() - started) * 1000)
+    return {check: statistics.median(samples) for check, samples in cpu.items()}
+
+
 def latency_line(label: str, latency: dict[str, float]) -> str:
     return (
         f"{label}: {latency['runs']} runs ({latency['distinct']} distinct texts of {latency['chars']} characters): "
@@ -391,6 +411,12 @@ def main() -> int:
     )
     counts.update(holdout_3_counts)
     errors += holdout_3_errors
+    holdout_4_cases = load_cases(HOLDOUT_SET_4)
+    holdout_4_counts, holdout_4_errors = evaluate_personal_context(
+        engine, strict, holdout_4_cases, prefix="holdout set 4 "
+    )
+    counts.update(holdout_4_counts)
+    errors += holdout_4_errors
     fixed = [LATENCY_PROMPT[:2000]] * args.runs
     # The detection cache would answer a repeated prompt from memory: the fixed prompt is timed on an
     # engine without it, and then with it (a conversation resent turn after turn).
@@ -400,6 +426,7 @@ def main() -> int:
     latency_resent = measure_latency(engine, strict, fixed)
     latency_business = measure_latency(engine, strict, business_prompts(args.runs))
     latency_names = measure_latency(engine, strict, distinct_prompts(uncached, strict, args.runs))
+    per_check = measure_checks(uncached, strict, business_prompts(args.runs))
 
     order = [
         "structured identifiers",
@@ -420,6 +447,7 @@ def main() -> int:
         *(f"holdout {category}" for category in CATEGORY_TYPES),
         *(f"holdout set 2 {category}" for category in CATEGORY_TYPES),
         *(f"holdout set 3 {category}" for category in CATEGORY_TYPES),
+        *(f"holdout set 4 {category}" for category in CATEGORY_TYPES),
     ]
     rows = []
     print(
@@ -449,6 +477,10 @@ def main() -> int:
     print(latency_line("the same, distinct prompts dense in personal data (labelled sentences)", latency_names))
     ok = latency_business["p50_ms"] <= LATENCY_BUDGET_MS
     print(f"budget p50 <= {LATENCY_BUDGET_MS} ms on distinct business prompts with names: {'ok' if ok else 'MISSED'}")
+    print(
+        "CPU time p50 per input check alone, distinct business prompts: "
+        + ", ".join(f"{check} {ms:.2f} ms" for check, ms in per_check.items())
+    )
 
     missed = []
     by_key = {row["check"]: row for row in rows}
@@ -473,6 +505,7 @@ def main() -> int:
             "latency_with_names_resent": latency_resent,
             "latency_with_names_business": latency_business,
             "latency_with_names_dense": latency_names,
+            "cpu_p50_ms_per_check": per_check,
             "missed": missed,
         }
         args.json.write_text(json.dumps(document, indent=2))

@@ -39,6 +39,7 @@ MAX_PAYLOADS = 16
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{16,}={0,2}(?![A-Za-z0-9+/=_-])")
 _HEX_RUN = re.compile(r"(?i)(?<![\w\\])(?:(?:\\x|0x)?[0-9a-f]{2}[\s:,]?){12,}(?![0-9a-f])")
 _NON_LETTERS = re.compile(r"[^a-z]+")
+_ASCII_NON_LETTERS = bytes(code for code in range(128) if not ord("a") <= code <= ord("z"))
 _INVISIBLE = re.compile("[\u200b-\u200f\u2060-\u2064\ufeff\u00ad\u180e]")
 _WORD = re.compile(r"\w+")
 _TOKEN = re.compile(r"[a-z0-9]+")
@@ -140,11 +141,11 @@ class InjectionDetector:
         return hits
 
     def _match_compact(self, text: str, folded: View) -> list[_Hit]:
-        letters = _NON_LETTERS.sub("", folded.text)
+        letters = _letters(folded.text)
         if len(letters) < 10:
             return []
         # ROT13 is read from the plain lower-case letters: folding (l -> i) must come after rotating.
-        plain = _NON_LETTERS.sub("", text.lower()) if text.isascii() else ""
+        plain = _letters(text.lower()) if text.isascii() else ""
         readings = [(letters, ""), (letters[::-1], "reversed")]
         if plain:
             readings.append((codecs.encode(plain, "rot13").replace("l", "i"), "rot13"))
@@ -162,6 +163,13 @@ class InjectionDetector:
             for hit in self._scan(decoded, depth + 1):
                 hits.append(_Hit(hit.pattern_id, hit.weight, match.start(), match.end(), f"encoded:{kind}"))
         return hits
+
+
+def _letters(text: str) -> str:
+    """`text` without anything but `a`-`z`; ASCII text through `bytes.translate` (~10x faster)."""
+    if text.isascii():
+        return text.encode("ascii").translate(None, _ASCII_NON_LETTERS).decode("ascii")
+    return _NON_LETTERS.sub("", text)
 
 
 def _folded_source(regex: str) -> str:
