@@ -174,10 +174,13 @@ class _StreamPublisher:
 
     def publish(self, message: dict[str, Any]) -> None:
         connection = self._connection
+        # No health check here: its PING would read the replies still owed on this connection as
+        # its PONG. A dead connection shows when those replies are read.
         connection.send_packed_command(
             connection.pack_commands(
                 [("RPUSH", self._key, json.dumps(message)), ("EXPIRE", self._key, REPLY_TTL_SECONDS)]
-            )
+            ),
+            check_health=False,
         )
         self._unread += 2
         if self._unread >= 2 * self._ack_every:

@@ -121,6 +121,19 @@ def test_a_redis_error_reaches_the_publisher_within_one_batch_and_its_connection
     assert client.ping()  # the pool hands out a clean connection afterwards
 
 
+def test_a_slow_stream_outlasting_the_connection_health_check_interval_is_published_whole(settings):
+    # A chunk a second for longer than `health_check_interval` (30 s in the channel): the check's
+    # PING must not be sent while acknowledgements are still owed, or it would read one as its PONG.
+    client = redis.Redis.from_url(settings.REDIS_URL, health_check_interval=1e-9)  # due before every send
+    invocation = new_id()
+    publisher = _StreamPublisher(client.connection_pool, f"genai:reply:{invocation}", ack_every=32)
+    for n in range(5):
+        publisher.publish(chunk(n))
+    publisher.close()
+
+    assert client.llen(f"genai:reply:{invocation}") == 5
+
+
 def test_the_context_raises_a_redis_error_left_unread_when_the_stream_ends(redis_channel, settings):
     invocation = new_id()
     redis.Redis.from_url(settings.REDIS_URL).set(f"genai:reply:{invocation}", "not a list")
