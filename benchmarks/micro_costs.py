@@ -8,7 +8,9 @@ where; this script puts a number on the suspects, each against its cheaper alter
 - enqueueing `router.invoke_provider` with Celery's `apply_async` (also with `argsrepr`/`kwargsrepr`
   given, which skips Celery's `saferepr` of the arguments) vs one raw LPUSH of a message;
 - one chat call through the `openai` SDK adapter vs a plain keep-alive `http.client` POST;
-- validating a chat request body with the gateway's pydantic schema.
+- validating a chat request body with the gateway's pydantic schema;
+- the gateway's Redis steps of a call: reading deployment health (from Redis, or from the process's
+  copy), and settling the reservation and buffering the usage record (apart, or in one pipeline).
 
 It starts its own mock upstream, uses Redis DBs 10 and 11 (flushed before and after, as the load
 benchmark does) and no database. CPU time is `time.process_time()` per operation, in microseconds.
@@ -79,6 +81,62 @@ def mock_upstream() -> object:
     finally:
         process.terminate()
         process.wait(10)
+
+
+def gateway_redis_steps(url: str, n: int) -> dict[str, float]:
+    """The gateway's Redis steps around a call: reading deployment health, and after the reply
+    settling the reservation and buffering the usage record (issue 13's third pass)."""
+    import datetime as dt
+
+    from genai_platform.metering.ledger import RedisStreamBuffer
+    from genai_platform.metering.limits import Admission, BudgetScope, LimitPolicy, RedisLimitStore, current_month
+    from genai_platform.router.health import RedisHealthStore
+
+    results: dict[str, float] = {}
+    print("reading deployment health (plan_attempts, every call)")
+    deployments = ["micro-a", "micro-b"]
+    every_call = RedisHealthStore(url, freshness_seconds=0)
+    kept = RedisHealthStore(url, freshness_seconds=3600)
+    results["health_snapshot_read"] = cost(
+        "HGETALL + MGET pipeline (read on every call)", lambda: every_call.snapshot(deployments), n
+    )
+    results["health_snapshot_kept"] = cost(
+        "the process's copy (within ROUTER_HEALTH_FRESHNESS_SECONDS)", lambda: kept.snapshot(deployments), n
+    )
+
+    print("after the reply: settle the reservation, buffer the usage record")
+    store, buffer = RedisLimitStore(url), RedisStreamBuffer(url)
+    budget = BudgetScope(budget_id=1, name="use_case", id=1, limit_nanos=10**12, hard=True, thresholds=(50, 80, 100))
+    policy, month = LimitPolicy(budgets=(budget,)), current_month()
+    store.admit(policy, tokens=0, reserve_nanos=0, rebuild=lambda *_: 0)  # the budget counter exists
+    event = {
+        "request_id": "req_" + "0" * 32,
+        "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+        "lob_id": 1,
+        "use_case_id": 1,
+        "lob_slug": "micro",
+        "endpoint": "chat",
+        "input_tokens": 12,
+        "output_tokens": 6,
+        "cost": "0.000024",
+        "status": "success",
+    }
+
+    def admission() -> Admission:
+        return Admission(month=month, window=int(time.time()), reserved_nanos=1_000, counted_tokens=0)
+
+    def apart() -> None:
+        store.settle(policy, admission(), actual_tokens=18, actual_nanos=24)
+        buffer.append(event)
+
+    def together() -> None:
+        call = store.settle_call(policy, admission(), actual_tokens=18, actual_nanos=24)
+        assert call is not None
+        call.result(buffer.append(event, along=call))
+
+    results["settle_then_xadd"] = cost("settlement EVALSHA, then XADD + GET epoch/watermark (2 round trips)", apart, n)
+    results["settle_with_xadd"] = cost("the same in one pipeline (1 round trip)", together, n)
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,9 +219,18 @@ def main(argv: list[str] | None = None) -> int:
             ),
             n,
         )
+        results["celery_apply_async_no_declare"] = cost(
+            "the same with declare=[] (what router/dispatch.py sends on Redis)",
+            lambda: invoke_provider.apply_async(
+                args=[invocation], queue="micro.costs", expires=60, argsrepr="[invocation]", kwargsrepr="{}", declare=[]
+            ),
+            n,
+        )
         body = json.dumps(invocation)
         results["raw_lpush"] = cost("redis-py LPUSH of the JSON invocation", lambda: broker.lpush("micro.raw", body), n)
         broker.delete("micro.costs", "micro.raw")
+
+        results.update(gateway_redis_steps(f"{REDIS_BASE}/{CACHE_DB}", n))
 
         print("validating the request body")
         request_body = json.dumps(

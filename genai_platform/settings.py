@@ -292,6 +292,9 @@ ROUTER_MAX_RETRY_WAIT_SECONDS = env.float("ROUTER_MAX_RETRY_WAIT_SECONDS", defau
 ROUTER_BREAKER_FAILURES = env.int("ROUTER_BREAKER_FAILURES", default=5)
 ROUTER_BREAKER_COOLDOWN_SECONDS = env.float("ROUTER_BREAKER_COOLDOWN_SECONDS", default=30.0)
 ROUTER_LATENCY_EWMA_ALPHA = env.float("ROUTER_LATENCY_EWMA_ALPHA", default=0.2)
+#: How long a gateway process reuses what it read of deployments' health (breakers, latency) before
+#: reading it again: a breaker other processes opened is skipped here up to this much later (0: read every call).
+ROUTER_HEALTH_FRESHNESS_SECONDS = env.float("ROUTER_HEALTH_FRESHNESS_SECONDS", default=1.0)
 #: How often a worker refreshes the alive key of each invocation it holds (received or running), and
 #: how often a waiting gateway looks at it; an invocation held but not kept alive for
 #: ROUTER_WORKER_LOST_AFTER_SECONDS lost its worker, and is dispatched again (router/liveness.py).

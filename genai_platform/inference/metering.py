@@ -25,7 +25,7 @@ from genai_platform.metering.limits import Admission, LimitExceeded, LimitPolicy
 from genai_platform.metering.metrics import observe_call
 from genai_platform.metering.models import UsageRecord
 from genai_platform.metering.selectors import limit_policy
-from genai_platform.metering.services import limits_admit, limits_settle, usage_cost
+from genai_platform.metering.services import PendingSettlement, limits_admit, usage_cost
 from genai_platform.providers.types import Usage
 from genai_platform.router.dispatch import Served
 from governance.capture import capture_for_buffer
@@ -164,8 +164,11 @@ class CallMeter:
             if target is not None
             else Decimal("0")
         )
-        if self.policy is not None and self.admission is not None:
-            limits_settle(self.policy, self.admission, actual_tokens=usage.total_tokens, actual_cost=cost)
+        settlement = (
+            PendingSettlement(self.policy, self.admission, actual_tokens=usage.total_tokens, actual_cost=cost)
+            if self.policy is not None and self.admission is not None
+            else None
+        )
         latency = time.monotonic() - self.started
         observe_call(
             endpoint=self.endpoint,
@@ -207,7 +210,9 @@ class CallMeter:
                     self.principal.prompt_capture, self.prompt, self.output, redacted=self.redacted_texts
                 ),
                 "guardrails": self.guardrails,
-            }
+            },
+            # Settled in the round trip that buffers the record (after it: billing first).
+            settlement=settlement,
         )
         return cost
 

@@ -28,7 +28,13 @@ from django.db import DataError, IntegrityError, connection, transaction
 from genai_platform.audit.models import CENTRAL_CHAIN
 from genai_platform.audit.services import AuditEntry, audit_chains_lock, audit_record_batch
 from genai_platform.metering.ledger import RedisStreamBuffer, usage_buffer
-from genai_platform.metering.services import PreparedUsage, usage_batch_insert, usage_dead_letter, usage_prepare
+from genai_platform.metering.services import (
+    PendingSettlement,
+    PreparedUsage,
+    usage_batch_insert,
+    usage_dead_letter,
+    usage_prepare,
+)
 from governance.capture import capture_digests, capture_finalize, capture_needs_redaction, capture_pending
 from governance.services.captures import captured_exchange_row, captured_exchanges_insert
 
@@ -37,32 +43,42 @@ from .capturing import SKIPPED, capture_pool
 USAGE, CAPTURE = "usage", "capture"
 
 
-def usage_record(event: dict[str, Any]) -> None:
+def usage_record(event: dict[str, Any], *, settlement: PendingSettlement | None = None) -> None:
     """Puts one call's usage event in the durable buffer at once (never a database write on the
     request path), then queues the redaction of its `redacted` prompt capture, if any, to this
     process's redaction pool, which buffers the capture when done. Without Redis (the embedded
-    default) the record, capture included, is written at once."""
+    default) the record, capture included, is written at once.
+
+    `settlement`, the call's limits settlement, shares the XADD's round trip when it can (after the
+    XADD: billing first); otherwise it runs alone just before, as it always did."""
     buffer = usage_buffer()
+    call = settlement.call_on(buffer.url) if settlement is not None and buffer is not None else None
+    if settlement is not None and call is None:
+        settlement.run()
     if buffer is None:
         usage_records_write([event])
         return
     capture = event.get("capture")
     if capture is None or not capture_needs_redaction(capture):
-        buffer.append(event)
-        return
-    pool = capture_pool()
-    queued = pool.reserve()
-    if not queued:
-        SKIPPED.inc()
-    try:
-        # Billing first: the usage record is in the buffer before any redaction starts.
-        buffer.append({**event, "capture": capture_pending(capture, redaction="pending" if queued else "skipped")})
-    except BaseException:
+        reply = buffer.append(event, along=call)
+    else:
+        pool = capture_pool()
+        queued = pool.reserve()
+        if not queued:
+            SKIPPED.inc()
+        try:
+            # Billing first: the usage record is in the buffer before any redaction starts.
+            reply = buffer.append(
+                {**event, "capture": capture_pending(capture, redaction="pending" if queued else "skipped")}, along=call
+            )
+        except BaseException:
+            if queued:
+                pool.cancel()
+            raise
         if queued:
-            pool.cancel()
-        raise
-    if queued:
-        pool.submit(functools.partial(_capture_buffer, buffer, event, capture))
+            pool.submit(functools.partial(_capture_buffer, buffer, event, capture))
+    if settlement is not None and call is not None:
+        settlement.finish(call, reply)
 
 
 def _capture_buffer(buffer: RedisStreamBuffer, event: dict[str, Any], capture: dict[str, Any]) -> None:

@@ -38,7 +38,7 @@ import time
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from django.conf import settings
 
@@ -131,10 +131,17 @@ class UsageSpool:
                         yield payload
 
 
+class Pipelined(Protocol):
+    """A Redis command that can ride on another's pipeline (`metering.limits.SettleCall`)."""
+
+    def queue(self, pipe: Any) -> None: ...
+
+
 class RedisStreamBuffer:
     def __init__(self, url: str) -> None:
         import redis
 
+        self.url = url
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._group_ready = False
         self._spool = UsageSpool()
@@ -142,16 +149,29 @@ class RedisStreamBuffer:
         self._watermark = 0.0
         self._epoch_lock = threading.Lock()
 
-    def append(self, event: dict[str, Any]) -> None:
+    def append(self, event: dict[str, Any], *, along: Pipelined | None = None) -> Any:
+        """Buffers one event (spool, then stream). `along` is a command that rides in the same
+        round trip, after the XADD (the call's settlement: the record is buffered first, and a
+        failing settlement cannot keep it out); its reply is returned, error included, for the
+        caller to read once the event is safely buffered."""
         payload = json.dumps(event)
         stamp = self._spool.append(payload)
         pipe = self._redis.pipeline(transaction=False)
         pipe.xadd(_event_stream(event), {"event": payload})
         pipe.get(EPOCH_KEY)
         pipe.get(WATERMARK_KEY)
-        _, epoch, watermark = pipe.execute()
+        if along is None:
+            _, epoch, watermark = pipe.execute()
+            reply = None
+        else:
+            along.queue(pipe)
+            added, epoch, watermark, reply = pipe.execute(raise_on_error=False)
+            for result in (added, epoch, watermark):
+                if isinstance(result, Exception):
+                    raise result
         # This record went into the current stream: a replay covers only what was spooled before it.
         self._observe(epoch, watermark, spooled_before=stamp)
+        return reply
 
     def epoch_check(self) -> bool:
         """Reads the epoch marker (and replays the spool if Redis lost its data); True if it did."""

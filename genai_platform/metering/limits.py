@@ -291,6 +291,7 @@ class RedisLimitStore:
     def __init__(self, url: str) -> None:
         import redis
 
+        self.url = url
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._admit = self._redis.register_script(_ADMIT)
         self._settle = self._redis.register_script(_SETTLE)
@@ -339,11 +340,21 @@ class RedisLimitStore:
         )
 
     def settle(self, policy: LimitPolicy, admission: Admission, *, actual_tokens: int, actual_nanos: int) -> Settlement:
+        call = self.settle_call(policy, admission, actual_tokens=actual_tokens, actual_nanos=actual_nanos)
+        return call.run() if call is not None else Settlement(crossed={})
+
+    def settle_call(
+        self, policy: LimitPolicy, admission: Admission, *, actual_tokens: int, actual_nanos: int
+    ) -> SettleCall | None:
+        """The settlement as a script call to run later, alone or in a pipeline with other commands;
+        None when there is nothing to settle. The admission counts as settled from here on."""
         if admission.settled:
-            return Settlement(crossed={})
+            return None
         admission.settled = True
         keys = [_rate_keys(scope)[1] for scope in policy.rates]
         keys += [_budget_key(budget, admission.month) for budget in policy.budgets]
+        if not keys:
+            return None
         args: list[Any] = [
             len(policy.rates),
             actual_tokens - admission.counted_tokens,
@@ -358,17 +369,50 @@ class RedisLimitStore:
                     f"genai:budget-alert:{budget.budget_id}:{admission.month}:",
                 ]
             )
-        if not keys:
-            return Settlement(crossed={})
-        flat = self._settle(keys=keys, args=args)
-        crossed: dict[int, list[int]] = {}
-        for index, threshold in zip(flat[::2], flat[1::2], strict=True):
-            crossed.setdefault(policy.budgets[int(index) - 1].budget_id, []).append(int(threshold))
-        return Settlement(crossed=crossed)
+        return SettleCall(store=self, policy=policy, keys=keys, args=args)
 
     def forget_budgets(self) -> None:
         for key in self._redis.scan_iter("genai:budget:*"):
             self._redis.delete(key)
+
+
+@dataclass(frozen=True)
+class SettleCall:
+    """One settlement script call. `run` sends it alone; `queue` puts it on a caller's pipeline (the
+    usage buffer's append, so that settling and buffering the call's record share one round trip)
+    and `result` reads its reply from that pipeline's results."""
+
+    store: RedisLimitStore
+    policy: LimitPolicy
+    keys: list[str]
+    args: list[Any]
+
+    @property
+    def redis_url(self) -> str:
+        return self.store.url
+
+    def run(self) -> Settlement:
+        return self._crossed(self.store._settle(keys=self.keys, args=self.args))
+
+    def queue(self, pipe: Any) -> None:
+        # EVALSHA without the pipeline's script bookkeeping, which costs a SCRIPT EXISTS per execute.
+        pipe.evalsha(self.store._settle.sha, len(self.keys), *self.keys, *self.args)
+
+    def result(self, reply: Any) -> Settlement:
+        """The settlement from its pipelined reply (`execute(raise_on_error=False)`)."""
+        from redis.exceptions import NoScriptError
+
+        if isinstance(reply, NoScriptError):  # Redis lost its scripts (a restart): nothing ran, so run it now
+            return self.run()
+        if isinstance(reply, Exception):
+            raise reply
+        return self._crossed(reply)
+
+    def _crossed(self, flat: list[Any]) -> Settlement:
+        crossed: dict[int, list[int]] = {}
+        for index, threshold in zip(flat[::2], flat[1::2], strict=True):
+            crossed.setdefault(self.policy.budgets[int(index) - 1].budget_id, []).append(int(threshold))
+        return Settlement(crossed=crossed)
 
 
 class LocalLimitStore:

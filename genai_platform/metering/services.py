@@ -21,7 +21,17 @@ from genai_platform.dbcopy import bulk_insert
 from genai_platform.notifications import notify
 
 from .ledger import usage_buffer
-from .limits import Admission, BudgetScope, LimitPolicy, Settlement, current_month, limit_store, to_nanos
+from .limits import (
+    Admission,
+    BudgetScope,
+    LimitPolicy,
+    RedisLimitStore,
+    SettleCall,
+    Settlement,
+    current_month,
+    limit_store,
+    to_nanos,
+)
 from .metrics import DEAD_LETTERS
 from .models import Budget, BudgetAlert, DeadLetterUsage, RateLimit, UsageRecord
 from .rollups import usage_rollups_add
@@ -209,15 +219,48 @@ def limits_admit(policy: LimitPolicy, *, tokens: int, reserve: Decimal) -> Admis
 
 
 def limits_settle(policy: LimitPolicy, admission: Admission, *, actual_tokens: int, actual_cost: Decimal) -> None:
-    settlement: Settlement = limit_store().settle(
+    """Replaces the call's reservation by its actual cost and tokens, alone (one round trip)."""
+    settlement = limit_store().settle(
         policy, admission, actual_tokens=actual_tokens, actual_nanos=to_nanos(actual_cost)
     )
+    _budget_alerts_send(settlement, admission.month)
+
+
+@dataclass(frozen=True)
+class PendingSettlement:
+    """A call's settlement, handed to the ledger with the call's usage record (`usage_record`): when
+    the limit store and the usage buffer share a Redis, it rides in the round trip of the record's
+    XADD (`call_on`, then `finish` with its reply); otherwise it runs alone first (`run`)."""
+
+    policy: LimitPolicy
+    admission: Admission
+    actual_tokens: int
+    actual_cost: Decimal
+
+    def call_on(self, redis_url: str) -> SettleCall | None:
+        """The settlement's script call when it can run on `redis_url`'s pipeline, else None."""
+        store = limit_store()
+        if not isinstance(store, RedisLimitStore) or store.url != redis_url:
+            return None
+        return store.settle_call(
+            self.policy, self.admission, actual_tokens=self.actual_tokens, actual_nanos=to_nanos(self.actual_cost)
+        )
+
+    def run(self) -> None:
+        limits_settle(self.policy, self.admission, actual_tokens=self.actual_tokens, actual_cost=self.actual_cost)
+
+    def finish(self, call: SettleCall, reply: Any) -> None:
+        """Reads the pipelined reply of `call` (raising its error) and sends the alerts it crossed."""
+        _budget_alerts_send(call.result(reply), self.admission.month)
+
+
+def _budget_alerts_send(settlement: Settlement, month: str) -> None:
     if settlement.crossed:
         from .tasks import budget_alert_send
 
         for budget_id, thresholds in settlement.crossed.items():
             for threshold in thresholds:
-                budget_alert_send.delay(budget_id, admission.month, threshold)
+                budget_alert_send.delay(budget_id, month, threshold)
 
 
 def budget_alert_deliver(*, budget_id: int, month: str, threshold: int) -> bool:

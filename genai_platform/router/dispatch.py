@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import random
 import time
 import uuid
@@ -22,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
+from genai_platform.broker_transport import TRANSPORT as BROKER_TRANSPORT
 from genai_platform.providers.registry import queue_name
 from genai_platform.providers.types import (
     ChatRequest,
@@ -280,8 +282,19 @@ def _enqueue(*, kind: str, target: DeploymentTarget, deadline: float, request_id
         # Celery would otherwise render the whole request (prompts included) into the message headers.
         argsrepr=f"[invocation {invocation_id}]",
         kwargsrepr="{}",
+        declare=_publish_declare(),
     )
     return invocation_id
+
+
+@functools.cache
+def _publish_declare() -> list[Any] | None:
+    """What an enqueue declares: nothing on the project's Redis transport, else Celery's default
+    (the queue). On Redis a message to the default exchange is an LPUSH onto the list named by the
+    queue, whether or not it was declared (the workers declare what they consume), so declaring
+    only copied and re-bound the queue's entity on every call (~10 % of the enqueue's CPU). RabbitMQ
+    drops a message sent to a queue nobody declared yet: there the declaration stays."""
+    return [] if invoke_provider.app.conf.broker_transport == BROKER_TRANSPORT else None
 
 
 def _deadline_error() -> ProviderError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -69,27 +70,71 @@ return tostring(value)
 """
 
 
+@dataclass(frozen=True)
+class _Observed:
+    """A deployment's health as read from Redis, and when (monotonic): the breaker's state is
+    derived from it at each use, so a cooldown ends on time even in a copy read earlier."""
+
+    read_at: float
+    failures: int
+    opened_at: float | None
+    latency_ms: float | None
+
+
 class RedisHealthStore:
-    def __init__(self, url: str) -> None:
+    """Health shared through Redis. Reads are served from this process's copy for up to
+    `freshness_seconds` (default `ROUTER_HEALTH_FRESHNESS_SECONDS`, one second: one HGETALL + MGET
+    round trip per second per process instead of one per call): a breaker another process opened
+    is seen up to that much later here. What this process
+    records itself drops its copy of that deployment, so its own failures count at once."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        freshness_seconds: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, decode_responses=True)
         self._record_failure = self._redis.register_script(_RECORD_FAILURE)
         self._record_success = self._redis.register_script(_RECORD_SUCCESS)
+        self._freshness = freshness_seconds
+        self._clock = clock
+        # Whole immutable entries, each set or dropped in one step (atomic under the GIL): no lock needed.
+        self._observed: dict[str, _Observed] = {}
 
     def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]:
+        now = time.time()
+        observed = self._observed_now(deployments)
+        return {
+            name: DeploymentHealth(
+                breaker=_breaker_state(seen.failures, seen.opened_at, now), latency_ms=seen.latency_ms
+            )
+            for name, seen in observed.items()
+        }
+
+    def _observed_now(self, deployments: list[str]) -> dict[str, _Observed]:
+        read_at = self._clock()
+        freshness = settings.ROUTER_HEALTH_FRESHNESS_SECONDS if self._freshness is None else self._freshness
+        known = {name: seen for name in deployments if (seen := self._observed.get(name)) is not None}
+        if len(known) == len(deployments) and all(read_at - seen.read_at < freshness for seen in known.values()):
+            return known
         pipe = self._redis.pipeline(transaction=False)
         for name in deployments:
             pipe.hgetall(f"genai:breaker:{name}")
         pipe.mget([f"genai:latency:{name}" for name in deployments])
         *breakers, latencies = pipe.execute()
-        now = time.time()
-        result = {}
+        fresh = {}
         for name, breaker, latency in zip(deployments, breakers, latencies, strict=True):
-            opened_at = float(breaker["opened_at"]) if "opened_at" in breaker else None
-            state = _breaker_state(int(breaker.get("failures", 0)), opened_at, now)
-            result[name] = DeploymentHealth(breaker=state, latency_ms=float(latency) if latency else None)
-        return result
+            fresh[name] = self._observed[name] = _Observed(
+                read_at=read_at,
+                failures=int(breaker.get("failures", 0)),
+                opened_at=float(breaker["opened_at"]) if "opened_at" in breaker else None,
+                latency_ms=float(latency) if latency else None,
+            )
+        return fresh
 
     def try_probe(self, deployment: str) -> bool:
         cooldown = max(1, int(settings.ROUTER_BREAKER_COOLDOWN_SECONDS))
@@ -100,6 +145,7 @@ class RedisHealthStore:
             keys=[f"genai:latency:{deployment}", f"genai:breaker:{deployment}", f"genai:probe:{deployment}"],
             args=[latency_ms, settings.ROUTER_LATENCY_EWMA_ALPHA, _STATE_TTL_SECONDS],
         )
+        self._observed.pop(deployment, None)  # after the write: a read in between would keep the old state
 
     def record_failure(self, deployment: str) -> None:
         self._record_failure(
@@ -107,6 +153,7 @@ class RedisHealthStore:
             args=[settings.ROUTER_BREAKER_FAILURES, time.time(), _STATE_TTL_SECONDS],
         )
         self._redis.delete(f"genai:probe:{deployment}")
+        self._observed.pop(deployment, None)
 
 
 class LocalHealthStore:

@@ -205,7 +205,7 @@ def test_a_call_whose_usage_could_not_be_buffered_gives_its_pool_place_back(monk
     pool = CapturePool(threads=1, bound=1)
     monkeypatch.setattr(services, "capture_pool", lambda: pool)
 
-    def redis_down(event: dict) -> None:
+    def redis_down(event: dict, **_: object) -> None:
         raise ConnectionError("Redis is down")
 
     monkeypatch.setattr(usage_buffer(), "append", redis_down)

@@ -60,3 +60,29 @@ def test_a_channel_whose_pool_was_replaced_gets_a_client_on_the_new_pool(connect
 )
 def test_it_is_chosen_for_plain_redis_brokers_only(broker_url, chosen):
     assert broker_transport.transport_for(broker_url) == chosen
+
+
+def test_a_message_published_without_declaring_its_queue_reaches_a_consumer_of_that_queue(connection):
+    """Why the gateway's enqueue declares nothing on this transport (router/dispatch.py)."""
+    name = f"test.broker.{uuid.uuid4().hex}"
+    connection.Producer().publish({"n": 1}, exchange="", routing_key=name, declare=[])
+
+    with connection.SimpleQueue(name) as queue:
+        message = queue.get(timeout=5)
+        message.ack()
+
+    assert message.payload == {"n": 1}
+
+
+@pytest.mark.parametrize(
+    ("transport", "declare"), [(broker_transport.TRANSPORT, []), (None, None)]
+)  # None: Celery's default, the queue itself (RabbitMQ drops a message for a queue nobody declared)
+def test_the_gateway_declares_its_queues_only_where_publishing_needs_it(transport, declare, monkeypatch):
+    from genai_platform.router import dispatch
+
+    monkeypatch.setattr(dispatch.invoke_provider.app.conf, "broker_transport", transport)
+    dispatch._publish_declare.cache_clear()
+    try:
+        assert dispatch._publish_declare() == declare
+    finally:
+        dispatch._publish_declare.cache_clear()
