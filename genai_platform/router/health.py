@@ -11,7 +11,10 @@ probe; its success closes the breaker, its failure opens it again for another co
 
 from __future__ import annotations
 
+import atexit
 import functools
+import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +22,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from django.conf import settings
+
+logger = logging.getLogger(__name__)
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 #: Forget a deployment's state after a day without calls.
@@ -58,14 +63,18 @@ redis.call('EXPIRE', KEYS[1], ARGV[3])
 return failures
 """
 
-# One round trip for a success: close the breaker, drop any probe, and update the latency EWMA
-# (new = alpha * sample + (1 - alpha) * old).
+# One round trip for one or more successes, in order: close the breaker, drop any probe, and fold
+# each latency sample (ARGV[3] on) into the EWMA (new = alpha * sample + (1 - alpha) * old).
 _RECORD_SUCCESS = """
 redis.call('DEL', KEYS[2], KEYS[3])
-local old = redis.call('GET', KEYS[1])
-local value = tonumber(ARGV[1])
-if old then value = tonumber(ARGV[2]) * value + (1 - tonumber(ARGV[2])) * tonumber(old) end
-redis.call('SET', KEYS[1], tostring(value), 'EX', ARGV[3])
+local alpha = tonumber(ARGV[1])
+local value = redis.call('GET', KEYS[1])
+if value then value = tonumber(value) end
+for i = 3, #ARGV do
+  local sample = tonumber(ARGV[i])
+  if value then value = alpha * sample + (1 - alpha) * value else value = sample end
+end
+redis.call('SET', KEYS[1], tostring(value), 'EX', ARGV[2])
 return tostring(value)
 """
 
@@ -141,9 +150,13 @@ class RedisHealthStore:
         return bool(self._redis.set(f"genai:probe:{deployment}", "1", nx=True, ex=cooldown))
 
     def record_success(self, deployment: str, latency_ms: float) -> None:
+        self.record_successes(deployment, [latency_ms])
+
+    def record_successes(self, deployment: str, latencies_ms: list[float]) -> None:
+        """Successes in the order they happened, in one round trip."""
         self._record_success(
             keys=[f"genai:latency:{deployment}", f"genai:breaker:{deployment}", f"genai:probe:{deployment}"],
-            args=[latency_ms, settings.ROUTER_LATENCY_EWMA_ALPHA, _STATE_TTL_SECONDS],
+            args=[settings.ROUTER_LATENCY_EWMA_ALPHA, _STATE_TTL_SECONDS, *latencies_ms],
         )
         self._observed.pop(deployment, None)  # after the write: a read in between would keep the old state
 
@@ -199,6 +212,91 @@ class LocalHealthStore:
             if failures >= settings.ROUTER_BREAKER_FAILURES:
                 self._opened_at[deployment] = time.time()
             self._probes.pop(deployment, None)
+
+
+class BatchedSuccesses:
+    """A worker's outcomes with its successes written at most about once per `interval` per deployment.
+
+    Every call's success was a script round trip in the worker (~6 % of its CPU per call). Here a
+    deployment's first success in an interval is written at once (so a probe closes its breaker at
+    once, and a new deployment gets its first latency sample), and the ones after it wait in the
+    process, at most `interval` seconds, and go to Redis together, folded into the latency average
+    in the order they happened. A failure first writes the successes before it, so a breaker
+    counts consecutive failures exactly as before, and the success after a failure is written at
+    once. What waits is advisory: a latency average moves up to `interval` later; a process killed
+    loses its last samples, never a call."""
+
+    def __init__(self, store: RedisHealthStore, *, interval: float = 0.25) -> None:
+        self._store = store
+        self._interval = interval
+        self._lock = threading.Lock()
+        self._pending: dict[str, list[float]] = {}
+        self._written_at: dict[str, float] = {}  # deployment -> when this process last wrote it (monotonic)
+        self._writer_pid = 0
+
+    def snapshot(self, deployments: list[str]) -> dict[str, DeploymentHealth]:
+        return self._store.snapshot(deployments)
+
+    def try_probe(self, deployment: str) -> bool:
+        return self._store.try_probe(deployment)
+
+    def record_success(self, deployment: str, latency_ms: float) -> None:
+        now = time.monotonic()
+        with self._lock:
+            write_now = deployment not in self._pending and (
+                now - self._written_at.get(deployment, float("-inf")) >= self._interval
+            )
+            if write_now:
+                self._written_at[deployment] = now
+            else:
+                self._pending.setdefault(deployment, []).append(latency_ms)
+                self._keep_writing()
+        if write_now:
+            self._store.record_successes(deployment, [latency_ms])
+
+    def record_failure(self, deployment: str) -> None:
+        self.flush(deployment)
+        self._store.record_failure(deployment)
+        with self._lock:
+            self._written_at.pop(deployment, None)  # the next success, maybe a probe's, is written at once
+
+    def flush(self, deployment: str | None = None) -> None:
+        """Writes the successes waiting (of one deployment, or all)."""
+        with self._lock:
+            if deployment is None:
+                waiting, self._pending = self._pending, {}
+            else:
+                waiting = {deployment: self._pending.pop(deployment)} if deployment in self._pending else {}
+        for name, latencies in waiting.items():
+            self._store.record_successes(name, latencies)
+            with self._lock:
+                self._written_at[name] = time.monotonic()
+
+    def _keep_writing(self) -> None:
+        """Starts this process's writer thread unless it runs (called with the lock held)."""
+        if self._writer_pid != os.getpid():  # a forked child inherits the object, not the thread
+            self._writer_pid = os.getpid()
+            threading.Thread(target=self._write_forever, name="health-successes", daemon=True).start()
+
+    def _write_forever(self) -> None:
+        while True:
+            time.sleep(self._interval)  # a write period, not a synchronisation
+            try:
+                self.flush()
+            except Exception:
+                # Redis away for a moment: these samples are lost, the next ones are written.
+                logger.warning("could not record deployment successes", exc_info=True)
+
+
+@functools.cache
+def worker_health_store() -> HealthStore:
+    """The store a provider worker records outcomes in: successes batched when Redis is shared."""
+    store = health_store()
+    if isinstance(store, RedisHealthStore):
+        batched = BatchedSuccesses(store)
+        atexit.register(batched.flush)  # a worker stopping cleanly writes what waits
+        return batched
+    return store
 
 
 @functools.cache

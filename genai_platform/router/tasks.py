@@ -7,7 +7,7 @@ from typing import Any
 from celery import shared_task
 
 from .channel import reply_channel
-from .health import health_store
+from .health import worker_health_store
 from .liveness import INVOCATION_TASK, liveness
 from .services import AdapterPool, invocation_execute
 
@@ -18,5 +18,5 @@ _adapters = AdapterPool()
 @shared_task(name=INVOCATION_TASK, acks_late=True, ignore_result=True)
 def invoke_provider(invocation: dict[str, Any]) -> None:
     invocation_execute(
-        invocation, channel=reply_channel(), adapters=_adapters, health=health_store(), liveness=liveness()
+        invocation, channel=reply_channel(), adapters=_adapters, health=worker_health_store(), liveness=liveness()
     )
