@@ -78,3 +78,19 @@ def _steps_on_the_test_thread(settings):
     """The async views' synchronous steps run on the test's own thread, where its database
     transaction is (in production they run on a thread pool: genai_platform/router/waiting.py)."""
     settings.GATEWAY_STEPS_THREAD_SENSITIVE = True
+
+
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Counts what this process sends to Redis: one send per command, or per pipeline."""
+    from redis.connection import Connection
+
+    sent: list[int] = []
+    original = Connection.send_packed_command
+
+    def counted(self, command, check_health=True):
+        sent.append(1)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(Connection, "send_packed_command", counted)
+    return sent

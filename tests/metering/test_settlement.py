@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 import redis
 from django.conf import settings as django_settings
-from redis.connection import Connection
 
 from genai_platform.ledger.services import usage_record
 from genai_platform.metering.ledger import usage_buffer
@@ -50,20 +49,6 @@ def admitted_call(policy: LimitPolicy) -> PendingSettlement:
 
 def buffered_ids() -> set[str]:
     return {event["request_id"] for event in usage_buffer().entries()}
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    """Counts what this process sends to Redis: one send per command, or per pipeline."""
-    sent: list[int] = []
-    original = Connection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
-    return sent
 
 
 def test_settling_and_buffering_a_call_take_one_round_trip(policy, raw_redis, round_trips):

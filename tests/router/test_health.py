@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings as django_settings
-from redis.connection import Connection
 
 from genai_platform.router.health import CLOSED, HALF_OPEN, OPEN, RedisHealthStore
 from genai_platform.router.strategies import plan_attempts
@@ -71,19 +70,6 @@ def gateway(clock):
 def elsewhere():
     """The store of another process (a worker that saw the provider fail)."""
     return RedisHealthStore(django_settings.REDIS_URL, freshness_seconds=0)
-
-
-@pytest.fixture
-def round_trips(monkeypatch):
-    sent: list[int] = []
-    original = Connection.send_packed_command
-
-    def counted(self, command, check_health=True):
-        sent.append(1)
-        return original(self, command, check_health)
-
-    monkeypatch.setattr(Connection, "send_packed_command", counted)
-    return sent
 
 
 def test_plans_within_the_freshness_window_reuse_one_read(gateway, round_trips):
