@@ -332,12 +332,12 @@ class SpacyNerRecognizer(EntityRecognizer):
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
     ) -> list[RecognizerResult]:
         wanted = set(entities) & set(NER_ENTITIES)
+        if not wanted:
+            return []
         cued = cued_names(text) if "PERSON" in wanted else []
         results: dict[tuple[int, int], RecognizerResult] = {
             span: RecognizerResult("PERSON", span[0], span[1], NER_SCORE) for span in cued
         }
-        if not wanted:
-            return []
         decided = [
             (start, end, entity_type)
             for start, end, entity_type in decided_entities(text)
