@@ -17,7 +17,7 @@ import pytest
 from tests.e2e.conftest import manage, wait_for
 
 from .conftest import WORLD, LivePortal, migrated_database, serving_gateway
-from .test_portal_browser import log_in, shown
+from .test_portal_browser import follow, log_in, shown
 
 with contextlib.suppress(ImportError):  # the `browser` fixture fails each test, saying what to install
     from selenium.webdriver.common.by import By
@@ -119,11 +119,11 @@ def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_prod
     browser.get(f"{portal.base_url}/admin/governance/review/")
     queue = shown(browser, "#result_list").text
     assert "retail/statement-summaries" in queue and "Retail Banking" in queue
-    browser.find_element(By.LINK_TEXT, "retail/statement-summaries").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "retail/statement-summaries"))
     assert shown(browser, "#risk-tier").text == "Low"
     assert "Customers ask what their statement means." in browser.find_element(By.ID, "intake-snapshot").text
     browser.find_element(By.ID, "id_comment").send_keys("Low risk, internal staff check every summary.")
-    browser.find_element(By.ID, "decide-approve").click()
+    follow(browser, browser.find_element(By.ID, "decide-approve"))
 
     message = shown(browser, "ul.messagelist li.success").text
     assert "approved" in message.lower()
@@ -136,7 +136,7 @@ def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_prod
     # An incident: the board suspends the use case from the review's page, saying why.
     shown(browser, "#use-case-suspend")
     browser.find_element(By.ID, "id_reason").send_keys("INC-7: summaries quoted another customer's balance.")
-    browser.find_element(By.ID, "use-case-suspend-button").click()
+    follow(browser, browser.find_element(By.ID, "use-case-suspend-button"))
     assert "Suspended" in shown(browser, "ul.messagelist li.success").text
     assert shown(browser, "#use-case-status").text == "Suspended"
     # Every gateway process enforces it within its local cache's seconds (genai_platform/hotcache.py).
@@ -144,7 +144,7 @@ def test_a_board_member_approves_suspends_and_reinstates_a_use_case_and_its_prod
     assert suspended.code == "use_case_not_approved" and "suspended" in str(suspended)
 
     browser.find_element(By.ID, "id_reason").send_keys("Fixed in release 2.3; checked by security.")
-    browser.find_element(By.ID, "use-case-reinstate-button").click()
+    follow(browser, browser.find_element(By.ID, "use-case-reinstate-button"))
     assert "Reinstated" in shown(browser, "ul.messagelist li.success").text
     assert shown(browser, "#use-case-status").text == "Approved"
     answer = wait_for(lambda: served(portal, board_world.production_key), what="the reinstatement enforced")

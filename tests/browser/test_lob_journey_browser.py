@@ -25,7 +25,7 @@ from tests.e2e.conftest import (
 )
 
 from .conftest import migrated_database, serving_gateway
-from .test_portal_browser import shown
+from .test_portal_browser import follow, shown
 
 with contextlib.suppress(ImportError):  # the `browser` fixture fails each test, saying what to install
     from selenium.webdriver.common.by import By
@@ -71,7 +71,7 @@ def sign_in(browser, platform: EmptyPlatform, username: str) -> None:
     browser.get(f"{platform.base_url}/")
     browser.find_element(By.ID, "id_username").send_keys(username)
     browser.find_element(By.ID, "id_password").send_keys(platform.password)
-    browser.find_element(By.CSS_SELECTOR, "#home-login input[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "#home-login input[type=submit]"))
     shown(browser, "#next-steps")
 
 
@@ -96,7 +96,7 @@ def add(browser, platform: EmptyPlatform, model: str, fields: dict[str, str], se
         element.send_keys(value)
     for name, text in selects.items():
         Select(browser.find_element(By.ID, f"id_{name}")).select_by_visible_text(text)
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.NAME, "_save"))
     shown(browser, "ul.messagelist li.success")
 
 
@@ -107,7 +107,7 @@ def decide(browser, platform: EmptyPlatform, review_url: str, verdict: str, comm
         browser.find_element(By.XPATH, f"//label[contains(., '{conditions['alias']}')]/input").click()
     if "budget" in conditions:
         browser.find_element(By.ID, "id_monthly_budget_cap_usd").send_keys(conditions["budget"])
-    browser.find_element(By.ID, f"decide-{verdict}").click()
+    follow(browser, browser.find_element(By.ID, f"decide-{verdict}"))
     shown(browser, "ul.messagelist li")
 
 
@@ -141,7 +141,7 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
         browser.get(f"{platform.base_url}/admin/model_catalog/alias/add/")
         browser.find_element(By.ID, "id_name").send_keys(alias)
         Select(browser.find_element(By.ID, "id_routes-0-deployment")).select_by_visible_text("sandbox-chat-local")
-        browser.find_element(By.NAME, "_save").click()
+        follow(browser, browser.find_element(By.NAME, "_save"))
         shown(browser, "ul.messagelist li.success")
     central = api_session(platform, "platform")
     for alias in ("retail-chat", "other-chat"):
@@ -165,10 +165,10 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
     for alias in ("retail-chat", "other-chat"):
         Select(shown(browser, "#id_aliases_from")).select_by_visible_text(alias)
         browser.find_element(By.ID, "id_aliases_add").click()
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.NAME, "_save"))
     shown(browser, "ul.messagelist li.success")
     browser.get(f"{platform.base_url}/")
-    browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: fill the intake").click()
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: fill the intake"))
     Select(browser.find_element(By.ID, "id_data_classification")).select_by_value("confidential")
     answers = {
         "business_problem": "Credit pre-assessments take days.",
@@ -186,32 +186,32 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
         element.send_keys(value)
     browser.find_element(By.ID, "id_personal_data").click()
     Select(browser.find_element(By.ID, "id_annex_iii_area")).select_by_value("essential_services")
-    browser.find_element(By.ID, "intake-save").click()
+    follow(browser, browser.find_element(By.ID, "intake-save"))
     assert shown(browser, "#risk-tier").text == "High"
     assert "Annex III" in browser.find_element(By.ID, "tier-reasons").text
     assert browser.find_element(By.ID, "eu-ai-act-category").text == "High-risk (Annex III area)"
-    browser.find_element(By.LINK_TEXT, "the use case's page").click()
-    shown(browser, "#submit-for-review").click()
+    follow(browser, browser.find_element(By.LINK_TEXT, "the use case's page"))
+    follow(browser, shown(browser, "#submit-for-review"))
     assert "Submitted" in shown(browser, "ul.messagelist li.success").text
 
     # ---- the board: changes requested; the LOB answers; four approvals with conditions ----
     sign_in(browser, platform, "board-legal")
     assert "1 review waiting for you" in browser.find_element(By.ID, "next-steps").text
-    browser.find_element(By.PARTIAL_LINK_TEXT, "retail/credit-assist").click()
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "retail/credit-assist"))
     review_url = browser.current_url
     decide(browser, platform, review_url, "request-changes", "Name the underwriter who checks each assessment.")
 
     sign_in(browser, platform, "retail-admin")
     assert "credit-assist: changes requested" in browser.find_element(By.ID, "next-steps").text
-    browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: changes requested").click()
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: changes requested"))
     assert "Name the underwriter" in shown(browser, "#governance-reviews").text
     browser.find_element(By.ID, "id_answer").send_keys("Jane Doe (underwriting) checks each assessment.")
-    browser.find_element(By.ID, "submit-for-review").click()
+    follow(browser, browser.find_element(By.ID, "submit-for-review"))
     shown(browser, "ul.messagelist li.success")
 
     for specialty in BOARD:
         sign_in(browser, platform, f"board-{specialty}")
-        browser.find_element(By.PARTIAL_LINK_TEXT, "retail/credit-assist").click()
+        follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "retail/credit-assist"))
         if specialty == "security":
             assert "Jane Doe" in shown(browser, "#lob-answer").text
         last = specialty == BOARD[-1]
@@ -221,11 +221,11 @@ def test_from_an_empty_platform_to_an_approved_production_call(empty_platform, b
 
     # ---- the LOB admin: production key, calls, dashboard ----
     sign_in(browser, platform, "retail-admin")
-    browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: approved, issue a production key").click()
+    follow(browser, browser.find_element(By.PARTIAL_LINK_TEXT, "credit-assist: approved, issue a production key"))
     Select(browser.find_element(By.ID, "id_use_case")).select_by_visible_text("retail/credit-assist")
     browser.find_element(By.ID, "id_name").send_keys("production")
     Select(browser.find_element(By.ID, "id_environment")).select_by_value("production")
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.NAME, "_save"))
     key = shown(browser, "#issued-key").text
 
     client = openai.OpenAI(base_url=f"{platform.base_url}/v1", api_key=key, max_retries=0, timeout=30)

@@ -25,11 +25,21 @@ def shown(browser: WebDriver, css: str):
     return WebDriverWait(browser, 15).until(expected_conditions.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def follow(browser: WebDriver, element) -> None:
+    """Clicks a link or submit button and waits until the browser has left the page it was on.
+
+    Without this a selector the next page shares with this one (a success message, a status)
+    can match the old page's element, which then goes stale under the reader."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(browser, 15).until(expected_conditions.staleness_of(page))
+
+
 def log_in(browser: WebDriver, portal: LivePortal) -> None:
     browser.get(f"{portal.base_url}/admin/login/")
     browser.find_element(By.ID, "id_username").send_keys(portal.username)
     browser.find_element(By.ID, "id_password").send_keys(portal.password)
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    follow(browser, browser.find_element(By.CSS_SELECTOR, "input[type=submit]"))
     shown(browser, "#user-tools")
 
 
@@ -41,8 +51,8 @@ def register_use_case(browser: WebDriver, portal: LivePortal, *, slug: str, name
     browser.find_element(By.ID, "id_slug").send_keys(slug)
     browser.find_element(By.ID, "id_name").send_keys(name)
     Select(shown(browser, "#id_aliases_from")).select_by_visible_text(alias)
-    browser.find_element(By.ID, "id_aliases_add").click()
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.ID, "id_aliases_add"))
+    follow(browser, browser.find_element(By.NAME, "_save"))
     shown(browser, "ul.messagelist li.success")
 
 
@@ -52,7 +62,7 @@ def issue_key(browser: WebDriver, portal: LivePortal, *, use_case: str, environm
     Select(browser.find_element(By.ID, "id_use_case")).select_by_visible_text(use_case)
     browser.find_element(By.ID, "id_name").send_keys(f"{environment} key from the browser")
     Select(browser.find_element(By.ID, "id_environment")).select_by_value(environment)
-    browser.find_element(By.NAME, "_save").click()
+    follow(browser, browser.find_element(By.NAME, "_save"))
     plaintext = shown(browser, "#issued-key").text
     key_page = browser.find_element(By.CSS_SELECTOR, "#content-main table a").get_attribute("href")
     return plaintext, key_page
