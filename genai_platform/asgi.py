@@ -3,7 +3,7 @@ import os
 
 import django
 
-from genai_platform import telemetry
+from genai_platform import runtime, telemetry
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "genai_platform.settings")
 telemetry.configure("gateway")
@@ -34,3 +34,4 @@ def _warm_up() -> None:
 
 
 _warm_up()
+runtime.heap_settled()

@@ -81,3 +81,32 @@ def test_the_open_files_limit_is_raised_to_the_hard_limit():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert limit == soft
     assert hard == resource.RLIM_INFINITY or soft == hard
+
+
+def test_a_settled_heap_is_left_out_of_garbage_collections_unless_turned_off():
+    import gc
+
+    try:
+        assert runtime.heap_settled({"GC_FREEZE_AT_START": "false"}) is False
+        assert gc.get_freeze_count() == 0
+
+        assert runtime.heap_settled({}) is True
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+
+
+def test_the_gateway_application_freezes_what_it_loaded_before_serving():
+    """A full collection would otherwise walk every start-up object (~100 ms, the GIL held) each
+    time load triggers one: the stalls were most of the streams' added time to first chunk
+    (docs/performance.md)."""
+    env = {
+        **os.environ,
+        "CELERY_BROKER_URL": "redis://127.0.0.1:6379/1",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+    }
+    code = "import gc\nimport genai_platform.asgi\nprint(gc.get_freeze_count())\n"
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.strip().splitlines()[-1]) > 50_000
