@@ -153,12 +153,19 @@ class RedisLiveness:
         self._let_go(invocation_id)
 
     def invocation_started(self, invocation_id: str) -> bool:
-        held, alive = self._keys(invocation_id)
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.exists(cancel_key(invocation_id))
-        pipe.set(held, self._token, ex=_HELD_TTL_SECONDS)  # a prefork child takes over from its parent
-        pipe.set(alive, "1", px=_lost_after_ms())
-        cancelled = pipe.execute()[0]
+        with self._lock:
+            # A thread-pool worker received the call in this very process: its marks name this
+            # process already and are beaten for, so only the cancellation is read.
+            received_here = invocation_id in self._holds
+        if received_here:
+            cancelled = self._redis.exists(cancel_key(invocation_id))
+        else:
+            held, alive = self._keys(invocation_id)
+            pipe = self._redis.pipeline(transaction=False)
+            pipe.exists(cancel_key(invocation_id))
+            pipe.set(held, self._token, ex=_HELD_TTL_SECONDS)  # a prefork child takes over from its parent
+            pipe.set(alive, "1", px=_lost_after_ms())
+            cancelled = pipe.execute()[0]
         if cancelled:
             self._let_go(invocation_id)
             return False

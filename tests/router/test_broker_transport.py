@@ -86,3 +86,38 @@ def test_the_gateway_declares_its_queues_only_where_publishing_needs_it(transpor
         assert dispatch._publish_declare() == declare
     finally:
         dispatch._publish_declare.cache_clear()
+
+
+def test_a_delivered_message_is_kept_as_unacknowledged_until_its_ack_without_a_transaction(connection):
+    name = f"test.broker.{uuid.uuid4().hex}"
+    with connection.SimpleQueue(name) as queue:
+        queue.put({"n": 1})
+        message = queue.get(timeout=5)
+        qos = connection.default_channel.qos
+        with qos.pipe_or_acquire() as pipe:
+            assert not pipe.transaction  # plain pipelines: no MULTI/EXEC around the bookkeeping
+        client = connection.default_channel.client
+        tag = message.delivery_tag
+        assert client.hexists(qos.unacked_key, tag) and client.zscore(qos.unacked_index_key, tag) is not None
+
+        message.ack()
+
+        assert not client.hexists(qos.unacked_key, tag) and client.zscore(qos.unacked_index_key, tag) is None
+
+
+def test_a_message_never_acknowledged_goes_back_to_its_queue_when_its_channel_closes(settings):
+    name = f"test.broker.{uuid.uuid4().hex}"
+    with (
+        Connection(settings.REDIS_URL, transport=broker_transport.TRANSPORT) as first,
+        first.SimpleQueue(name) as queue,
+    ):
+        queue.put({"n": 1})
+        assert queue.get(timeout=5).payload == {"n": 1}  # received, never acknowledged
+
+    with (
+        Connection(settings.REDIS_URL, transport=broker_transport.TRANSPORT) as second,
+        second.SimpleQueue(name) as queue,
+    ):
+        again = queue.get(timeout=5)
+        again.ack()
+    assert again.payload == {"n": 1}

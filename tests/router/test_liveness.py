@@ -342,3 +342,21 @@ def test_a_wait_first_looks_at_liveness_only_once_a_loss_could_show(store, chann
         worker.join()
         store.invocation_finished(invocation)
     assert looks == []
+
+
+@pytest.mark.django_db
+def test_a_call_received_by_this_process_starts_by_reading_its_cancellation_only(store, channel, monkeypatch):
+    """A thread-pool worker receives and runs a call in one process: the marks its receipt wrote
+    already name this process, so starting the call writes nothing (a prefork child still does)."""
+    invocation, cancelled = an_invocation(), an_invocation()
+    channel.cancel(cancelled["id"])
+    store.invocation_received(invocation["id"])
+    store.invocation_received(cancelled["id"])
+    pipelines: list[object] = []
+    monkeypatch.setattr(store._redis, "pipeline", lambda *args, **kwargs: pipelines.append(args))
+
+    assert store.invocation_started(invocation["id"])
+    assert not store.invocation_started(cancelled["id"])
+
+    assert pipelines == []
+    assert store.holding() == {invocation["id"]}
