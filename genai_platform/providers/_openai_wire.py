@@ -30,6 +30,7 @@ from typing import Any, Literal
 import httpx
 import openai
 
+from ._json_post import JsonPoster, StatusError
 from .tokens import estimate_tokens
 from .types import (
     ChatRequest,
@@ -93,11 +94,17 @@ class WireOptions:
 class ChatCompletionsAdapter:
     """A `ProviderAdapter` over one `openai` SDK client (plain or Azure), created once and reused."""
 
-    def __init__(self, client: openai.OpenAI, wire: WireOptions) -> None:
+    def __init__(self, client: openai.OpenAI, wire: WireOptions, *, poster: JsonPoster | None = None) -> None:
         self._client = client
         self._wire = wire
+        self._poster = poster
 
     def chat(self, request: ChatRequest) -> ChatResponse:
+        if self._poster is not None:  # the same request, without the SDK's CPU (providers/_json_post.py)
+            try:
+                return _chat_response(request, self._poster.post("/chat/completions", self._chat_params(request)))
+            except StatusError as exc:
+                raise status_error(exc.status, exc.error, exc.message, exc.headers) from exc
         # Posted through the SDK client (its auth, base URL, Azure deployment routing, timeouts and
         # status-error mapping) but read as plain JSON: building the SDK's typed request and
         # pydantic response models was most of a call's CPU in the worker (docs/performance.md).
@@ -453,11 +460,16 @@ def provider_error(exc: Exception) -> ProviderError:
 
 
 def _status_error(exc: openai.APIStatusError) -> ProviderError:
-    status = exc.status_code
-    error = exc.body if isinstance(exc.body, Mapping) else {}
+    return status_error(exc.status_code, exc.body, exc.message, exc.response.headers)
+
+
+def status_error(status: int, body: object, fallback: str, headers: Mapping[str, str]) -> ProviderError:
+    """An error status onto the taxonomy: `body` is the answer's error object (or whatever the
+    server sent), `fallback` the message to show when it holds none."""
+    error = body if isinstance(body, Mapping) else {}
     detail = error.get("message") if isinstance(error.get("message"), str) else None
     code = error.get("code")
-    message = f"HTTP {status}" + (f" ({code})" if code else "") + f": {detail or exc.message}"
+    message = f"HTTP {status}" + (f" ({code})" if code else "") + f": {detail or fallback}"
     retry_after = None
     if status == 400:
         kind = _error_kind_from_body(error, default=ErrorKind.BAD_REQUEST)
@@ -469,7 +481,7 @@ def _status_error(exc: openai.APIStatusError) -> ProviderError:
         kind = ErrorKind.TIMEOUT
     elif status == 429:
         kind = ErrorKind.THROTTLED
-        retry_after = _retry_after(exc.response.headers)
+        retry_after = _retry_after(headers)
     elif status >= 500:
         kind = ErrorKind.UNAVAILABLE
     else:

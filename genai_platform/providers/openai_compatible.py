@@ -18,8 +18,9 @@ from typing import Any
 
 import openai
 
+from ._json_post import json_poster
 from ._openai_wire import ChatCompletionsAdapter, WireOptions, http_client
-from .types import AccountConfig, ErrorKind, ProviderError
+from .types import AccountConfig, ErrorKind, ProviderError, max_connections
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 #: vLLM, Ollama and llama.cpp accept any key unless told to check one; the SDK insists on one.
@@ -42,7 +43,10 @@ class OpenAICompatibleAdapter(ChatCompletionsAdapter):
             timeout=config.timeout_seconds,
             http_client=http_client(options),
         )
-        super().__init__(client, WireOptions.from_options(options, defaults=WIRE_DEFAULTS))
+        wire = WireOptions.from_options(options, defaults=WIRE_DEFAULTS)
+        # Whole chat answers skip the SDK's request machinery (~0.65 ms of CPU per call); streams
+        # and embeddings keep it.
+        super().__init__(client, wire, poster=json_poster(client, size=max_connections(options)))
 
 
 def _default_headers(options: Mapping[str, Any]) -> dict[str, str] | None:
