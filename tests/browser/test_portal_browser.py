@@ -51,7 +51,7 @@ def register_use_case(browser: WebDriver, portal: LivePortal, *, slug: str, name
     browser.find_element(By.ID, "id_slug").send_keys(slug)
     browser.find_element(By.ID, "id_name").send_keys(name)
     Select(shown(browser, "#id_aliases_from")).select_by_visible_text(alias)
-    follow(browser, browser.find_element(By.ID, "id_aliases_add"))
+    browser.find_element(By.ID, "id_aliases_add").click()
     follow(browser, browser.find_element(By.NAME, "_save"))
     shown(browser, "ul.messagelist li.success")
 
