@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import certifi
+import httpx
 import openai
 import urllib3
 
@@ -88,8 +89,10 @@ def json_poster(client: openai.OpenAI, *, size: int) -> JsonPoster | None:
         return None
     sent = {**client.default_headers, **client.auth_headers}
     headers = {name: value for name, value in sent.items() if isinstance(value, str)}
-    timeout = client.timeout if isinstance(client.timeout, int | float) else 600.0
-    return JsonPoster(base_url, headers, timeout=float(timeout), size=size)
+    timeout = client.timeout
+    if isinstance(timeout, httpx.Timeout):  # the SDK's own default when none was given: read it
+        timeout = timeout.read
+    return JsonPoster(base_url, headers, timeout=float(timeout or 600.0), size=size)
 
 
 def _transport_error(exc: BaseException) -> ProviderError:

@@ -66,3 +66,9 @@ def test_without_a_proxy_in_the_environment_every_endpoint_is_posted_directly(mo
         monkeypatch.delenv(name, raising=False)
 
     assert json_poster(client_for("https://api.openai.com/v1"), size=8) is not None
+
+
+def test_a_client_left_on_the_sdks_default_timeout_keeps_its_read_timeout():
+    poster = json_poster(openai.OpenAI(base_url="http://127.0.0.1:8000/v1", api_key="k"), size=8)
+
+    assert poster is not None and poster._pools.connection_pool_kw["timeout"].read_timeout == 600.0
