@@ -1386,7 +1386,7 @@ def _metering_counters(cache: Any) -> dict[str, int]:
     return {
         "usage_stream": sum(int(cache.xlen(stream)) for stream in _usage_streams(cache)),
         "budget_nanos": sum(int(v or 0) for v in cache.mget(budgets)) if budgets else 0,
-        "rate_windows": sum(1 for _ in cache.scan_iter("genai:rl:*", count=1000)),
+        "rate_windows": sum(1 for _ in cache.scan_iter("genai:rl2:*", count=1000)),  # metering/limits.py
     }
 
 
