@@ -32,8 +32,8 @@ app = Celery("genai_platform")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 # Celery looks a setting up through layers on every read (what was set here, Django's settings
 # object, its own defaults), 15-40 us for one found past the first layer, and each enqueue and each
-# received task read several (`timezone` for `expires`, `enable_utc`, `task_send_sent_event`...):
-# ~7 % of a provider worker's CPU (docs/performance.md). Every setting Celery knows is copied,
+# received task read several (`timezone` for `expires`, `enable_utc`, `task_send_sent_event`...)
+# (docs/performance.md, "Fourth pass"). Every setting Celery knows is copied,
 # resolved, into the first layer once; an assignment to `app.conf` later still wins.
 app.conf.update({setting: app.conf[setting] for setting in CELERY_SETTINGS})
 # One Redis client per channel instead of one per publish and per ack (genai_platform/broker_transport.py).
